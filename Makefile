@@ -1,0 +1,31 @@
+# The two commands of the README. Both create .venv if absent and install from the project's own files.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= all
+
+.PHONY: run test install lint clean-results
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(STAMP): $(BIN)/python requirements.txt requirements-test.txt pyproject.toml
+	$(BIN)/pip install -r requirements-test.txt
+	$(BIN)/pip install --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the whole DAG on the embedded demo data (figures, tables and the HTML report in results/demo/)
+run: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/snakemake --cores $(CORES) all
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/snakemake --cores $(CORES) all --report results/demo/report.html
+
+## make test: the whole test suite, slow end-to-end tests included
+test: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint

@@ -1,0 +1,1 @@
+"""da stage of ENSO Bridge."""

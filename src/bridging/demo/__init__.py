@@ -1,0 +1,1 @@
+"""demo stage of ENSO Bridge."""

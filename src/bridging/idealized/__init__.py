@@ -1,0 +1,1 @@
+"""idealized stage of ENSO Bridge."""

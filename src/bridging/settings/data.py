@@ -1,0 +1,71 @@
+"""Input data (catalog, sources) and ingestion (regridding, thermocline, stores)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+
+class GridSection(Section):
+    """Target grid: regular lat/lon, cell centres from *_min to *_max inclusive, longitudes in 0–360 °E."""
+
+    lat_min: float = Field(-20.0, ge=-90, le=90, description="Southernmost cell centre (°N).")
+    lat_max: float = Field(20.0, ge=-90, le=90, description="Northernmost cell centre (°N).")
+    lon_min: float = Field(120.0, ge=0, le=360, description="Westernmost cell centre (°E, 0–360).")
+    lon_max: float = Field(280.0, ge=0, le=360, description="Easternmost cell centre (°E, 0–360).")
+    resolution: float = Field(1.0, gt=0, le=10, description="Grid spacing in degrees (both directions).")
+
+
+class OperationalModelSection(Section):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Label used in file names and wildcards.")
+    source_id: str = Field(..., description="CMIP6 source_id to select in the catalog.")
+    experiment_id: str = Field("historical", description="CMIP6 experiment_id.")
+    member_id: str = Field("r1i1p1f1", description="CMIP6 variant label.")
+    grid_label: str | None = Field(None, description="CMIP6 grid_label (gn, gr, ...); null = the only one present.")
+    years: tuple[int, int] | None = Field(None, description="First and last year to use; null = the whole record.")
+
+
+class ReanalysisSection(Section):
+    name: str = Field("ORAS5", pattern=r"^[A-Za-z0-9_.-]+$", description="Label used in file names.")
+    source_id: str = Field("ORAS5", description="source_id of the reanalysis in the catalog.")
+    years: tuple[int, int] = Field((1981, 2023), description="First and last year to use.")
+
+
+class DataSection(Section):
+    catalog_roots: list[str] = Field(
+        ["data/demo"], description="Directory trees scanned for CMIP6 (DRS) and ORAS5 files by the catalog rule."
+    )
+    operational: list[OperationalModelSection] = Field(
+        default_factory=lambda: [
+            OperationalModelSection(name="DEMO-CESM2", source_id="DEMO-CESM2"),
+            OperationalModelSection(name="DEMO-GFDL-CM4", source_id="DEMO-GFDL-CM4"),
+        ],
+        description="Operational (CMIP6) models to bridge; each becomes a wildcard value of the DAG.",
+    )
+    reanalysis: ReanalysisSection = Field(default_factory=ReanalysisSection)
+
+
+class RegridSection(Section):
+    method: Literal["bilinear", "idw", "nearest"] = Field(
+        "bilinear",
+        description="bilinear: inverse-distance-free bilinear weights from the enclosing source quad; "
+        "idw: inverse-distance weights of the k nearest ocean points; nearest: nearest ocean point.",
+    )
+    neighbours: int = Field(4, ge=1, le=16, description="k for idw.")
+    max_distance_deg: float = Field(
+        2.5, gt=0, description="A target cell whose nearest ocean source point is farther than this (great-circle degrees) is NaN."
+    )
+
+
+class IngestSection(Section):
+    time_chunk: int = Field(120, ge=1, description="Months per dask/zarr chunk.")
+    isotherm: float = Field(20.0, description="Isotherm (°C) whose depth is the thermocline depth.")
+    scheduler: Literal["synchronous", "threads", "distributed"] = Field(
+        "threads", description="dask scheduler for ingestion; distributed starts a local dask.distributed cluster."
+    )
+    n_workers: int = Field(1, ge=1, description="Workers of the distributed scheduler.")
+    memory_limit: str = Field("3GB", description="Memory limit per distributed worker.")
+    regrid: RegridSection = Field(default_factory=RegridSection)

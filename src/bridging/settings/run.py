@@ -1,0 +1,21 @@
+"""Run-level settings: the run name (results/<name>/) and compute placement."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .base import Section
+
+
+class RunSection(Section):
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; outputs go to <results_dir>/<name>/.")
+    results_dir: str = Field("results", description="Folder that holds one sub-folder per run.")
+
+
+class ComputeSection(Section):
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Torch device for training, encoding, assimilation and decoding; auto = CUDA when present."
+    )
+    torch_threads: int = Field(2, ge=1, description="Threads of torch's intra-op pool on CPU (the rule's threads).")

@@ -1,0 +1,187 @@
+"""The project's analysis-ready store form, shared by every source (operational model, reanalysis, bridging model,
+free run): one zarr store per source with
+
+* ``sst`` (°C) and ``thermocline_depth`` (m), full fields (not anomalies), dims ``([member,] time, lat, lon)``, float32,
+  chunked along time, NaN over land;
+* ``ocean_mask`` (lat, lon): 1 where the source has ocean data at every time;
+* ``sst_climatology`` / ``thermocline_depth_climatology`` (month, lat, lon): monthly climatology of the
+  climatology (training) period;
+* ``sst_anomaly_std`` / ``thermocline_depth_anomaly_std`` (scalars): standard deviation of the anomalies over ocean
+  cells and the same period, used to standardise fields for the autoencoder;
+* attributes ``source_id``, ``source_kind``, ``climatology_period`` and ``provenance`` (JSON: input files,
+  config hash, package version, creation time).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .atomic import write_zarr_atomic
+from .errors import InputDataError
+from .timeaxis import time_encoding, year_month
+
+FIELDS = ("sst", "thermocline_depth")
+FIELD_ATTRS = {
+    "sst": {"standard_name": "sea_surface_temperature", "long_name": "Sea surface temperature", "units": "degC"},
+    "thermocline_depth": {
+        "standard_name": "depth_of_isosurface_of_sea_water_potential_temperature",
+        "long_name": "Depth of the 20 degC isotherm",
+        "units": "m",
+        "positive": "down",
+    },
+}
+SOURCE_KINDS = ("operational", "reanalysis", "bridging", "free_run", "idealized")
+
+
+def provenance(input_files: Iterable[str | Path] = (), config_hash: str | None = None, **extra) -> str:
+    """A JSON string recorded as the ``provenance`` attribute of every store."""
+    record = {
+        "package": "enso-bridge",
+        "package_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "config_hash": config_hash,
+        "input_files": [str(p) for p in input_files],
+    }
+    record.update(extra)
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def _period_mask(time: xr.DataArray, period: Sequence[int] | None) -> np.ndarray:
+    years, _ = year_month(time)
+    if period is None:
+        return np.ones(years.shape, bool)
+    first, last = int(period[0]), int(period[1])
+    mask = (years >= first) & (years <= last)
+    if not mask.any():
+        raise ValueError(f"climatology period {first}–{last} lies outside the record {years.min()}–{years.max()}")
+    return mask
+
+
+def monthly_climatology(field: xr.DataArray, period: Sequence[int] | None = None) -> xr.DataArray:
+    """Mean for each calendar month over the period (years inclusive); dims (month, ...) without time/member."""
+    sel = field.isel(time=np.flatnonzero(_period_mask(field["time"], period)))
+    _, months = year_month(sel["time"])
+    sel = sel.assign_coords(month=("time", months))
+    dims = [d for d in sel.dims if d == "member"]
+    clim = sel.groupby("month").mean(["time", *dims])
+    if clim.sizes["month"] != 12:
+        raise ValueError(f"climatology needs every calendar month, got {clim.sizes['month']}")
+    return clim
+
+
+def anomalies(field: xr.DataArray, climatology: xr.DataArray) -> xr.DataArray:
+    """field minus the climatology of its calendar month."""
+    _, months = year_month(field["time"])
+    clim = climatology.sel(month=xr.DataArray(months, dims="time", coords={"time": field["time"]}))
+    return (field - clim).drop_vars("month", errors="ignore")
+
+
+def build_store(
+    fields: dict[str, xr.DataArray],
+    *,
+    source_id: str,
+    source_kind: str,
+    climatology_period: Sequence[int] | None = None,
+    climatology: dict[str, xr.DataArray] | None = None,
+    anomaly_std: dict[str, float] | None = None,
+    provenance_json: str | None = None,
+    extra_attrs: dict | None = None,
+) -> xr.Dataset:
+    """Assemble a store Dataset from full fields on the target grid.
+
+    ``climatology``/``anomaly_std`` may be given (the bridging model reuses its operational model's); otherwise they
+    are computed from the fields over ``climatology_period`` (years, inclusive; None = whole record).
+    """
+    if source_kind not in SOURCE_KINDS:
+        raise ValueError(f"source_kind must be one of {SOURCE_KINDS}, got {source_kind!r}")
+    missing = [f for f in FIELDS if f not in fields]
+    if missing:
+        raise ValueError(f"store for {source_id} lacks fields {missing}")
+    data_vars = {}
+    clim_out, std_out = {}, {}
+    for name in FIELDS:
+        da = fields[name].astype("float32")
+        da.attrs = dict(FIELD_ATTRS[name])
+        data_vars[name] = da
+        if climatology is not None:
+            clim = climatology[name]
+        else:
+            clim = monthly_climatology(da, climatology_period)
+        clim_out[name] = clim.astype("float32")
+        if anomaly_std is not None:
+            std_out[name] = float(anomaly_std[name])
+        else:
+            sel = da.isel(time=np.flatnonzero(_period_mask(da["time"], climatology_period)))
+            anom = anomalies(sel, clim)
+            std_out[name] = float(np.sqrt(np.nanmean(np.square(anom.values.astype(np.float64)))))
+    first = data_vars["sst"]
+    reduce_dims = [d for d in first.dims if d in ("time", "member")]
+    ocean = np.isfinite(data_vars["sst"]).all(reduce_dims) & np.isfinite(data_vars["thermocline_depth"]).all(reduce_dims)
+    ds = xr.Dataset(data_vars)
+    ds["ocean_mask"] = ocean.astype("int8").assign_attrs(long_name="1 where the source has ocean data at every time")
+    for name in FIELDS:
+        ds[f"{name}_climatology"] = clim_out[name].assign_attrs(
+            long_name=f"monthly climatology of {name}", units=FIELD_ATTRS[name]["units"]
+        )
+        ds[f"{name}_anomaly_std"] = xr.DataArray(
+            np.float32(std_out[name]), attrs={"long_name": f"std of {name} anomalies over ocean", "units": FIELD_ATTRS[name]["units"]}
+        )
+    if climatology_period is None:
+        years, _ = year_month(first["time"])
+        climatology_period = (int(years.min()), int(years.max()))
+    ds.attrs.update(
+        {
+            "Conventions": "CF-1.8",
+            "source_id": source_id,
+            "source_kind": source_kind,
+            "climatology_period": f"{int(climatology_period[0])}-{int(climatology_period[1])}",
+            "provenance": provenance_json or provenance(),
+        }
+    )
+    if extra_attrs:
+        ds.attrs.update(extra_attrs)
+    return ds
+
+
+def write_store(ds: xr.Dataset, path: str | Path, *, time_chunk: int = 120) -> Path:
+    """Write a store atomically, fields chunked along time (whole spatial slabs per chunk)."""
+    encoding: dict = {"time": time_encoding()}
+    for name in FIELDS:
+        chunks = tuple(min(time_chunk, n) if d == "time" else (1 if d == "member" else n) for d, n in ds[name].sizes.items())
+        encoding[name] = {"chunks": chunks}
+    ds = ds.copy()
+    for name in FIELDS:
+        if ds[name].chunks is not None:
+            ds[name] = ds[name].chunk({d: c for d, c in zip(ds[name].dims, encoding[name]["chunks"])})
+    return write_zarr_atomic(ds, path, encoding=encoding)
+
+
+def open_store(path: str | Path, *, chunks: dict | None | str = None) -> xr.Dataset:
+    """Open a store and check it has the project's form; errors name the path."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(path, "store does not exist")
+    try:
+        ds = xr.open_zarr(path, consolidated=False, chunks=chunks, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+    except Exception as err:  # zarr raises several types for a corrupt store
+        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
+    missing = [v for v in (*FIELDS, "ocean_mask") if v not in ds]
+    if missing:
+        raise InputDataError(path, f"not a store in the project's form: missing {missing}")
+    return ds
+
+
+def field_anomalies(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """Anomalies of a store field against the store's own climatology."""
+    return anomalies(ds[name], ds[f"{name}_climatology"])
+
+
+def standardised_anomalies(ds: xr.Dataset, name: str) -> xr.DataArray:
+    return field_anomalies(ds, name) / float(ds[f"{name}_anomaly_std"])

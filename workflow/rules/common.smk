@@ -1,0 +1,77 @@
+# Shared helpers: config validation, paths, the params/code-input conventions every rule follows.
+import copy
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+PROJECT = Path(workflow.basedir)
+sys.path.insert(0, str(PROJECT / "src"))
+
+from bridging.errors import ConfigError  # noqa: E402
+from bridging.settings import validate_config  # noqa: E402
+
+try:
+    _validated = validate_config(config, origin="Snakemake config (config/config.default.yaml + overlays)")
+except ConfigError as err:
+    raise WorkflowError(str(err))
+# Normalised values (tuples as lists, defaults filled) so params compare equal between runs.
+config.clear()
+config.update(_validated.model_dump(mode="json"))
+
+RUN = f"{config['run']['results_dir']}/{config['run']['name']}"
+OPERATIONAL = [m["name"] for m in config["data"]["operational"]]
+REANALYSIS = config["data"]["reanalysis"]["name"]
+SOURCES = OPERATIONAL + [REANALYSIS]
+IDEALIZED = config["idealized"]["model"]
+ENV = "../../envs/bridging.yaml"
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    model=_alternatives(OPERATIONAL),
+    source=_alternatives(SOURCES),
+
+
+def cfg(*keys):
+    """The config subtree at keys, for a rule's params: only what the rule uses, so only its edits re-run it."""
+    node = config
+    for key in keys:
+        node = node[key]
+    return copy.deepcopy(node)
+
+
+def operational_cfg(name):
+    return next(m for m in config["data"]["operational"] if m["name"] == name)
+
+
+_CORE = ("__init__.py", "errors.py", "runtime.py", "atomic.py", "settings")
+
+
+def src(*parts):
+    """The library files a rule runs, as inputs: editing them re-runs the rule (and what depends on it).
+
+    Each part is a module or package under src/bridging ('da', 'stores.py', 'idealized/cf23.py').
+    """
+    files = []
+    for part in (*_CORE, *parts):
+        path = PROJECT / "src" / "bridging" / part
+        if path.is_dir():
+            files.extend(sorted(str(p.relative_to(PROJECT)) for p in path.rglob("*.py")))
+        elif path.is_file():
+            files.append(str(path.relative_to(PROJECT)))
+        else:
+            raise WorkflowError(f"src(): no module src/bridging/{part}")
+    return sorted(set(files))
+
+
+def log(name):
+    return f"{RUN}/logs/{name}.log"
+
+
+def bench(name):
+    return f"{RUN}/benchmarks/{name}.tsv"

@@ -16,5 +16,29 @@ if Path("config/config.yaml").exists():
     configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/provenance.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/catalog.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/idealized.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/assimilation.smk"
+include: "workflow/rules/diagnostics.smk"
+
+
+# Everything: stores, models, the bridging and free-run stores, diagnostics with figures, and provenance.
+# `make run` then renders the Snakemake HTML report from the outputs marked report(...).
+rule all:
+    default_target: True
+    input:
+        rules.provenance.output,
+        rules.diagnostics.input,
+
+
+localrules:
+    all,
+    provenance,

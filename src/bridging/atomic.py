@@ -42,8 +42,20 @@ def atomic_output(path: str | Path):
         raise
 
 
+def variable_length_strings(ds):
+    """Fixed-width unicode arrays (what numpy and xarray produce, also when reading a store back) have no zarr v3
+    specification yet; variable-length strings do, so every string variable is written as one."""
+    fixed = [name for name, var in ds.variables.items() if var.dtype.kind == "U"]
+    if not fixed:
+        return ds
+    return ds.assign({name: ds[name].astype(object) for name in fixed if name in ds.data_vars}).assign_coords(
+        {name: ds[name].astype(object) for name in fixed if name in ds.coords}
+    )
+
+
 def write_zarr_atomic(ds, path: str | Path, *, encoding: dict | None = None) -> Path:
     """Write an xarray Dataset as a zarr v3 store atomically."""
+    ds = variable_length_strings(ds)
     with atomic_output(path) as tmp:
         ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding or {})
     return Path(path)

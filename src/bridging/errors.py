@@ -21,6 +21,10 @@ class InputDataError(BridgingError):
         self.problem = problem
         super().__init__(f"{shown}: {problem}")
 
+    def __reduce__(self):
+        # picklable with its two arguments, so errors raised in dask.distributed workers reach the user intact
+        return (type(self), (self.path, self.problem))
+
 
 class ConfigError(BridgingError):
     """The configuration is invalid: names the key and the problem."""

@@ -68,7 +68,8 @@ class ObservationLayout:
 
     def coords(self) -> dict[str, xr.DataArray]:
         return {
-            "obs_variable": xr.DataArray(np.array(self.variable, dtype=str), dims="obs"),
+            # object dtype: zarr v3 stores it as a variable-length string (fixed-width unicode has no v3 spec yet)
+            "obs_variable": xr.DataArray(np.array(self.variable, dtype=object), dims="obs"),
             "obs_lat": xr.DataArray(self.lat, dims="obs", attrs={"units": "degrees_north"}),
             "obs_lon": xr.DataArray(self.lon, dims="obs", attrs={"units": "degrees_east"}),
             "obs_lat_min": xr.DataArray(np.asarray(self.lat_min), dims="obs"),

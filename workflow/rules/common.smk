@@ -1,5 +1,6 @@
 # Shared helpers: config validation, paths, the params/code-input conventions every rule follows.
 import copy
+import os
 import re
 import sys
 from pathlib import Path
@@ -8,6 +9,15 @@ from snakemake.exceptions import WorkflowError
 
 PROJECT = Path(workflow.basedir)
 sys.path.insert(0, str(PROJECT / "src"))
+# Rule scripts import the library of THIS checkout (not whatever copy happens to be installed), so a job runs
+# exactly the code its `src()` inputs name; the variable reaches script subprocesses and SLURM jobs (--export=ALL).
+# OpenMP threads that spin while waiting steal the cores of concurrent jobs (torch slows down 10-50x on 2 cores);
+# the policy must be in the environment before a job imports torch. (Both set here, not required from the user,
+# hence no envvars directive.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.update(
+    PYTHONPATH=os.pathsep.join([str(PROJECT / "src")] + [p for p in os.getenv("PYTHONPATH", "").split(os.pathsep) if p])
+)
 
 from bridging.errors import ConfigError  # noqa: E402
 from bridging.settings import validate_config  # noqa: E402
@@ -49,11 +59,12 @@ def operational_cfg(name):
     return next(m for m in config["data"]["operational"] if m["name"] == name)
 
 
-_CORE = ("__init__.py", "errors.py", "runtime.py", "atomic.py", "settings")
+# The settings package is not listed: a changed default changes the params, which re-runs exactly what uses it.
+_CORE = ("__init__.py", "errors.py", "runtime.py", "atomic.py")
 
 
 def src(*parts):
-    """The library files a rule runs, as inputs: editing them re-runs the rule (and what depends on it).
+    """The library files a job runs, listed as its inputs, so editing them re-runs the job and its downstream.
 
     Each part is a module or package under src/bridging ('da', 'stores.py', 'idealized/cf23.py').
     """

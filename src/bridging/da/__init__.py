@@ -1,1 +1,13 @@
-"""da stage of ENSO Bridge."""
+"""The latent ensemble Kalman filter (the da stage).
+
+* :mod:`bridging.da.analysis` — ``analysis(ensemble, obs, obs_var, *, method, inflation, taper, obs_perturbations,
+  generator)``: one batched EnKF analysis (stochastic or ETKF) with H = [0 I]; also re-exported here as
+  ``bridging.da.analysis``;
+* :mod:`bridging.da.localization` — Gaspari–Cohn tapers for the augmented state [z; y];
+* :mod:`bridging.da.run` — the assimilation run and the free run (rules ``assimilate`` / ``free_run``);
+* :mod:`bridging.da.decode` — decoding members into the bridging model's store (rule ``decode``).
+"""
+
+from .analysis import analysis
+
+__all__ = ["analysis"]

@@ -19,7 +19,7 @@ from ..errors import ConfigError
 from .base import Section
 from .da import DASection, DecodeSection, LocalizationSection
 from .data import DataSection, GridSection, IngestSection, OperationalModelSection, ReanalysisSection, RegridSection
-from .diagnostics import DiagnosticsSection, PlottingSection
+from .diagnostics import AcceptanceSection, DiagnosticsSection, PlottingSection
 from .idealized import (
     CF23Params,
     CFY22Params,
@@ -145,6 +145,7 @@ def render_schema() -> str:
 
 
 __all__ = [
+    "AcceptanceSection",
     "AutoencoderSection",
     "CF23Params",
     "CFY22Params",

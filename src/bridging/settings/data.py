@@ -24,6 +24,7 @@ class OperationalModelSection(Section):
     source_id: str = Field(..., description="CMIP6 source_id to select in the catalog.")
     experiment_id: str = Field("historical", description="CMIP6 experiment_id.")
     member_id: str = Field("r1i1p1f1", description="CMIP6 variant label.")
+    table_id: str = Field("Omon", description="CMIP6 table of tos and thetao (monthly ocean).")
     grid_label: str | None = Field(None, description="CMIP6 grid_label (gn, gr, ...); null = the only one present.")
     years: tuple[int, int] | None = Field(None, description="First and last year to use; null = the whole record.")
 
@@ -51,17 +52,30 @@ class DataSection(Section):
 class RegridSection(Section):
     method: Literal["bilinear", "idw", "nearest"] = Field(
         "bilinear",
-        description="bilinear: inverse-distance-free bilinear weights from the enclosing source quad; "
-        "idw: inverse-distance weights of the k nearest ocean points; nearest: nearest ocean point.",
+        description="bilinear: bilinear weights in the enclosing source cell (all four corners ocean), a weighted "
+        "least-squares plane through the connected ocean points of the surrounding 4x4 block where the cell touches "
+        "land, IDW where no cell encloses the target or all its corners are land; idw: inverse-distance weights of the "
+        "k nearest ocean points; nearest: nearest ocean point.",
     )
-    neighbours: int = Field(4, ge=1, le=16, description="k for idw.")
+    neighbours: int = Field(4, ge=1, le=16, description="k for idw (and for the idw fallback of bilinear).")
+    idw_power: float = Field(2.0, gt=0, description="Exponent p of the inverse-distance weights 1/d^p.")
     max_distance_deg: float = Field(
         2.5, gt=0, description="A target cell whose nearest ocean source point is farther than this (great-circle degrees) is NaN."
+    )
+    max_missing_fraction: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="The source land mask is taken from the first month; a later month with a larger fraction of those "
+        "ocean points missing is an error (a static mask is assumed).",
     )
 
 
 class IngestSection(Section):
-    time_chunk: int = Field(120, ge=1, description="Months per dask/zarr chunk.")
+    time_chunk: int = Field(120, ge=1, description="Months per chunk of the written store.")
+    read_chunk_mb: float = Field(
+        128.0, gt=0, description="Target size (MB) of one dask chunk of source data (thetao is read and reduced chunk by chunk)."
+    )
     isotherm: float = Field(20.0, description="Isotherm (°C) whose depth is the thermocline depth.")
     scheduler: Literal["synchronous", "threads", "distributed"] = Field(
         "threads", description="dask scheduler for ingestion; distributed starts a local dask.distributed cluster."

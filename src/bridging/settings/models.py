@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .base import Section
 
@@ -15,43 +15,88 @@ class CurriculumSection(Section):
     p_start: float = Field(0.0, ge=0, le=1, description="p_0 at epoch 0.")
     p_max: float = Field(0.6, ge=0, le=1, description="p_max, reached at ramp_end_epoch and kept after.")
     ramp_end_epoch: int | None = Field(None, ge=1, description="e_f; null = half of the training epochs.")
-    apply_to_autoencoder: bool = Field(False, description="Drive the autoencoder's training with the same schedule.")
+    apply_to_autoencoder: bool = Field(
+        True,
+        description="Drive the autoencoder's training with the same schedule. On by default: on demo-like data it cut the "
+        "held-out reanalysis reconstruction error 5-fold (the operational-only encoder cannot represent the "
+        "reanalysis' ENSO pattern) for +4 % on the operational model's.",
+    )
 
 
 class AutoencoderSection(Section):
-    latent_dim: int = Field(501, ge=1, description="Number of latent variables n_l.")
-    channels: list[int] = Field([32, 64, 128, 256], description="Channels of the convolutional blocks (stride 2 each).")
-    lambda_corr: float = Field(0.1, ge=0, description="Weight λ of the correlation loss.")
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
+    latent_dim: int = Field(501, ge=1, description="Number of latent variables n_l (must be >= the number of observables).")
+    channels: list[int] = Field(
+        [16, 32, 64, 128], min_length=1, description="Channels of the convolutional blocks (stride 2 each)."
+    )
+    lambda_corr: float = Field(
+        0.1,
+        ge=0,
+        description="Weight λ of the correlation loss L_corr = −mean_k corr(z_k, y_k) (latent k designated to observable k).",
+    )
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(32, ge=2, description="Minibatch size; >= 2 because L_corr is a correlation over the batch.")
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     validation_fraction: float = Field(0.15, gt=0, lt=1, description="Last fraction of the record held out.")
     patience: int = Field(8, ge=1, description="Early-stopping patience (epochs) on held-out loss.")
+    encode_batch_size: int = Field(256, ge=1, description="Fields per batch when encoding and decoding.")
     seed: int = Field(0)
+
+    @field_validator("channels")
+    @classmethod
+    def _positive_channels(cls, channels: list[int]) -> list[int]:
+        if any(c < 1 for c in channels):
+            raise ValueError(f"channels must be positive, got {channels}")
+        return channels
 
 
 class GateSection(Section):
+    leads: list[int] = Field([1, 3, 6, 12], min_length=1, description="Lead times (months) of the held-out rollout skill.")
     free_run_years: int = Field(100, ge=1, description="Length of the noisy free run of the gate.")
     std_tolerance: float = Field(0.3, gt=0, description="Decoded Niño 3 / Niño 4 std must stay within this fraction of the training data's.")
+    blowup_threshold: float = Field(
+        25.0, gt=0, description="A free run whose standardised state exceeds this magnitude anywhere has blown up (fail)."
+    )
+    seed: int = Field(0, description="Seed of the free run's model noise.")
     allow_failed: bool = Field(False, description="Let the assimilation use a model that failed its gate (explicit override).")
+
+    @field_validator("leads")
+    @classmethod
+    def _positive_sorted_leads(cls, leads: list[int]) -> list[int]:
+        if any(lead < 1 for lead in leads) or sorted(set(leads)) != leads:
+            raise ValueError(f"leads must be positive, unique and increasing, got {leads}")
+        return leads
 
 
 class ForecastSection(Section):
-    kind: Literal["lstm", "linear"] = Field("lstm", description="Forecast model used by the filter.")
-    hidden: int = Field(256, ge=1)
+    kind: Literal["lstm", "linear"] = Field("lstm", description="Forecast model used by the filter (the linear one is always fitted as the baseline).")
+    hidden: int = Field(128, ge=1, description="LSTM hidden size.")
+    lstm_subspace: int | None = Field(
+        32,
+        ge=1,
+        description="The LSTM sees and corrects the leading k principal components of the standardised state "
+        "(null = the whole state); the frozen linear skip carries every direction.",
+    )
     layers: int = Field(1, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LSTM output before the (zero-initialised) correction head.")
     teacher_forcing_months: int = Field(12, ge=1, description="Teacher-forced warm-up months before the rollout.")
     rollout_max: int = Field(12, ge=1, description="Rollout length k reached by the end of the ramp.")
     rollout_ramp_fraction: float = Field(0.6, gt=0, le=1, description="Fraction of training over which k ramps 1 → rollout_max.")
-    input_noise: float = Field(0.1, ge=0, description="Std of noise added to the standardised inputs while training.")
-    weight_decay: float = Field(0.1, ge=0)
+    input_noise: float = Field(0.1, ge=0, description="Std of noise added to the standardised LSTM inputs while training.")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay of the LSTM correction.")
     learning_rate: float = Field(1e-3, gt=0)
-    epochs: int = Field(40, ge=1)
+    epochs: int = Field(30, ge=1)
     batch_size: int = Field(32, ge=1)
-    ridge_alpha: float = Field(1.0, ge=0, description="Ridge penalty of the linear model (standardised units).")
-    validation_fraction: float = Field(0.15, gt=0, lt=1)
-    patience: int = Field(10, ge=1)
+    sequences_per_epoch: int | None = Field(
+        None, ge=1, description="Training sequences drawn per epoch; null = the number of operational training windows."
+    )
+    ridge_alpha: float = Field(
+        0.1,
+        ge=0,
+        description="Ridge penalty of the linear model, relative to the weighted per-sample Gram matrix of the standardised "
+        "state (XᵀWX + αI, weights summing to 1); held-out skill on the demo-like data was flat for α in 0.003–1.",
+    )
+    validation_fraction: float = Field(0.15, gt=0, lt=1, description="Last fraction of each record held out.")
+    patience: int = Field(10, ge=1, description="Early-stopping patience (epochs) on the held-out multi-step error.")
     seed: int = Field(0)
     gate: GateSection = Field(default_factory=GateSection)

@@ -18,4 +18,9 @@ class ComputeSection(Section):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Torch device for training, encoding, assimilation and decoding; auto = CUDA when present."
     )
-    torch_threads: int = Field(2, ge=1, description="Threads of torch's intra-op pool on CPU (the rule's threads).")
+    torch_threads: int = Field(
+        2, ge=1, description="Threads of torch's intra-op pool on CPU for CLI runs (rules use their own threads: all cores)."
+    )
+    deterministic: bool = Field(
+        True, description="torch.use_deterministic_algorithms: bit-identical reruns for a seed on CPU (some CUDA kernels are slower)."
+    )

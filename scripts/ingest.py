@@ -1,0 +1,5 @@
+from bridging.ingest import ingest_source
+from bridging.runtime import script_context
+
+with script_context(snakemake):
+    ingest_source(snakemake.output[0], catalog=snakemake.input.catalog, weights=snakemake.input.weights, source=snakemake.params.source, grid=snakemake.params.grid, ingest=snakemake.params.ingest, threads=snakemake.threads)

@@ -1,0 +1,333 @@
+"""Stage functions of the diagnostics rules: per-source statistics, per-model comparison, figures.
+
+Per source (``RUN/diagnostics/sources/<source>/``):
+
+* ``statistics.json`` — per index (Niño 3, 3.4, 4; WP thermocline index for gridded sources): pooled std,
+  skewness, Pearson kurtosis with block-bootstrap intervals and standard errors, per-member values, variance by
+  calendar month, the KDE bandwidth; DJF event counts, frequencies per century (with bootstrap intervals) and the
+  EP/CP ratio. Non-finite numbers are written as ``null``.
+* ``indices.nc`` — the index anomaly series ``(member, time)``, their PDFs on the common grid ``pdf_x`` and the
+  per-winter classification ``(member, winter)``.
+* ``maps.nc`` (gridded sources) — the maps of :mod:`bridging.diagnostics.spatial`.
+
+Per model (``RUN/diagnostics/<model>/``): ``comparison.json`` (everything), ``comparison.csv`` / ``comparison.md``
+(the table), ``acceptance.json`` and the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..atomic import atomic_output, write_text_atomic
+from ..errors import InputDataError
+from ..observables import ObservationLayout
+from ..settings import DiagnosticsSection, PlottingSection
+from ..stores import open_store
+from ..timeaxis import time_encoding, year_month
+from .events import EVENT_CODES, EVENT_LABELS, WinterClassification, bootstrap_event_frequencies, classify_winters, event_summary, winter_windows
+from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, store_indices
+from .statistics import MOMENTS, bootstrap_series_statistics, index_pdf, moments, pdf_grid
+
+log = logging.getLogger(__name__)
+
+STATISTICS_CONVENTIONS = {
+    "moments": "population moments (ddof=0) of monthly anomalies pooled over members; kurtosis is Pearson's (Gaussian = 3)",
+    "anomalies": "against the monthly climatology of the analysed record, pooled over members",
+    "bootstrap": "block bootstrap, blocks of whole years starting at the record's first calendar month, all members together; percentile intervals",
+    "pdf": "Gaussian KDE on the common grid pdf_x, the same bandwidth rule for every source",
+    "events": "DJF means; El Niño when max(Niño3, Niño4) > threshold (EP if Niño3 >= Niño4, else CP); La Niña only if not El Niño; extreme EP: EP with max Niño3 April–March > extreme threshold; winter = year of December",
+}
+
+
+def jsonable(value):
+    """Recursively convert numpy scalars/arrays to Python and non-finite floats to None (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def write_json(data: dict, path) -> None:
+    write_text_atomic(json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n", path)
+
+
+def write_netcdf(ds: xr.Dataset, path) -> None:
+    encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars if ds[v].dtype.kind == "f"}
+    if "time" in ds.coords:
+        # The store convention's units; the calendar stays the source's own (noleap for every project store).
+        encoding["time"] = {k: v for k, v in time_encoding().items() if k != "calendar"}
+    with atomic_output(path) as tmp:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+
+
+# --------------------------------------------------------------------------------------------------- per source
+
+
+def index_statistics(
+    indices: xr.Dataset, settings: DiagnosticsSection
+) -> tuple[dict, xr.Dataset, WinterClassification, np.ndarray]:
+    """Statistics of every index in ``indices`` and the DJF event classification.
+
+    Returns (the ``indices`` and ``events`` parts of statistics.json, the indices.nc Dataset, the classification,
+    the time positions of each classified winter's April).
+    """
+    years, months = year_month(indices["time"])
+    grid = pdf_grid(settings.pdf_limit, settings.pdf_points)
+    stats: dict = {}
+    out = xr.Dataset(coords={"time": indices["time"], "pdf_x": ("pdf_x", grid, {"units": "degC", "long_name": "index anomaly"})})
+    for name in indices.data_vars:
+        series = as_member_time(indices[name])
+        boot = bootstrap_series_statistics(
+            series,
+            months,
+            block=settings.bootstrap_block_months,
+            n_samples=settings.bootstrap_samples,
+            seed=settings.seed,
+            level=settings.confidence_level,
+        )
+        per_member = moments(series, axis=-1)
+        entry = {
+            "units": BOXES[name].units,
+            "long_name": BOXES[name].long_name,
+            **{m: boot[m] for m in MOMENTS},
+            "monthly_variance": boot["monthly_variance"],
+            "members": {m: per_member[m].tolist() for m in MOMENTS},
+        }
+        attrs = {"units": BOXES[name].units, "long_name": f"{BOXES[name].long_name}, anomaly"}
+        out[name] = (("member", "time"), series, attrs)
+        if name in NINO_INDICES:
+            pdf, bandwidth = index_pdf(series, grid, settings.kde_bandwidth)
+            mass = float(np.trapezoid(pdf, grid))
+            if mass < 0.999:
+                log.warning("%s: %.2f%% of the PDF lies outside ±%g °C (diagnostics.pdf_limit)", name, 100 * (1 - mass), settings.pdf_limit)
+            entry["kde_bandwidth"] = bandwidth
+            entry["pdf_mass_on_grid"] = mass
+            out[f"{name}_pdf"] = (("pdf_x",), pdf, {"units": "1/degC", "long_name": f"KDE PDF of {name}", "bandwidth": bandwidth})
+        stats[name] = entry
+    n3, n4 = as_member_time(indices["nino3"]), as_member_time(indices["nino4"])
+    classification = classify_winters(
+        n3, n4, years, months, threshold=settings.event_threshold, extreme_threshold=settings.extreme_threshold
+    )
+    _, winter_starts = winter_windows(years, months)
+    events = event_summary(classification)
+    events["thresholds"] = {"event": settings.event_threshold, "extreme_ep": settings.extreme_threshold}
+    events["bootstrap"] = bootstrap_event_frequencies(
+        classification,
+        block_years=settings.bootstrap_block_months // 12,
+        n_samples=settings.bootstrap_samples,
+        seed=settings.seed,
+        level=settings.confidence_level,
+    )
+    out = out.assign_coords(winter=("winter", classification.winter_year, {"long_name": "year of the winter's December"}))
+    out["djf_nino3"] = (("member", "winter"), classification.djf_nino3, {"units": "degC"})
+    out["djf_nino4"] = (("member", "winter"), classification.djf_nino4, {"units": "degC"})
+    out["max_nino3_apr_mar"] = (("member", "winter"), classification.max_nino3_apr_mar, {"units": "degC"})
+    out["event_class"] = (
+        ("member", "winter"),
+        classification.event_class,
+        {
+            "flag_values": np.array([0, *EVENT_CODES.values()], np.int8),
+            "flag_meanings": "neutral " + " ".join(EVENT_CODES),
+            "long_name": "DJF event class",
+        },
+    )
+    out["extreme_ep"] = (("member", "winter"), classification.extreme_ep.astype(np.int8), {"long_name": EVENT_LABELS["extreme_ep"]})
+    return {"indices": stats, "events": events}, out, classification, winter_starts
+
+
+def _header(name: str, kind: str, path, indices: xr.Dataset, settings: DiagnosticsSection) -> dict:
+    years, _ = year_month(indices["time"])
+    return {
+        "source": name,
+        "kind": kind,
+        "path": str(path),
+        "n_members": int(indices.sizes.get("member", 1)),
+        "n_months": int(indices.sizes["time"]),
+        "years": [int(years.min()), int(years.max())],
+        "conventions": STATISTICS_CONVENTIONS,
+        "settings": settings.model_dump(mode="json", exclude={"plotting", "acceptance"}),
+    }
+
+
+def read_layout(path) -> ObservationLayout:
+    """The observation layout stored with the pseudo-observations (or a latent store)."""
+    try:
+        ds = xr.open_zarr(path, consolidated=False)
+        return ObservationLayout.from_dataset(ds)
+    except (KeyError, FileNotFoundError, OSError, ValueError) as err:
+        raise InputDataError(path, f"no observation layout (obs_* coordinates) readable: {err}") from None
+
+
+def gridded_source_diagnostics(
+    store, *, statistics, indices, maps, diagnostics: dict | DiagnosticsSection, layout=None
+) -> dict:
+    """Everything per gridded source (operational model, reanalysis, free run, bridging model) from its store.
+
+    ``layout``: a zarr store holding the observation layout (the pseudo-observations); needed for the residual std
+    map, which is left out without it.
+    """
+    from .spatial import spatial_diagnostics
+
+    settings = DiagnosticsSection.model_validate(diagnostics)
+    ds = open_store(store)
+    name, kind = ds.attrs.get("source_id", Path(store).stem), ds.attrs.get("source_kind", "unknown")
+    log.info("diagnostics of %s (%s) from %s", name, kind, store)
+    idx = store_indices(ds, store)
+    stats, idx_out, classification, winter_starts = index_statistics(idx, settings)
+    obs_layout = read_layout(layout) if layout is not None else None
+    maps_ds = spatial_diagnostics(
+        ds,
+        idx,
+        classification,
+        winter_starts,
+        obs_layout,
+        eof_modes=settings.eof_modes,
+        residual_modes=settings.residual_observable_modes,
+        seed=settings.seed,
+        path=store,
+    )
+    maps_ds.attrs.update({"source": name, "kind": kind})
+    record = {**_header(name, kind, store, idx, settings), **stats}
+    idx_out.attrs.update({"source": name, "kind": kind})
+    write_netcdf(idx_out, indices)
+    write_netcdf(maps_ds, maps)
+    write_json(record, statistics)
+    _log_summary(record)
+    return record
+
+
+def idealized_source_diagnostics(store, *, statistics, indices, diagnostics: dict | DiagnosticsSection) -> dict:
+    """Index statistics of an idealized-model run (its store carries the Niño indices; no gridded maps)."""
+    settings = DiagnosticsSection.model_validate(diagnostics)
+    path = Path(store)
+    if not path.exists():
+        raise InputDataError(path, "idealized-run store does not exist")
+    try:
+        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+    except Exception as err:  # zarr raises several types for a corrupt store
+        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
+    name = ds.attrs.get("model", path.stem)
+    idx = idealized_indices(ds, path)
+    stats, idx_out, _, _ = index_statistics(idx, settings)
+    record = {**_header(str(name), "idealized", store, idx, settings), **stats}
+    idx_out.attrs.update({"source": str(name), "kind": "idealized"})
+    write_netcdf(idx_out, indices)
+    write_json(record, statistics)
+    _log_summary(record)
+    return record
+
+
+def _log_summary(record: dict) -> None:
+    parts = []
+    for name in ("nino3", "nino4"):
+        s = record["indices"][name]
+        parts.append(f"{name} std {s['std']['value']:.2f} skew {s['skewness']['value']:+.2f} kurt {s['kurtosis']['value']:.2f}")
+    ev = record["events"]["per_century"]
+    parts.append("events/century EP {ep:.1f} CP {cp:.1f} LN {la_nina:.1f} xEP {extreme_ep:.1f}".format(**ev))
+    log.info("%s: %s", record["source"], "; ".join(parts))
+
+
+# --------------------------------------------------------------------------------------------------- per model
+
+
+def source_inputs(named: dict) -> dict[str, dict[str, str]]:
+    """Group named rule inputs ``<role>_<statistics|indices|maps>`` by role (other names, e.g. ``code``, ignored)."""
+    from .compare import ROLES
+
+    out: dict[str, dict[str, str]] = {}
+    for key, value in named.items():
+        for role in ROLES:
+            for kind in ("statistics", "indices", "maps"):
+                if key == f"{role}_{kind}":
+                    out.setdefault(role, {})[kind] = str(value)
+    return out
+
+
+def load_sources(inputs: dict[str, dict[str, str]]):
+    from .compare import ROLES, load_source
+
+    missing = [r for r in ROLES if r not in inputs]
+    if missing:
+        raise ValueError(f"the comparison needs the outputs of every source; missing {missing}")
+    return {role: load_source(role, p["statistics"], p["indices"], p.get("maps")) for role, p in inputs.items()}
+
+
+def compare_model(model: str, inputs: dict, outputs: dict, *, diagnostics: dict | DiagnosticsSection) -> dict:
+    """The comparison of one bridging experiment: ``outputs`` names ``comparison`` (JSON), ``table_csv``,
+    ``table_md`` and ``acceptance``."""
+    from .compare import compare_sources, comparison_rows, render_markdown, write_table_csv
+
+    settings = DiagnosticsSection.model_validate(diagnostics)
+    sources = load_sources(source_inputs(inputs))
+    result = compare_sources(sources, settings, model)
+    write_table_csv(comparison_rows(result), outputs["table_csv"])
+    write_text_atomic(render_markdown(result) + "\n", outputs["table_md"])
+    write_json(result["acceptance"], outputs["acceptance"])
+    write_json(result, outputs["comparison"])
+    for c in result["acceptance"]["criteria"]:
+        log.info("acceptance %-40s %s", c["name"], ("pass" if c["passed"] else "FAIL") if c["applies"] else "n/a")
+    log.info("acceptance overall: %s", "PASSED" if result["acceptance"]["passed"] else "FAILED")
+    return result
+
+
+def plot_model(model: str, inputs: dict, figures: dict, *, plotting: dict | PlottingSection) -> None:
+    """All comparison figures of one experiment; ``figures`` maps figure names (:data:`plots.FIGURES`) to paths."""
+    from . import plots
+
+    settings = PlottingSection.model_validate(plotting)
+    comparison_path = inputs["comparison"]
+    try:
+        comparison = json.loads(Path(comparison_path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputDataError(comparison_path, f"cannot read the comparison ({err})") from None
+    sources = load_sources(source_inputs(inputs))
+    plots.plot_all(model, comparison, sources, {k: v for k, v in figures.items() if k in plots.FIGURES}, settings)
+
+
+# --------------------------------------------------------------------------------------------------- the CLI's numbers
+
+
+def nino_stats(path, variable: str = "sst", diagnostics: dict | DiagnosticsSection | None = None) -> dict:
+    """Std, skewness and Pearson kurtosis of Niño 3, 3.4, 4 and the DJF event counts of a monthly gridded file or
+    project store — the same functions, hence the same numbers, as the workflow's per-source statistics."""
+    from .indices import indices_from_file
+
+    settings = DiagnosticsSection.model_validate(diagnostics or {})
+    idx = indices_from_file(path, variable)
+    years, months = year_month(idx["time"])
+    out: dict = {
+        "file": str(path),
+        "variable": variable,
+        "n_members": int(idx.sizes.get("member", 1)),
+        "n_months": int(idx.sizes["time"]),
+        "years": [int(years.min()), int(years.max())],
+    }
+    for name in NINO_INDICES:
+        values = moments(as_member_time(idx[name]).reshape(-1))
+        out[name] = {m: float(values[m]) for m in MOMENTS}
+    classification = classify_winters(
+        as_member_time(idx["nino3"]),
+        as_member_time(idx["nino4"]),
+        years,
+        months,
+        threshold=settings.event_threshold,
+        extreme_threshold=settings.extreme_threshold,
+    )
+    out["events"] = {**classification.counts(), "winters": classification.n_winters}
+    return out

@@ -1,0 +1,229 @@
+"""Pseudo-observations: the idealized model's monthly anomalies at the observables y of the filter.
+
+Store (docs/architecture.md, "Pseudo-observations"): ``observations`` (time, obs) float32, anomalies in physical
+units against the run's own monthly climatology (spin-up dropped); ``obs_error_variance`` (obs) =
+``error_fraction`` × the variance of each observable over the record ("4 % of energy"); the observable coordinates
+of :class:`bridging.observables.ObservationLayout`; attributes ``model``, ``seed``, ``years``. The run's Niño
+indices (``nino3``, ``nino34``, ``nino4``, anomalies, on ``time``) ride along for the diagnostics.
+
+Observables:
+
+* CF23: every ``node_stride``-th of the 56 equatorial nodes, each mapped to the target-grid cell on the equator
+  nearest to its longitude (126 + 2.8125 (i − 1) °E); all SST observables west → east, then all thermocline-depth
+  observables west → east (112 by default).
+* CFY22: box observables through the same layout: SST over the Niño 4 box (T_C) and the Niño 3 box (T_E), and the
+  thermocline depth over the western-Pacific box 5°S–5°N, 120–180°E (h_W), in that order.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import xarray as xr
+
+from ..atomic import write_zarr_atomic
+from ..errors import ConfigError
+from ..grid import TargetGrid
+from ..observables import ObservationLayout
+from ..settings import IdealizedSection, PseudoObsSection
+from ..stores import provenance
+from ..timeaxis import time_encoding, year_month
+from .cf23 import NODE_LON
+from .run import idealized_section, simulate
+from .stats import monthly_anomalies, nino_statistics
+
+log = logging.getLogger(__name__)
+
+VARIABLE_ORDER = ("sst", "thermocline_depth")
+CF23_FIELDS = {"sst": "sst_anomaly", "thermocline_depth": "thermocline_depth_anomaly"}
+NODE_SPACING_DEG = 2.8125
+
+# CFY22 observables: (variable, (lat_min, lat_max, lon_min, lon_max), run variable); order = the store's obs order.
+CFY22_BOXES = (
+    ("sst", (-5.0, 5.0, 160.0, 210.0), "nino4"),
+    ("sst", (-5.0, 5.0, 210.0, 270.0), "nino3"),
+    ("thermocline_depth", (-5.0, 5.0, 120.0, 180.0), "wp_thermocline_depth_anomaly"),
+)
+
+
+def _pseudo_obs_section(pseudo_obs: PseudoObsSection | Mapping | None) -> PseudoObsSection:
+    if pseudo_obs is None:
+        return PseudoObsSection()
+    if isinstance(pseudo_obs, PseudoObsSection):
+        return pseudo_obs
+    return PseudoObsSection.model_validate(dict(pseudo_obs))
+
+
+def _grid(grid) -> TargetGrid:
+    return grid if isinstance(grid, TargetGrid) else TargetGrid.from_config(grid or {})
+
+
+def cf23_layout(grid: TargetGrid, node_stride: int = 1, variables=VARIABLE_ORDER) -> tuple[ObservationLayout, np.ndarray]:
+    """The CF23 observation layout and the 0-based node of each observable.
+
+    Raises ConfigError when a node falls outside the grid (its nearest cell farther than half a node spacing) or
+    when two nodes share a grid cell (grid too coarse for the stride: the filter would see one cell observed twice
+    with different values).
+    """
+    unknown = [v for v in variables if v not in VARIABLE_ORDER]
+    if unknown:
+        raise ConfigError(f"pseudo_obs.variables: unknown variables {unknown} (expected {list(VARIABLE_ORDER)})")
+    nodes = np.arange(0, NODE_LON.size, int(node_stride))
+    # A node may lie up to half a cell (or half a node spacing) beyond the grid's edge cell centres: node 56 at
+    # 280.69°E belongs to the default grid's 280°E cell. Farther out it is not on the grid.
+    margin = max(grid.resolution, NODE_SPACING_DEG) / 2
+    outside = (NODE_LON[nodes] < grid.lon_min - margin) | (NODE_LON[nodes] > grid.lon_max + margin)
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise ConfigError(
+            f"grid: CF23 node {nodes[k] + 1} at {NODE_LON[nodes[k]]:.2f}°E lies outside the target grid "
+            f"({grid.lon_min}–{grid.lon_max}°E); widen the grid's longitudes"
+        )
+    point = ObservationLayout.points(grid, ["sst"] * nodes.size, np.zeros(nodes.size), NODE_LON[nodes])
+    cell_lon = np.asarray(point.lon_min)
+    if np.unique(cell_lon).size != cell_lon.size:
+        raise ConfigError(
+            f"grid resolution {grid.resolution}° maps several CF23 nodes onto one cell; raise pseudo_obs.node_stride "
+            f"(now {node_stride}) or refine the grid"
+        )
+    ordered = [v for v in VARIABLE_ORDER if v in variables]
+    layout = ObservationLayout.points(
+        grid, [v for v in ordered for _ in nodes], np.zeros(nodes.size * len(ordered)), np.tile(NODE_LON[nodes], len(ordered))
+    )
+    return layout, np.tile(nodes, len(ordered))
+
+
+def cfy22_layout(grid: TargetGrid, variables=VARIABLE_ORDER) -> tuple[ObservationLayout, list[str]]:
+    """The CFY22 box layout and, per observable, the run variable it comes from."""
+    boxes = [b for b in CFY22_BOXES if b[0] in variables]
+    layout = ObservationLayout(
+        tuple(b[0] for b in boxes),
+        tuple(b[1][0] for b in boxes),
+        tuple(b[1][1] for b in boxes),
+        tuple(b[1][2] for b in boxes),
+        tuple(b[1][3] for b in boxes),
+    )
+    try:
+        layout.weights(grid)
+    except ValueError as err:
+        raise ConfigError(f"grid does not cover the CFY22 observation boxes: {err}") from None
+    return layout, [b[2] for b in boxes]
+
+
+def observation_layout(
+    grid, *, model: str = "cf23", pseudo_obs: PseudoObsSection | Mapping | None = None
+) -> ObservationLayout:
+    """The observation layout the pseudo-observations of ``model`` use on ``grid`` (for other stages)."""
+    section = _pseudo_obs_section(pseudo_obs)
+    if model == "cf23":
+        return cf23_layout(_grid(grid), section.node_stride, section.variables)[0]
+    return cfy22_layout(_grid(grid), section.variables)[0]
+
+
+def build_pseudo_obs(
+    *,
+    idealized: IdealizedSection | Mapping | None = None,
+    pseudo_obs: PseudoObsSection | Mapping | None = None,
+    grid=None,
+    threads: int | None = None,
+) -> xr.Dataset:
+    """Run the configured idealized model for ``pseudo_obs_years`` with ``seed_pseudo_obs`` and extract y."""
+    section = idealized_section(idealized)
+    po = _pseudo_obs_section(pseudo_obs)
+    target = _grid(grid)
+    model = section.model
+    if model == "cf23":
+        layout, node = cf23_layout(target, po.node_stride, po.variables)
+    else:
+        layout, sources = cfy22_layout(target, po.variables)
+    run = simulate(section, years=section.pseudo_obs_years, seed=section.seed_pseudo_obs, members=1, threads=threads)
+    run = run.isel(member=0, drop=True)
+    _, months = year_month(run["time"])
+    if model == "cf23":
+        raw = np.stack(
+            [run[CF23_FIELDS[var]].values[:, n] for var, n in zip(layout.variable, node)], axis=1
+        )  # (time, obs)
+    else:
+        raw = np.stack([run[name].values for name in sources], axis=1)
+    anomalies = monthly_anomalies(raw.T, months, pool_leading=False).T  # each observable its own climatology
+    variance = anomalies.var(axis=0)
+    ds = xr.Dataset(
+        {
+            "observations": xr.DataArray(
+                anomalies.astype(np.float32),
+                dims=("time", "obs"),
+                attrs={"long_name": "pseudo-observation anomalies (vs the run's monthly climatology)", "units": "degC (sst) / m (thermocline_depth)"},
+            ),
+            "obs_error_variance": xr.DataArray(
+                (po.error_fraction * variance).astype(np.float64),
+                dims="obs",
+                attrs={"long_name": f"observation-error variance = {po.error_fraction} × variance of each observable", "units": "degC2 / m2"},
+            ),
+        },
+        coords={"time": run["time"], **layout.coords()},
+    )
+    if model == "cf23":
+        ds = ds.assign_coords(
+            obs_node=("obs", (node + 1).astype(np.int32), {"long_name": "CF23 node (1-based)"}),
+            obs_node_lon=("obs", NODE_LON[node], {"long_name": "CF23 node longitude", "units": "degrees_east"}),
+        )
+    for name in ("nino3", "nino34", "nino4"):
+        ds[name] = xr.DataArray(
+            monthly_anomalies(run[name].values, months).astype(np.float32),
+            dims="time",
+            attrs={"units": "degC", "long_name": f"{name} anomaly of the pseudo-observation run"},
+        )
+    ds.attrs.update(
+        {
+            "model": model,
+            "seed": int(section.seed_pseudo_obs),
+            "years": int(section.pseudo_obs_years),
+            "spinup_years": int(section.spinup_years),
+            "error_fraction": float(po.error_fraction),
+            "node_stride": int(po.node_stride),
+            "parameters": run.attrs["parameters"],
+            "provenance": provenance(model=model, seed=int(section.seed_pseudo_obs)),
+        }
+    )
+    n3 = nino_statistics(ds["nino3"].values)
+    n4 = nino_statistics(ds["nino4"].values)
+    log.info(
+        "pseudo-observations from %s: %d months × %d observables; Niño 3 std %.2f skew %+.2f, Niño 4 std %.2f skew %+.2f",
+        model, ds.sizes["time"], ds.sizes["obs"], n3["std"], n3["skewness"], n4["std"], n4["skewness"],
+    )  # fmt: skip
+    return ds
+
+
+def make_pseudo_obs(
+    out: str | Path,
+    *,
+    idealized: IdealizedSection | Mapping | None = None,
+    pseudo_obs: PseudoObsSection | Mapping | None = None,
+    grid=None,
+    threads: int | None = None,
+) -> Path:
+    """The rule ``pseudo_obs``: build and write ``RUN/pseudo_obs/<model>.zarr`` atomically."""
+    ds = build_pseudo_obs(idealized=idealized, pseudo_obs=pseudo_obs, grid=grid, threads=threads)
+    # Variable-length strings: zarr v3 has no stable spec for numpy's fixed-width unicode dtype.
+    ds = ds.assign_coords(obs_variable=ds["obs_variable"].astype(object))
+    return write_zarr_atomic(ds, out, encoding={"time": time_encoding()})
+
+
+def open_pseudo_obs(path: str | Path) -> xr.Dataset:
+    """Open a pseudo-observation store; errors name the path."""
+    from ..errors import InputDataError
+
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(path, "pseudo-observation store does not exist")
+    try:
+        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+    except Exception as err:  # zarr raises several types for a corrupt store
+        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
+    missing = [v for v in ("observations", "obs_error_variance", "obs_variable") if v not in ds.variables]
+    if missing:
+        raise InputDataError(path, f"not a pseudo-observation store: missing {missing}")
+    return ds

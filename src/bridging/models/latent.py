@@ -1,0 +1,119 @@
+"""Latent stores: the operational model's and the reanalysis' records encoded by the operational model's autoencoder.
+
+``RUN/latent/<model>/{operational,reanalysis}.zarr`` hold ``z`` (time, latent) = E(X) of the standardised anomaly
+fields and ``y`` (time, obs) = the observables in physical anomaly units (°C, m), extracted from the same fields at
+the pseudo-observation positions (same ``obs`` coordinates as the pseudo-observations). The augmented state the
+forecast model and the filter work with is x = [z; y]. Both records are standardised with the *operational*
+model's anomaly std (the autoencoder's fixed input scale; see :mod:`bridging.models.autoencoder`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..atomic import write_zarr_atomic
+from ..errors import ConfigError, InputDataError
+from ..grid import TargetGrid
+from ..settings import AutoencoderSection
+from ..stores import provenance
+from ..timeaxis import time_encoding
+from .autoencoder import encode_array, load_autoencoder, load_field_record, read_observation_layout
+from .training import Timer, prepare_torch
+
+log = logging.getLogger(__name__)
+
+OBS_UNITS = {"sst": "degC", "thermocline_depth": "m"}
+
+
+def file_digest(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def open_latent_store(path: str | Path) -> xr.Dataset:
+    """Open a latent store and check its form; errors name the path."""
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(path, "latent store does not exist")
+    try:
+        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+    except Exception as err:
+        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
+    for name, dims in (("z", ("time", "latent")), ("y", ("time", "obs"))):
+        if name not in ds:
+            raise InputDataError(path, f"not a latent store: missing {name!r}")
+        if set(ds[name].dims) != set(dims):
+            raise InputDataError(path, f"{name} has dims {ds[name].dims}, expected {dims}")
+    return ds
+
+
+def latent_dataset(z: np.ndarray, y: np.ndarray, time: xr.DataArray, layout, attrs: dict) -> xr.Dataset:
+    ds = xr.Dataset(
+        {
+            "z": (("time", "latent"), z.astype(np.float32), {
+                "long_name": "latent state E(X) of the standardised anomaly fields",
+                "units": "1",
+                "comment": "latent k < n_obs is the coordinate designated to observable k by the correlation loss",
+            }),
+            "y": (("time", "obs"), y.astype(np.float32), {
+                "long_name": "observables at the pseudo-observation positions (anomalies)",
+                "units_by_variable": json.dumps({v: OBS_UNITS[v] for v in sorted(set(layout.variable))}),
+            }),
+        },
+        coords={"time": time, "latent": np.arange(z.shape[1]), **layout.coords()},
+        attrs=attrs,
+    )
+    return ds
+
+
+def encode_sources(
+    autoencoder_checkpoint: str | Path,
+    operational_store: str | Path,
+    reanalysis_store: str | Path,
+    pseudo_obs: str | Path,
+    operational_out: str | Path,
+    reanalysis_out: str | Path,
+    *,
+    autoencoder,
+    compute,
+    grid,
+) -> dict[str, Path]:
+    """Encode both records with the trained autoencoder and write the two latent stores (rule ``encode``)."""
+    settings = AutoencoderSection.model_validate(autoencoder)
+    device = prepare_torch(compute)
+    ae = load_autoencoder(autoencoder_checkpoint, device)
+    target_grid = TargetGrid.from_config(grid)
+    if target_grid != ae.grid:
+        raise ConfigError(f"grid {target_grid} differs from the grid the autoencoder {autoencoder_checkpoint} was trained on ({ae.grid}); retrain it")
+    layout = read_observation_layout(pseudo_obs)
+    if layout != ae.layout:
+        raise InputDataError(pseudo_obs, f"its observables differ from those the autoencoder {autoencoder_checkpoint} was trained with; retrain it")
+    digest = file_digest(autoencoder_checkpoint)
+    written = {}
+    for kind, store, out in (("operational", operational_store, operational_out), ("reanalysis", reanalysis_store, reanalysis_out)):
+        timer = Timer()
+        record = load_field_record(store, grid=target_grid, layout=layout, field_std=ae.field_std)
+        z = encode_array(ae, record.standardised, batch_size=settings.encode_batch_size, device=device)
+        attrs = {
+            "source_id": record.source_id,
+            "source_kind": kind,
+            "model": ae.metadata["source_id"],
+            "autoencoder": str(autoencoder_checkpoint),
+            "autoencoder_sha256": digest,
+            "field_std": json.dumps(ae.field_std),
+            "standardisation": "anomalies against the source's own monthly climatology / the operational model's anomaly std",
+            "provenance": provenance([store, pseudo_obs, autoencoder_checkpoint]),
+        }
+        ds = latent_dataset(z, record.observables, record.time, layout, attrs)
+        written[kind] = write_zarr_atomic(ds, out, encoding={"time": time_encoding()})
+        log.info("encoded %s (%d months) into %s in %.1f s", record.source_id, len(record), out, timer.seconds)
+    return written

@@ -1,0 +1,514 @@
+"""The assimilation run, free run and decoding with small stand-in models (a linear forecaster carrying a recurrent
+state and a PCA-like linear autoencoder) on a synthetic operational model and synthetic pseudo-observations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+import bridging.da.decode as da_decode
+import bridging.da.run as da_run
+from bridging.da.run import (
+    CycleSetup,
+    FilterDivergedError,
+    FilterState,
+    assimilate,
+    free_run,
+    noise_factor,
+    observation_operator,
+    run_cycles,
+    sidecar_dir,
+)
+from bridging.errors import GateFailedError, InputDataError
+from bridging.grid import TargetGrid
+from bridging.observables import ObservationLayout
+from bridging.settings import DASection
+from bridging.stores import FIELDS, build_store, open_store, write_store
+from bridging.timeaxis import monthly_time, year_month
+
+GRID = TargetGrid(lat_min=-3.0, lat_max=3.0, lon_min=130.0, lon_max=160.0, resolution=1.0)
+N_LATENT = 6
+FIELD_STD = {"sst": 0.8, "thermocline_depth": 12.0}
+OBS_LON = (132.0, 140.0, 148.0, 156.0)
+
+
+# ------------------------------------------------------------------------------------------------ stand-in models
+
+
+class LinearAutoencoder(torch.nn.Module):
+    """PCA-like: orthonormal patterns over the ocean; decode returns NaN over land like the real autoencoder."""
+
+    field_names = FIELDS
+
+    def __init__(self, patterns: np.ndarray, ocean: np.ndarray):
+        super().__init__()
+        self.register_buffer("patterns", torch.as_tensor(patterns.reshape(patterns.shape[0], -1)))
+        self.register_buffer("ocean", torch.as_tensor(ocean))
+        self.shape = patterns.shape[1:]
+
+    def encode(self, x):
+        x = torch.where(self.ocean & torch.isfinite(x), x, torch.zeros((), dtype=x.dtype))
+        return x.flatten(1) @ self.patterns.mT
+
+    def decode(self, z):
+        fields = (z @ self.patterns).reshape(-1, *self.shape)
+        return fields.masked_fill(~self.ocean, float("nan"))
+
+
+class LinearForecaster(torch.nn.Module):
+    """x_{t+1} = M x_t + 0.05 (h − x_t), h ← 0.7 h + 0.3 x: a linear model whose recurrent state h matters."""
+
+    def __init__(self, M: np.ndarray, noise_cov: np.ndarray, gate_passed: bool = True):
+        super().__init__()
+        self.register_buffer("M", torch.as_tensor(M))
+        self.register_buffer("noise_cov", torch.as_tensor(noise_cov))
+        self.n_state = M.shape[0]
+        self.gate_passed = gate_passed
+        self.gate_report = {} if gate_passed else {"failures": ["free run left the training range"]}
+        self.calls = 0
+
+    def initial_state(self, batch, device, dtype):
+        return (torch.zeros(batch, self.n_state, device=device, dtype=dtype),)
+
+    def step(self, x, state):
+        self.calls += 1
+        (h,) = state
+        return x @ self.M.mT + 0.05 * (h - x), (0.7 * h + 0.3 * x,)
+
+
+class CrashingForecaster(LinearForecaster):
+    """Simulates a kill: raises on the ``crash_at``-th call."""
+
+    def __init__(self, *args, crash_at: int, **kw):
+        super().__init__(*args, **kw)
+        self.crash_at = crash_at
+
+    def step(self, x, state):
+        if self.calls + 1 == self.crash_at:
+            raise KeyboardInterrupt("simulated kill")
+        return super().step(x, state)
+
+
+class NaNForecaster(LinearForecaster):
+    def __init__(self, *args, nan_at: int, **kw):
+        super().__init__(*args, **kw)
+        self.nan_at = nan_at
+
+    def step(self, x, state):
+        out, state = super().step(x, state)
+        if self.calls == self.nan_at:
+            out = out.clone()
+            out[3, 2] = float("nan")
+        return out, state
+
+
+# ------------------------------------------------------------------------------------------------ synthetic world
+
+
+def _ocean() -> np.ndarray:
+    ocean = np.ones(GRID.shape, bool)
+    ocean[:2, :4] = False  # a corner of land
+    return ocean
+
+
+def _patterns(ocean) -> np.ndarray:
+    lat, lon = np.meshgrid(GRID.lat, GRID.lon, indexing="ij")
+    raw = []
+    for i in range(N_LATENT):
+        k = (i % 3) + 1
+        base = np.cos(np.deg2rad(lat) * 15) * np.sin(np.deg2rad(lon - 130) * 6 * k + i)
+        raw.append(np.stack([base, np.roll(base, i + 1, axis=1) * (1 if i % 2 else -1)]))
+    raw = np.asarray(raw) * ocean
+    q, _ = np.linalg.qr(raw.reshape(N_LATENT, -1).T)
+    return q.T.reshape(raw.shape)
+
+
+def _latent_series(T: int, seed: int, amplitude: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    theta = 0.3
+    A = 0.93 * np.eye(N_LATENT)
+    A[:2, :2] = 0.95 * np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    z = np.zeros((T, N_LATENT))
+    for t in range(1, T):
+        z[t] = A @ z[t - 1] + 0.35 * rng.standard_normal(N_LATENT)
+    return amplitude * z
+
+
+def _layout() -> ObservationLayout:
+    variables = ["sst"] * len(OBS_LON) + ["thermocline_depth"] * len(OBS_LON)
+    return ObservationLayout.points(GRID, variables, [0.0] * len(variables), list(OBS_LON) * 2)
+
+
+def _physical(ae, z) -> dict[str, np.ndarray]:
+    std_fields = ae.decode(torch.as_tensor(z)).numpy()
+    return {f: std_fields[:, c] * FIELD_STD[f] for c, f in enumerate(FIELDS)}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Files of a tiny run: operational store, latent store, pseudo-observations, model files; and the stand-ins."""
+    root = tmp_path_factory.mktemp("world")
+    ocean = _ocean()
+    ae = LinearAutoencoder(_patterns(ocean), ocean)
+    layout = _layout()
+    T_train, T_obs = 600, 60
+
+    z = _latent_series(T_train, seed=1)
+    anomalies = _physical(ae, z)
+    y = layout.extract(anomalies, GRID)
+    time = monthly_time(1850, 1, T_train)
+    _, months = year_month(time)
+    clim = {
+        "sst": 27 + np.cos(2 * np.pi * (np.arange(1, 13) / 12))[:, None, None] + 0.01 * GRID.lon[None, None, :] + 0 * GRID.lat[None, :, None],
+        "thermocline_depth": 120 + 10 * np.sin(2 * np.pi * np.arange(1, 13) / 12)[:, None, None] + 0 * GRID.lat[None, :, None] + 0 * GRID.lon[None, None, :],
+    }
+    coords = {"time": time, **GRID.coords()}
+    fields = {
+        f: xr.DataArray(np.where(ocean, anomalies[f] + clim[f][months - 1], np.nan), dims=("time", "lat", "lon"), coords=coords)
+        for f in FIELDS
+    }
+    clim_da = {f: xr.DataArray(clim[f], dims=("month", "lat", "lon"), coords={"month": np.arange(1, 13), **GRID.coords()}) for f in FIELDS}
+    op = build_store(fields, source_id="TOY", source_kind="operational", climatology=clim_da, anomaly_std=FIELD_STD,
+                     climatology_period=(1850, 1899))
+    write_store(op, root / "stores" / "TOY.zarr")
+
+    latent = xr.Dataset(
+        {"z": (("time", "latent"), z.astype(np.float32)), "y": (("time", "obs"), y.astype(np.float32))},
+        coords={"time": time, **layout.coords()},
+    )
+    latent.to_zarr(root / "latent.zarr", mode="w", zarr_format=3, consolidated=False)
+
+    # The "idealized model": the same dynamics, 1.3 × the amplitude, an independent trajectory.
+    obs = layout.extract(_physical(ae, _latent_series(T_obs, seed=2, amplitude=1.3)), GRID)
+    pseudo = xr.Dataset(
+        {"observations": (("time", "obs"), obs.astype(np.float32)), "obs_error_variance": ("obs", 0.04 * obs.var(0))},
+        coords={"time": monthly_time(1, 1, T_obs), **layout.coords()},
+        attrs={"model": "toy-idealized", "seed": 2},
+    )
+    pseudo.to_zarr(root / "pseudo_obs.zarr", mode="w", zarr_format=3, consolidated=False)
+
+    # The forecast model: least squares on the training augmented state, noise = residual covariance.
+    x = np.concatenate([z, y], axis=1)
+    X0, X1 = x[:-1], x[1:]
+    M = np.linalg.lstsq(X0, X1, rcond=None)[0].T
+    resid = X1 - X0 @ M.T
+    for name in ("forecast.pt", "autoencoder.pt"):
+        (root / name).write_bytes(b"stand-in: the tests patch the loaders")
+    return {
+        "root": root, "ae": ae, "M": M, "noise_cov": np.cov(resid.T), "layout": layout, "ocean": ocean,
+        "obs": obs, "clim": clim, "T_obs": T_obs,
+    }
+
+
+def _paths(world) -> dict:
+    r = world["root"]
+    return {
+        "latent_store": r / "latent.zarr",
+        "operational_store": r / "stores" / "TOY.zarr",
+        "forecast_model": r / "forecast.pt",
+        "autoencoder": r / "autoencoder.pt",
+        "pseudo_obs": r / "pseudo_obs.zarr",
+    }
+
+
+def _da(**overrides) -> DASection:
+    base = dict(
+        ensemble_size=12, months=48, checkpoint_months=12, consistency_members=3, dtype="float64",
+        localization={"enabled": False}, init_warmup_months=6,
+    )
+    base.update(overrides)
+    return DASection.model_validate(base)
+
+
+def _run(world, monkeypatch, out: Path, *, forecaster=None, kind="assimilation", **kw):
+    fm = forecaster or LinearForecaster(world["M"], world["noise_cov"])
+    monkeypatch.setattr(da_run, "load_models", lambda f, a, d: (fm, world["ae"]))
+    stage = assimilate if kind == "assimilation" else free_run
+    kw.setdefault("da", _da())
+    return stage(out, out.with_name(out.stem + "_statistics.json"), grid=GRID.__dict__, model_name="TOY",
+                 device="cpu", **_paths(world), **kw)
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+
+@pytest.fixture(scope="module")
+def runs(world, tmp_path_factory):
+    """One assimilation and one free run shared by the read-only tests below."""
+    mp = pytest.MonkeyPatch()
+    out = tmp_path_factory.mktemp("runs")
+    try:
+        summary = _run(world, mp, out / "assimilation" / "TOY.zarr")
+        free_summary = _run(world, mp, out / "free_run" / "TOY.zarr", kind="free_run")
+    finally:
+        mp.undo()
+    return {"dir": out, "summary": summary, "free_summary": free_summary}
+
+
+def test_assimilation_store_contents(runs, world):
+    path = runs["dir"] / "assimilation" / "TOY.zarr"
+    ds = xr.open_zarr(path, consolidated=False)
+    n = N_LATENT + world["layout"].size
+    assert ds["members"].shape == (48, 1, 12, n) and ds["members"].dtype == np.float32
+    assert ds["ensemble_mean"].shape == (48, 1, n) and ds["ensemble_spread"].shape == (48, 1, n)
+    assert ds["decoded_observables"].shape == (48, 1, 3, world["layout"].size)
+    for name in ("members", "ensemble_mean", "ensemble_spread", "innovation", "innovation_ratio", "consistency_correlation"):
+        assert np.isfinite(ds[name].values).all(), name
+    np.testing.assert_allclose(ds["ensemble_mean"].values, ds["members"].values.mean(2), atol=1e-5)
+    assert ds.attrs["kind"] == "assimilation" and ds.attrs["n_latent"] == N_LATENT
+    assert "taper" not in ds, "localization is off in this run"
+    assert not sidecar_dir(path).exists(), "the resume sidecar is removed after success"
+    stats = json.loads((runs["dir"] / "assimilation" / "TOY_statistics.json").read_text())
+    assert len(stats["per_decade"]) == 1 and stats["months"] == 48
+    # The linear autoencoder is exact on its manifold: full training consistency, re-encoding changes nothing.
+    assert stats["autoencoder"]["training_consistency_correlation"] == pytest.approx(1.0, abs=1e-9)
+    assert stats["autoencoder"]["reencode_relative_change"] < 1e-6
+
+
+def test_the_filter_follows_the_pseudo_observations_and_stays_consistent(runs, world):
+    """The analysis observables track the pseudo-observations far better than the free run, the latent block moves
+    with them (decoded fields at the observation points agree with the analysis y), and the innovations match the
+    predicted spread."""
+    obs = world["obs"][:48]
+    sd = world["obs"].std(0)
+    a = xr.open_zarr(runs["dir"] / "assimilation" / "TOY.zarr", consolidated=False)
+    f = xr.open_zarr(runs["dir"] / "free_run" / "TOY.zarr", consolidated=False)
+    err_a = np.sqrt((((a["ensemble_mean"].values[:, 0, N_LATENT:] - obs) / sd) ** 2).mean())
+    err_f = np.sqrt((((f["ensemble_mean"].values[:, 0, N_LATENT:] - obs) / sd) ** 2).mean())
+    assert err_a < 0.4 * err_f, (err_a, err_f)
+    overall = runs["summary"]["overall"]
+    assert overall["consistency_correlation"][0] > 0.95
+    assert 0.8 < overall["consistency_slope"][0] < 1.2
+    assert 0.2 < overall["innovation_ratio"][0] < 3.0
+    assert runs["summary"]["warnings"] == []
+    assert runs["free_summary"]["kind"] == "free_run" and runs["free_summary"]["reencode"] is False
+
+
+LOCALIZED = {"enabled": True, "obs_halfwidth_deg": 15.0, "latent_halfwidth": 0.45}
+
+
+def test_the_consistency_monitor_catches_the_imbalance_of_latent_localization(world, monkeypatch, tmp_path):
+    """Tapering the latent–observable covariances breaks the exact z–y balance of this linear world (every latent
+    is only moderately correlated with each observable, so the taper damps most latent increments): the filter
+    still follows the observations, and the consistency diagnostic reports the drift."""
+    out = tmp_path / "loc.zarr"
+    summary = _run(world, monkeypatch, out, da=_da(localization=LOCALIZED))
+    ds = xr.open_zarr(out, consolidated=False)
+    assert ds["taper"].shape == (N_LATENT + world["layout"].size, world["layout"].size)
+    assert summary["localization"]["enabled"] and 0 < summary["localization"]["latent_rows_mean"] < 1
+    assert summary["overall"]["consistency_correlation"][0] < 0.9
+    assert any("drifting off the autoencoder's manifold" in w for w in summary["warnings"])
+    obs, sd = world["obs"][:48], world["obs"].std(0)
+    assert np.sqrt((((ds["ensemble_mean"].values[:, 0, N_LATENT:] - obs) / sd) ** 2).mean()) < 0.5
+
+
+def test_reencoding_replaces_the_latent_block_only(world, monkeypatch, tmp_path):
+    """z ← E(D(z)) each month; with an exact (orthonormal) autoencoder that is the identity, so the run equals the
+    run without re-encoding, while a perturbing encoder changes z and never y."""
+    plain = _run(world, monkeypatch, tmp_path / "plain.zarr", da=_da(months=12))
+    _run(world, monkeypatch, tmp_path / "reenc.zarr", da=_da(months=12, reencode=True))
+    a, b = (xr.open_zarr(tmp_path / n, consolidated=False) for n in ("plain.zarr", "reenc.zarr"))
+    np.testing.assert_allclose(b["members"].values, a["members"].values, atol=1e-5)
+    assert json.loads((tmp_path / "reenc_statistics.json").read_text())["reencode"] is True
+    assert plain["reencode"] is False
+
+    shrink = LinearAutoencoder(world["ae"].patterns.reshape(N_LATENT, 2, *GRID.shape).numpy(), world["ocean"])
+    shrink.encode = lambda x: 0.5 * LinearAutoencoder.encode(shrink, x)  # E(D(z)) = z / 2
+    monkeypatch.setattr(da_run, "load_models", lambda f, a_, d: (LinearForecaster(world["M"], world["noise_cov"]), shrink))
+    out = tmp_path / "shrink.zarr"
+    assimilate(out, tmp_path / "shrink.json", grid=GRID.__dict__, da=_da(months=1, reencode=True), device="cpu",
+               **_paths(world))
+    first = xr.open_zarr(out, consolidated=False)["members"].values[0, 0]
+    ref = a["members"].values[0, 0]
+    np.testing.assert_allclose(first[:, :N_LATENT], ref[:, :N_LATENT] / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(first[:, N_LATENT:], ref[:, N_LATENT:], rtol=1e-6, atol=1e-6)
+
+
+def test_resume_after_a_kill_is_bit_identical(world, monkeypatch, tmp_path):
+    da = _da(months=40)
+    ref = tmp_path / "ref.zarr"
+    _run(world, monkeypatch, ref, da=da)
+    out = tmp_path / "killed.zarr"
+    warmup_calls = da.init_warmup_months
+    crasher = CrashingForecaster(world["M"], world["noise_cov"], crash_at=warmup_calls + 30)  # killed in month 30
+    with pytest.raises(KeyboardInterrupt):
+        _run(world, monkeypatch, out, forecaster=crasher, da=da)
+    assert not out.exists() and (sidecar_dir(out) / "checkpoint.pt").exists()
+    resumed_fm = LinearForecaster(world["M"], world["noise_cov"])
+    _run(world, monkeypatch, out, forecaster=resumed_fm, da=da)
+    assert resumed_fm.calls == 40 - 24, "resumed from the checkpoint at month 24, no spin-up"
+    a, b = (xr.open_zarr(p, consolidated=False) for p in (ref, out))
+    for name in ("members", "innovation", "decoded_observables", "innovation_ratio"):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_changed_settings_do_not_resume_a_foreign_checkpoint(world, monkeypatch, tmp_path):
+    out = tmp_path / "x.zarr"
+    crasher = CrashingForecaster(world["M"], world["noise_cov"], crash_at=6 + 20)
+    with pytest.raises(KeyboardInterrupt):
+        _run(world, monkeypatch, out, forecaster=crasher, da=_da(months=24))
+    fm = LinearForecaster(world["M"], world["noise_cov"])
+    _run(world, monkeypatch, out, forecaster=fm, da=_da(months=24, inflation=1.2))
+    assert fm.calls == 6 + 24, "different inflation: started again from month 0"
+
+
+@pytest.mark.parametrize("localized", [False, True])
+def test_non_finite_forecast_stops_the_run_naming_the_month(world, monkeypatch, tmp_path, localized):
+    fm = NaNForecaster(world["M"], world["noise_cov"], nan_at=6 + 8)  # the 8th forecast: month index 7
+    da = _da(localization=LOCALIZED if localized else {"enabled": False})
+    with pytest.raises(FilterDivergedError, match=r"month index 7 \(0001-08\).*forecast model") as err:
+        _run(world, monkeypatch, tmp_path / "nan.zarr", forecaster=fm, da=da)
+    assert ("localization is on" in str(err.value)) == localized
+    assert not (tmp_path / "nan.zarr").exists()
+
+
+def test_a_forecast_model_that_failed_its_gate_is_refused(world, monkeypatch, tmp_path):
+    fm = LinearForecaster(world["M"], world["noise_cov"], gate_passed=False)
+    with pytest.raises(GateFailedError, match=r"forecast\.pt: failed its quality gate.*allow_failed"):
+        _run(world, monkeypatch, tmp_path / "gate.zarr", forecaster=fm)
+    _run(world, monkeypatch, tmp_path / "gate.zarr", forecaster=fm, allow_failed_gate=True, da=_da(months=12))
+    assert (tmp_path / "gate.zarr").exists()
+
+
+def test_batched_sweep_over_inflation_and_noise(world, monkeypatch, tmp_path):
+    out = tmp_path / "sweep.zarr"
+    summary = _run(
+        world, monkeypatch, out, da=_da(months=24, method="etkf", localization=LOCALIZED, consistency_members=0),
+        inflation=[1.0, 1.2], model_noise_scale=[0.5, 1.0],
+    )
+    ds = xr.open_zarr(out, consolidated=False)
+    assert ds.sizes["experiment"] == 4
+    assert "decoded_observables" not in ds and "consistency_correlation" not in summary["overall"]
+    np.testing.assert_array_equal(ds["inflation"].values, [1.0, 1.0, 1.2, 1.2])
+    np.testing.assert_array_equal(ds["model_noise_scale"].values, [0.5, 1.0, 0.5, 1.0])
+    assert len(summary["overall"]["innovation_ratio"]) == 4
+    spread = ds["ensemble_spread"].values[-12:].mean((0, 2))
+    assert spread[3] > spread[0], "more inflation and model noise keep more spread"
+
+
+def test_layout_mismatch_names_both_files(world, monkeypatch, tmp_path):
+    bad = xr.open_zarr(world["root"] / "pseudo_obs.zarr", consolidated=False).load()
+    bad = bad.assign_coords(obs_lon_min=bad["obs_lon_min"] + 1.0)
+    bad.to_zarr(tmp_path / "bad.zarr", mode="w", zarr_format=3, consolidated=False)
+    monkeypatch.setattr(da_run, "load_models", lambda f, a, d: (LinearForecaster(world["M"], world["noise_cov"]), world["ae"]))
+    paths = {**_paths(world), "pseudo_obs": tmp_path / "bad.zarr"}
+    with pytest.raises(InputDataError, match=r"bad\.zarr, .*latent\.zarr: the observables .* differ"):
+        assimilate(tmp_path / "o.zarr", tmp_path / "o.json", grid=GRID.__dict__, da=_da(), device="cpu", **paths)
+
+
+def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
+    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    analysis_path = runs["dir"] / "assimilation" / "TOY.zarr"
+    out = da_decode.decode_filter_store(
+        tmp_path / "bridging_TOY.zarr", assimilation=analysis_path, autoencoder=world["root"] / "autoencoder.pt",
+        operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 4, "batch_size": 7, "time_chunk": 20},
+        model_name="TOY", device="cpu",
+    )
+    ds = open_store(out)
+    op = open_store(world["root"] / "stores" / "TOY.zarr")
+    assert ds.attrs["source_kind"] == "bridging" and ds.attrs["source_id"] == "bridging_TOY"
+    assert ds["sst"].dims == ("member", "time", "lat", "lon") and ds.sizes["member"] == 4 and ds.sizes["time"] == 48
+    land = ~world["ocean"]
+    assert np.isnan(ds["sst"].values[..., land]).all() and np.isfinite(ds["sst"].values[..., ~land]).all()
+    np.testing.assert_array_equal(ds["ocean_mask"].values, op["ocean_mask"].values)
+    np.testing.assert_allclose(ds["thermocline_depth_climatology"].values, op["thermocline_depth_climatology"].values)
+    assert float(ds["sst_anomaly_std"]) == pytest.approx(FIELD_STD["sst"])
+    # Member 2, month 17: climatology of its calendar month + anomaly std × decoded standardised anomaly.
+    filt = xr.open_zarr(analysis_path, consolidated=False)
+    z = filt["members"].values[17, 0, 2, :N_LATENT]
+    expected = world["ae"].decode(torch.as_tensor(z[None], dtype=torch.float64)).numpy()[0, 1] * 12.0
+    _, months = year_month(ds["time"])
+    expected = expected + world["clim"]["thermocline_depth"][months[17] - 1]
+    np.testing.assert_allclose(ds["thermocline_depth"].values[2, 17], np.where(world["ocean"], expected, np.nan), rtol=1e-5)
+    zm = filt["ensemble_mean"].values[5, 0, :N_LATENT]
+    mean_expected = world["ae"].decode(torch.as_tensor(zm[None], dtype=torch.float64)).numpy()[0, 0] * 0.8
+    mean_expected = mean_expected + world["clim"]["sst"][months[5] - 1]
+    np.testing.assert_allclose(ds["sst_ensemble_mean"].values[5], np.where(world["ocean"], mean_expected, np.nan), rtol=1e-5)
+    # The product the diagnostics will read agrees with the analysis observables at the observation points.
+    anomalies = {f: (ds[f] - ds[f"{f}_climatology"].sel(month=xr.DataArray(months, dims="time"))).values for f in FIELDS}
+    decoded_y = world["layout"].extract(anomalies, GRID)  # (member, time, obs)
+    analysis_y = filt["members"].values[:, 0, :4, N_LATENT:].transpose(1, 0, 2)
+    corr = np.corrcoef(decoded_y.ravel(), analysis_y.ravel())[0, 1]
+    assert corr > 0.95
+
+
+def test_decode_refuses_more_realizations_than_members(runs, world, tmp_path, monkeypatch):
+    from bridging.errors import ConfigError
+
+    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    with pytest.raises(ConfigError, match="n_realizations = 13 exceeds the 12 members"):
+        da_decode.decode_filter_store(
+            tmp_path / "x.zarr", assimilation=runs["dir"] / "free_run" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
+            operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 13}, model_name="TOY", device="cpu",
+        )
+
+
+def test_observation_operator_equals_observation_layout_extract(world):
+    rng = np.random.default_rng(3)
+    fields = rng.standard_normal((5, 2, *GRID.shape))
+    fields[:, :, ~world["ocean"]] = np.nan
+    op = observation_operator(world["layout"], GRID, world["ocean"])
+    ours = np.nan_to_num(fields).reshape(5, -1) @ op.T
+    ref = world["layout"].extract({f: fields[:, c] for c, f in enumerate(FIELDS)}, GRID)
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+def test_model_noise_has_the_configured_covariance():
+    """One free-run month of a persistence model: member changes are the noise, with covariance scale × Q."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((5, 3))
+    Q = X.T @ X / 5  # rank 3 of 5? no: 3×3 full rank
+    Q5 = np.zeros((5, 5))
+    Q5[:3, :3] = Q  # singular: only the first three entries are noisy
+    L = noise_factor(Q5)
+    np.testing.assert_allclose((L @ L.T).numpy(), Q5, atol=1e-12)
+
+    class Persistence:
+        def step(self, x, state):
+            return x, state
+
+    B, N = 2, 20000
+    setup = CycleSetup(
+        forecaster=Persistence(), observations=torch.zeros(1, B, 2, dtype=torch.float64),
+        obs_var=torch.ones(B, 2, dtype=torch.float64), noise_factor=L,
+        noise_std_scale=torch.tensor([1.0, 0.25], dtype=torch.float64).sqrt(), inflation=torch.ones(B, dtype=torch.float64),
+        n_latent=3, assimilate=False,
+    )
+    state = FilterState(0, torch.zeros(B, N, 5, dtype=torch.float64), None, torch.Generator().manual_seed(0))
+    state = run_cycles(setup, state, stop_month=1, block_months=12)
+    for b, scale in enumerate((1.0, 0.25)):
+        cov = np.cov(state.members[b].numpy().T)
+        np.testing.assert_allclose(cov, scale * Q5, atol=0.05 * scale * np.abs(Q).max())
+    with pytest.raises(InputDataError, match="not positive semi-definite"):
+        noise_factor(-np.eye(3))
+
+
+def test_decode_runs_the_decoder_once_per_time_chunk(runs, world, tmp_path, monkeypatch):
+    """Realizations, ensemble mean and land mask share one decode per chunk (no second pass to build the store)."""
+    calls = []
+    decode = type(world["ae"]).decode
+    monkeypatch.setattr(type(world["ae"]), "decode", lambda self, z: calls.append(z.shape[0]) or decode(self, z))
+    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    da_decode.decode_filter_store(
+        tmp_path / "b.zarr", assimilation=runs["dir"] / "assimilation" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
+        operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 4, "batch_size": 1000, "time_chunk": 20},
+        model_name="TOY", device="cpu",
+    )
+    # Chunks of 20, 20 and 8 months: one call for the realizations and one for the mean per chunk.
+    assert sorted(calls) == sorted([80, 20, 80, 20, 32, 8])
+
+
+def test_consistency_warnings_tell_the_filter_from_the_autoencoder():
+    row = {"first_month": 0, "months": 120, "innovation_ratio": [0.5, 3.0], "consistency_correlation": [0.55, 0.2]}
+    warnings = da_run.health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=True, baseline=0.6)
+    assert len(warnings) == 3
+    assert "experiment 1: innovation ratio" in warnings[0] and "collapsing" in warnings[0]
+    assert "experiment 0" in warnings[1] and "the autoencoder itself reaches only 0.600" in warnings[1]
+    assert "experiment 1" in warnings[2] and "drifting off" in warnings[2]
+    # A free run has no analysis whose spread could collapse.
+    assert len(da_run.health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=False, baseline=0.6)) == 2

@@ -1,0 +1,86 @@
+"""The workflow as users meet it: the DAG, lint, thin scripts, config errors at load."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from workflow_helpers import ROOT, planned_jobs, snakemake
+
+EXPECTED_RULES = {
+    "all",
+    "provenance",
+    "demo_data",
+    "build_catalog",
+    "regrid_weights",
+    "ingest",
+    "idealized_reference",
+    "pseudo_obs",
+    "train_autoencoder",
+    "encode",
+    "train_forecast",
+    "assimilate",
+    "decode",
+}
+
+
+def _dry_run(*extra):
+    return snakemake(ROOT, "-n", "--forceall", "all", *extra, timeout=300)
+
+
+def test_dry_run_shows_the_whole_dag():
+    jobs = planned_jobs(_dry_run().stdout)
+    missing = EXPECTED_RULES - set(jobs)
+    assert not missing, f"rules missing from the DAG: {missing}"
+    assert jobs["train_autoencoder"] == 2 and jobs["assimilate"] == 2  # one per operational model
+    assert jobs["ingest"] == 3  # two operational models and the reanalysis
+
+
+def test_lint_is_clean():
+    proc = snakemake(ROOT, "--lint", check=False, timeout=300)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 0, text[-3000:]
+    assert "Lints for" not in text, text[-3000:]
+
+
+def test_bad_config_fails_at_load_naming_the_key(tmp_path):
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("da:\n  inflaton: 1.1\n")
+    proc = snakemake(ROOT, "-n", "--configfile", str(overlay), check=False, timeout=300)
+    assert proc.returncode != 0
+    assert "da.inflaton: unknown key" in proc.stdout + proc.stderr
+
+
+SCRIPT_MAX_STATEMENTS = 8
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "scripts").glob("*.py")), ids=lambda p: p.name)
+def test_scripts_are_thin(script: Path):
+    """A rule script imports from bridging and calls it: no functions, classes, loops or branches of its own."""
+    tree = ast.parse(script.read_text())
+    for node in ast.walk(tree):
+        assert not isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.For, ast.While, ast.If, ast.Lambda)), (
+            f"{script.name}: logic belongs in src/bridging ({type(node).__name__} at line {node.lineno})"
+        )
+        if isinstance(node, ast.ImportFrom):
+            assert node.module and node.module.split(".")[0] == "bridging", f"{script.name}: imports {node.module}"
+        if isinstance(node, ast.Import):
+            pytest.fail(f"{script.name}: plain import {[a.name for a in node.names]}")
+    statements = sum(isinstance(n, ast.stmt) for n in ast.walk(tree))
+    assert statements <= SCRIPT_MAX_STATEMENTS, f"{script.name}: {statements} statements"
+
+
+def test_every_rule_declares_the_conventions():
+    """params from config, src code as input, log, benchmark, threads, resources, conda, script."""
+    text = "\n".join(p.read_text() for p in sorted((ROOT / "workflow/rules").glob("*.smk")))
+    rules = re.split(r"\n(?=rule \w+:)", text)
+    for block in rules:
+        m = re.match(r"rule (\w+):", block)
+        if not m or not any(k in block for k in ("script:", "shell:", "run:")):
+            continue  # target rules (all, diagnostics) only collect inputs
+        name = m.group(1)
+        for key in ("log:", "benchmark:", "threads:", "resources:", "conda:", "script:", "code=src("):
+            assert key in block, f"rule {name} lacks {key}"

@@ -1,0 +1,59 @@
+"""Helpers for the tests that run the real workflow: a scratch copy of the project and snakemake invocations."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def project_files(root: Path = ROOT) -> list[str]:
+    """Tracked and untracked-but-not-ignored files: what a fresh clone (plus local edits) holds."""
+    out = subprocess.run(
+        ["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        capture_output=True, check=True,
+    ).stdout.decode()
+    return [f for f in out.split("\0") if f and (root / f).is_file()]
+
+
+def copy_project(dest: Path, root: Path = ROOT) -> Path:
+    """A scratch copy of the project, so workflow tests never touch the checkout's results/ or data/."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in project_files(root):
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1800, check: bool = True, env: dict | None = None):
+    full_env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **(env or {})}
+    full_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{full_env.get('PATH', '')}"
+    proc = subprocess.run(
+        [SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    return proc
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule → job count from the 'Job stats' table of a dry run (empty dict when nothing is to be done)."""
+    counts: dict[str, int] = {}
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("Job stats:"):
+            for row in lines[i + 3 :]:
+                m = re.match(r"^(\S+)\s+(\d+)\s*$", row.strip())
+                if not m:
+                    break
+                if m.group(1) != "total":
+                    counts[m.group(1)] = int(m.group(2))
+            break
+    return counts

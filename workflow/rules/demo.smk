@@ -1,0 +1,26 @@
+# The embedded demo data: synthetic CESM2 / GFDL-CM4 Omon and ORAS5 files (with their ENSO statistics) under
+# demo.output_dir, scanned by the catalog like any data tree. Include before catalog.smk (it uses rules.demo_data).
+
+
+rule demo_data:
+    input:
+        code=src(
+            "demo", "idealized", "io/layouts.py", "diagnostics/events.py", "diagnostics/statistics.py", "stores.py", "timeaxis.py"
+        ),
+    output:
+        directory(config["demo"]["output_dir"]),
+    params:
+        demo=cfg("demo"),
+    log:
+        log("demo_data"),
+    benchmark:
+        bench("demo_data")
+    threads: 1
+    resources:
+        # the default demo peaks near 1 GB; the full 1850–2014 record near 1.5 GB
+        mem_mb=3000,
+        runtime=20,
+    conda:
+        ENV
+    script:
+        "../../scripts/demo_data.py"

@@ -1,0 +1,186 @@
+# ENSO diagnostics: statistics and maps per source, then per bridged model the comparison table with the
+# acceptance check, and the figures. Plotting options reach only the plotting rule, so a colour-map edit re-runs
+# the figures (and the report) and nothing else.
+from bridging.diagnostics import FIGURES as DIAGNOSTICS_FIGURES
+
+DIAGNOSTICS = f"{RUN}/diagnostics"
+# Every store the diagnostics read: operational models, the reanalysis, and per model its bridging model and its
+# forecast model's free run.
+DIAGNOSTICS_STORES = (
+    SOURCES + [f"bridging_{m}" for m in OPERATIONAL] + [f"free_run_{m}" for m in OPERATIONAL]
+)
+IDEALIZED_SOURCE = f"idealized_{IDEALIZED}"
+# The statistics and comparison depend on `diagnostics` without its plotting options; the per-source statistics
+# also not on the acceptance thresholds (only the comparison checks them).
+DIAGNOSTICS_STATISTICS_CFG = {
+    k: v for k, v in cfg("diagnostics").items() if k not in ("plotting", "acceptance")
+}
+DIAGNOSTICS_COMPARE_CFG = {k: v for k, v in cfg("diagnostics").items() if k != "plotting"}
+DIAGNOSTICS_CODE = (
+    "diagnostics/__init__.py",
+    "diagnostics/run.py",
+    "diagnostics/indices.py",
+    "diagnostics/statistics.py",
+    "diagnostics/events.py",
+    "stores.py",
+    "timeaxis.py",
+)
+
+
+rule diagnostics_source:
+    input:
+        code=src(*DIAGNOSTICS_CODE, "diagnostics/spatial.py", "observables.py", "grid.py"),
+        store=f"{RUN}/stores/{{store}}.zarr",
+        # Only its obs_* coordinates: the observable positions regressed out for the residual std map.
+        layout=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+    output:
+        statistics=f"{DIAGNOSTICS}/sources/{{store}}/statistics.json",
+        indices=f"{DIAGNOSTICS}/sources/{{store}}/indices.nc",
+        maps=f"{DIAGNOSTICS}/sources/{{store}}/maps.nc",
+    wildcard_constraints:
+        store=_alternatives(DIAGNOSTICS_STORES),
+    params:
+        diagnostics=DIAGNOSTICS_STATISTICS_CFG,
+    log:
+        log("diagnostics_source_{store}"),
+    benchmark:
+        bench("diagnostics_source_{store}")
+    threads: 1
+    resources:
+        # Both fields' anomalies are held as float32 (member·time × ocean cells): about 1.5 GB peak for the bridging
+        # model's 5 members × 300 years on 41 × 161 (bench/bench_diagnostics.py); it grows with members × months.
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/diagnostics_source.py"
+
+
+rule diagnostics_idealized:
+    input:
+        code=src(*DIAGNOSTICS_CODE),
+        store=f"{RUN}/idealized/{IDEALIZED}_reference.zarr",
+    output:
+        statistics=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/statistics.json",
+        indices=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/indices.nc",
+    params:
+        diagnostics=DIAGNOSTICS_STATISTICS_CFG,
+    log:
+        log("diagnostics_idealized"),
+    benchmark:
+        bench("diagnostics_idealized")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../../scripts/diagnostics_idealized.py"
+
+
+rule diagnostics_compare:
+    input:
+        code=src(*DIAGNOSTICS_CODE, "diagnostics/compare.py", "diagnostics/spatial.py", "observables.py", "grid.py"),
+        operational_statistics=f"{DIAGNOSTICS}/sources/{{model}}/statistics.json",
+        operational_indices=f"{DIAGNOSTICS}/sources/{{model}}/indices.nc",
+        operational_maps=f"{DIAGNOSTICS}/sources/{{model}}/maps.nc",
+        free_run_statistics=f"{DIAGNOSTICS}/sources/free_run_{{model}}/statistics.json",
+        free_run_indices=f"{DIAGNOSTICS}/sources/free_run_{{model}}/indices.nc",
+        free_run_maps=f"{DIAGNOSTICS}/sources/free_run_{{model}}/maps.nc",
+        bridging_statistics=f"{DIAGNOSTICS}/sources/bridging_{{model}}/statistics.json",
+        bridging_indices=f"{DIAGNOSTICS}/sources/bridging_{{model}}/indices.nc",
+        bridging_maps=f"{DIAGNOSTICS}/sources/bridging_{{model}}/maps.nc",
+        reanalysis_statistics=f"{DIAGNOSTICS}/sources/{REANALYSIS}/statistics.json",
+        reanalysis_indices=f"{DIAGNOSTICS}/sources/{REANALYSIS}/indices.nc",
+        reanalysis_maps=f"{DIAGNOSTICS}/sources/{REANALYSIS}/maps.nc",
+        idealized_statistics=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/statistics.json",
+        idealized_indices=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/indices.nc",
+    output:
+        comparison=f"{DIAGNOSTICS}/{{model}}/comparison.json",
+        table_csv=report(
+            f"{DIAGNOSTICS}/{{model}}/comparison.csv",
+            caption="../report/diagnostics_table.rst",
+            category="ENSO diagnostics",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "comparison table"},
+        ),
+        table_md=f"{DIAGNOSTICS}/{{model}}/comparison.md",
+        acceptance=report(
+            f"{DIAGNOSTICS}/{{model}}/acceptance.json",
+            caption="../report/diagnostics_acceptance.rst",
+            category="ENSO diagnostics",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "acceptance criteria"},
+        ),
+    params:
+        diagnostics=DIAGNOSTICS_COMPARE_CFG,
+    log:
+        log("diagnostics_compare_{model}"),
+    benchmark:
+        bench("diagnostics_compare_{model}")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../../scripts/diagnostics_compare.py"
+
+
+rule diagnostics_plots:
+    input:
+        code=src("diagnostics/__init__.py", "diagnostics/run.py", "diagnostics/plots.py", "diagnostics/compare.py"),
+        comparison=rules.diagnostics_compare.output.comparison,
+        operational_statistics=f"{DIAGNOSTICS}/sources/{{model}}/statistics.json",
+        operational_indices=f"{DIAGNOSTICS}/sources/{{model}}/indices.nc",
+        operational_maps=f"{DIAGNOSTICS}/sources/{{model}}/maps.nc",
+        free_run_statistics=f"{DIAGNOSTICS}/sources/free_run_{{model}}/statistics.json",
+        free_run_indices=f"{DIAGNOSTICS}/sources/free_run_{{model}}/indices.nc",
+        free_run_maps=f"{DIAGNOSTICS}/sources/free_run_{{model}}/maps.nc",
+        bridging_statistics=f"{DIAGNOSTICS}/sources/bridging_{{model}}/statistics.json",
+        bridging_indices=f"{DIAGNOSTICS}/sources/bridging_{{model}}/indices.nc",
+        bridging_maps=f"{DIAGNOSTICS}/sources/bridging_{{model}}/maps.nc",
+        reanalysis_statistics=f"{DIAGNOSTICS}/sources/{REANALYSIS}/statistics.json",
+        reanalysis_indices=f"{DIAGNOSTICS}/sources/{REANALYSIS}/indices.nc",
+        reanalysis_maps=f"{DIAGNOSTICS}/sources/{REANALYSIS}/maps.nc",
+        idealized_statistics=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/statistics.json",
+        idealized_indices=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/indices.nc",
+    output:
+        **{
+            name: report(
+                f"{DIAGNOSTICS}/{{model}}/figures/{name}.png",
+                caption=f"../report/diagnostics_{name}.rst",
+                category="ENSO diagnostics",
+                subcategory="{model}",
+                labels={"model": "{model}", "figure": name.replace("_", " ")},
+            )
+            for name in DIAGNOSTICS_FIGURES
+        },
+    params:
+        plotting=cfg("diagnostics", "plotting"),
+    log:
+        log("diagnostics_plots_{model}"),
+    benchmark:
+        bench("diagnostics_plots_{model}")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../../scripts/diagnostics_plots.py"
+
+
+# Target: the comparison and figures of every bridged model (`snakemake diagnostics`).
+rule diagnostics:
+    input:
+        expand(f"{DIAGNOSTICS}/{{model}}/comparison.json", model=OPERATIONAL),
+        expand(f"{DIAGNOSTICS}/{{model}}/figures/{{name}}.png", model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
+
+
+localrules:
+    diagnostics,

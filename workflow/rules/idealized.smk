@@ -1,0 +1,48 @@
+# Idealized ENSO models (CF23 / CFY22): the independent long reference run and the pseudo-observations.
+
+
+rule idealized_reference:
+    input:
+        code=src("idealized", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"),
+    output:
+        directory(f"{RUN}/idealized/{IDEALIZED}_reference.zarr"),
+    params:
+        idealized=cfg("idealized"),
+    log:
+        log("idealized_reference"),
+    benchmark:
+        bench("idealized_reference")
+    # One member: 1000 CF23 years take about a second compiled; a second thread would idle.
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../../scripts/idealized_reference.py"
+
+
+rule pseudo_obs:
+    input:
+        code=src(
+            "idealized", "observables.py", "grid.py", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"
+        ),
+    output:
+        directory(f"{RUN}/pseudo_obs/{IDEALIZED}.zarr"),
+    params:
+        idealized=cfg("idealized"),
+        pseudo_obs=cfg("pseudo_obs"),
+        grid=cfg("grid"),
+    log:
+        log("pseudo_obs"),
+    benchmark:
+        bench("pseudo_obs")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../../scripts/pseudo_obs.py"

@@ -1,0 +1,98 @@
+# The latent models of each operational model: the physically-augmented autoencoder, the latent stores it encodes,
+# and the gated latent forecast model (bridging.models). Torch rules take every core and one `torch_jobs` token:
+# two torch trainings on the same cores thrash (5–20× slower in the LSTM backward pass), so they run one at a time.
+
+_AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/curriculum.py", "models/training.py",
+                     "stores.py", "observables.py", "grid.py", "timeaxis.py")
+
+
+rule train_autoencoder:
+    input:
+        code=src(*_AUTOENCODER_CODE),
+        operational=f"{RUN}/stores/{{model}}.zarr",
+        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
+        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+    output:
+        checkpoint=f"{RUN}/models/{{model}}/autoencoder.pt",
+        metrics=f"{RUN}/models/{{model}}/autoencoder_metrics.json",
+        curves=f"{RUN}/models/{{model}}/autoencoder_curves.png",
+    params:
+        autoencoder=cfg("autoencoder"),
+        curriculum=cfg("curriculum"),
+        compute=cfg("compute"),
+        grid=cfg("grid"),
+    log:
+        log("train_autoencoder_{model}"),
+    benchmark:
+        bench("train_autoencoder_{model}")
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        torch_jobs=1,
+    conda:
+        ENV
+    script:
+        "../../scripts/train_autoencoder.py"
+
+
+rule encode:
+    input:
+        code=src(*_AUTOENCODER_CODE, "models/latent.py"),
+        autoencoder=rules.train_autoencoder.output.checkpoint,
+        operational=f"{RUN}/stores/{{model}}.zarr",
+        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
+        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+    output:
+        operational=directory(f"{RUN}/latent/{{model}}/operational.zarr"),
+        reanalysis=directory(f"{RUN}/latent/{{model}}/reanalysis.zarr"),
+    params:
+        autoencoder=cfg("autoencoder"),
+        compute=cfg("compute"),
+        grid=cfg("grid"),
+    log:
+        log("encode_{model}"),
+    benchmark:
+        bench("encode_{model}")
+    threads: workflow.cores
+    resources:
+        mem_mb=3000,
+        runtime=15,
+        torch_jobs=1,
+    conda:
+        ENV
+    script:
+        "../../scripts/encode.py"
+
+
+rule train_forecast:
+    input:
+        code=src("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py"),
+        latent_operational=rules.encode.output.operational,
+        latent_reanalysis=rules.encode.output.reanalysis,
+        autoencoder=rules.train_autoencoder.output.checkpoint,
+        operational=f"{RUN}/stores/{{model}}.zarr",
+        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
+    output:
+        checkpoint=f"{RUN}/models/{{model}}/forecast.pt",
+        metrics=f"{RUN}/models/{{model}}/forecast_metrics.json",
+        curves=f"{RUN}/models/{{model}}/forecast_curves.png",
+        gate=f"{RUN}/models/{{model}}/forecast_gate.png",
+    params:
+        forecast=cfg("forecast"),
+        curriculum=cfg("curriculum"),
+        compute=cfg("compute"),
+        grid=cfg("grid"),
+    log:
+        log("train_forecast_{model}"),
+    benchmark:
+        bench("train_forecast_{model}")
+    threads: workflow.cores
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        torch_jobs=1,
+    conda:
+        ENV
+    script:
+        "../../scripts/train_forecast.py"

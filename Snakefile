@@ -20,7 +20,6 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/provenance.smk"
 include: "workflow/rules/demo.smk"
 include: "workflow/rules/catalog.smk"
 include: "workflow/rules/ingest.smk"
@@ -30,15 +29,19 @@ include: "workflow/rules/assimilation.smk"
 include: "workflow/rules/diagnostics.smk"
 
 
-# Everything: stores, models, the bridging and free-run stores, diagnostics with figures, and provenance.
+# Everything: stores, models, the bridging and free-run stores, diagnostics with figures and explainability maps.
 # `make run` then renders the Snakemake HTML report from the outputs marked report(...).
 rule all:
     default_target: True
     input:
-        rules.provenance.output,
         rules.diagnostics.input,
 
 
 localrules:
     all,
-    provenance,
+
+
+# Provenance of every successful run (resolved config, package versions, git commit) in results/<run>/provenance/.
+# Written by the run itself, not by a job: a job whose params were the whole config would re-run after every edit.
+onsuccess:
+    write_provenance(config, f"{RUN}/provenance/config.resolved.yaml", f"{RUN}/provenance/versions.json", PROJECT)

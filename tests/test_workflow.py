@@ -12,7 +12,6 @@ from workflow_helpers import ROOT, planned_jobs, snakemake
 
 EXPECTED_RULES = {
     "all",
-    "provenance",
     "demo_data",
     "build_catalog",
     "regrid_weights",

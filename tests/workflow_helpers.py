@@ -11,6 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TINY = ("--configfile", "config/test.yaml")  # the tiny CI overlay
+RUN = "results/test"  # its run folder
 
 
 def project_files(root: Path = ROOT) -> list[str]:

@@ -59,6 +59,11 @@ def script_context(snakemake):
     log = logging.getLogger(f"bridging.rule.{snakemake.rule}")
     limit_threads(snakemake.threads)
     log.info("rule %s, wildcards %s, threads %s", snakemake.rule, dict(snakemake.wildcards), snakemake.threads)
+    if os.environ.get("SLURM_JOB_ID"):
+        log.info(
+            "SLURM job %s on %s (cpus %s, gpus %s)", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"),
+            os.environ.get("SLURM_CPUS_PER_TASK", "?"), os.environ.get("SLURM_GPUS", os.environ.get("SLURM_GPUS_ON_NODE", "0")),
+        )  # fmt: skip
     try:
         yield log
     except BaseException:

@@ -40,7 +40,8 @@ use rule assimilate as free_run with:
         statistics=f"{RUN}/free_run/{{model}}_statistics.json",
     params:
         kind="free_run",
-        da=cfg("da"),
+        # the control has no analysis: the analysis settings must not re-run it
+        da=cfg_except("da", exclude=("method", "inflation", "localization", "reencode")),
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
         compute=cfg("compute"),

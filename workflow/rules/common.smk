@@ -20,6 +20,7 @@ os.environ.update(
 )
 
 from bridging.errors import ConfigError  # noqa: E402
+from bridging.provenance import write_provenance  # noqa: E402
 from bridging.settings import validate_config  # noqa: E402
 
 try:
@@ -53,6 +54,11 @@ def cfg(*keys):
     for key in keys:
         node = node[key]
     return copy.deepcopy(node)
+
+
+def cfg_except(*keys, exclude=()):
+    """The config subtree at keys without the entries a job does not use (so editing those does not re-run it)."""
+    return {k: v for k, v in cfg(*keys).items() if k not in exclude}
 
 
 def operational_cfg(name):

@@ -180,7 +180,51 @@ rule diagnostics:
     input:
         expand(f"{DIAGNOSTICS}/{{model}}/comparison.json", model=OPERATIONAL),
         expand(f"{DIAGNOSTICS}/{{model}}/figures/{{name}}.png", model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
+        expand(f"{DIAGNOSTICS}/{{model}}/explain.json", model=OPERATIONAL),
 
 
 localrules:
     diagnostics,
+
+
+# Explainability: how a one-std correction of each observable group moves the decoded fields through the filter's
+# gain (SST at the Niño 3 and Niño 4 nodes, thermocline in the west and east), and the latent–observable
+# cross-correlations the gain is built from.
+rule explain:
+    input:
+        code=src("diagnostics/explain.py", "diagnostics/plots.py", "models", "observables.py", "stores.py"),
+        assimilation=f"{RUN}/assimilation/{{model}}.zarr",
+        latent_store=f"{RUN}/latent/{{model}}/operational.zarr",
+        forecast_model=f"{RUN}/models/{{model}}/forecast.pt",
+        autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",
+        operational_store=f"{RUN}/stores/{{model}}.zarr",
+    output:
+        responses=report(
+            f"{DIAGNOSTICS}/{{model}}/figures/explain_gain_responses.png",
+            caption="../report/explain_gain_responses.rst",
+            category="Explainability",
+            labels={"model": "{model}", "figure": "gain responses"},
+        ),
+        correlation=report(
+            f"{DIAGNOSTICS}/{{model}}/figures/explain_latent_observable_correlation.png",
+            caption="../report/explain_latent_observable_correlation.rst",
+            category="Explainability",
+            labels={"model": "{model}", "figure": "latent–observable correlation"},
+        ),
+        summary=f"{DIAGNOSTICS}/{{model}}/explain.json",
+    params:
+        da=cfg_except("da", exclude=("months", "checkpoint_months", "consistency_members", "innovation_ratio_warn", "consistency_warn")),
+        diagnostics=cfg("diagnostics"),
+        model_name="{model}",
+    log:
+        log("explain_{model}"),
+    benchmark:
+        bench("explain_{model}")
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../../scripts/explain.py"

@@ -79,7 +79,8 @@ rule train_forecast:
         curves=f"{RUN}/models/{{model}}/forecast_curves.png",
         gate=f"{RUN}/models/{{model}}/forecast_gate.png",
     params:
-        forecast=cfg("forecast"),
+        # gate.allow_failed only decides whether the filter may use a failing model: toggling it must not retrain
+        forecast={**cfg("forecast"), "gate": cfg_except("forecast", "gate", exclude=("allow_failed",))},
         curriculum=cfg("curriculum"),
         compute=cfg("compute"),
         grid=cfg("grid"),

@@ -142,3 +142,129 @@ def observable_labels(layout: ObservationLayout) -> list[str]:
     """Short labels 'sst 210.0°E' of the observables, for plot axes."""
     short = {"sst": "SST", "thermocline_depth": "D20"}
     return [f"{short.get(v, v)} {lon:.0f}°E" for v, lon in zip(layout.variable, layout.lon)]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# The explainability stage of the workflow (rule `explain`)
+
+
+def representative_forecast(analysis_window: np.ndarray, forecaster, *, noise_scale: float, seed: int) -> np.ndarray:
+    """The filter's forecast ensemble (N, n) for the month after an analysis window (W + 1, N, n).
+
+    The assimilation store keeps analysis members, not forecasts; the forecast of month t is one step of the forecast
+    model from each member's analysis at t − 1 (the window's last entry) plus model noise, with the recurrent state
+    spun up on that member's own analysis trajectory over the W preceding months, as the filter's state is. The noise
+    draw differs from the run's, so this is a statistically equivalent forecast ensemble, not a bitwise copy.
+    """
+    import torch
+
+    window = np.asarray(analysis_window, np.float32)
+    if window.ndim != 3 or window.shape[0] < 1:
+        raise ValueError(f"analysis window must be (W + 1, N, n), got {window.shape}")
+    dtype = forecaster.dtype
+    with torch.inference_mode():
+        state = forecaster.initial_state(window.shape[1], torch.device("cpu"), dtype)
+        for t in range(window.shape[0] - 1):
+            _, state = forecaster.step(torch.as_tensor(window[t], dtype=dtype), state)
+        x, _ = forecaster.step(torch.as_tensor(window[-1], dtype=dtype), state)
+        gen = torch.Generator().manual_seed(int(seed))
+        noise = forecaster.sample_noise(window.shape[1], generator=gen) * float(noise_scale)
+    return (x + noise).double().numpy()
+
+
+def explain_model(
+    responses_png,
+    correlation_png,
+    summary_json,
+    *,
+    assimilation,
+    latent_store,
+    forecast_model,
+    autoencoder,
+    operational_store,
+    da,
+    diagnostics,
+    model_name: str,
+) -> dict:
+    """Maps of the decoded response to a one-std innovation of each observable group through the filter's gain at a
+    representative month (``diagnostics.explain_month``; default the middle of the run), the latent–observable
+    cross-correlation matrix of the training data, and a JSON summary (response amplitudes on and off the equator)."""
+    import json
+
+    import torch
+    import xarray as xr
+
+    from ..atomic import write_text_atomic
+    from ..errors import InputDataError
+    from ..models.autoencoder import load_autoencoder
+    from ..models.forecast import load_forecast_model
+    from ..settings import DASection, DiagnosticsSection
+    from ..stores import FIELDS, open_store
+    from .plots import plot_gain_responses, plot_latent_observable_correlation
+
+    da = DASection.model_validate(da)
+    diagnostics = DiagnosticsSection.model_validate(diagnostics)
+    fs = xr.open_zarr(assimilation, consolidated=False)
+    if "members" not in fs:
+        raise InputDataError(assimilation, "not an assimilation store (no 'members')")
+    n_latent = int(fs.attrs["n_latent"])
+    layout = ObservationLayout.from_dataset(fs)
+    T = fs.sizes["time"]
+    month = diagnostics.explain_month if diagnostics.explain_month is not None else T // 2
+    if not 1 <= month < T:
+        raise InputDataError(assimilation, f"diagnostics.explain_month = {month} is outside 1…{T - 1}")
+    warmup = min(da.init_warmup_months, month - 1)
+    members = fs["members"].isel(experiment=0, time=slice(month - 1 - warmup, month)).values
+    forecaster = load_forecast_model(forecast_model, "cpu").float()
+    forecast = representative_forecast(members, forecaster, noise_scale=da.model_noise_scale, seed=diagnostics.seed)
+    # the filter's prior: inflated anomalies, the taper it used (if any) and its observation errors
+    forecast = forecast.mean(0) + da.inflation * (forecast - forecast.mean(0))
+    taper = fs["taper"].values.astype(float) if "taper" in fs else None
+    obs_var = fs["obs_error_variance"].values.astype(float)
+
+    op = open_store(operational_store)
+    ocean = op["ocean_mask"].values.astype(bool)
+    scale = np.array([float(op[f"{f}_anomaly_std"]) for f in FIELDS])
+    ae = load_autoencoder(autoencoder, "cpu").float().eval()
+
+    def decoder(z: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out = ae.decode(torch.as_tensor(z, dtype=torch.float32)).numpy().astype(float)
+        return np.where(ocean, out, np.nan)
+
+    groups = observable_groups(layout)
+    responses = gain_responses(forecast, n_latent, obs_var, decoder, groups, field_scale=scale, taper=taper)
+    lat, lon = op["lat"].values, op["lon"].values
+    plot_gain_responses({g: r.field for g, r in responses.items()}, lat, lon, responses_png, diagnostics.plotting)
+
+    lat_ds = xr.open_zarr(latent_store, consolidated=False)
+    corr = latent_observable_correlation(lat_ds["z"].values, lat_ds["y"].values)
+    plot_latent_observable_correlation(
+        corr, observable_labels(layout), correlation_png, diagnostics.plotting,
+        title=f"{model_name}: latent–observable cross-correlation (training data)",
+    )  # fmt: skip
+
+    off_equator = np.abs(lat) > 5.0
+    summary = {
+        "model": model_name,
+        "month_index": int(month),
+        "inflation": da.inflation,
+        "localized": taper is not None,
+        "definition": "response = decoded field change for a one-std innovation of the group through "
+        "K = C_xy (C_yy + R)^-1 of the forecast ensemble; rms over ocean cells, equatorial = |lat| <= 5",
+        "groups": {},
+        "latent_observable_correlation": {
+            "max_abs_per_observable_mean": float(np.nanmean(np.nanmax(np.abs(corr), axis=0))),
+        },
+    }
+    for name, r in responses.items():
+        row = {"n_observables": int(len(groups[name]))}
+        for c, field in enumerate(FIELDS):
+            f = r.field[c]
+            eq = f[~off_equator][np.isfinite(f[~off_equator])]
+            off = f[off_equator][np.isfinite(f[off_equator])]
+            row[f"{field}_rms_equatorial"] = float(np.sqrt(np.mean(eq**2))) if eq.size else float("nan")
+            row[f"{field}_rms_off_equatorial"] = float(np.sqrt(np.mean(off**2))) if off.size else float("nan")
+        summary["groups"][name] = row
+    write_text_atomic(json.dumps(summary, indent=2) + "\n", summary_json)
+    return summary

@@ -215,7 +215,11 @@ def principal_basis(segments: list[np.ndarray], k: int | None, weights: list[flo
     k = min(int(k), n)
     weights = weights or [float(s.shape[0]) for s in segments]
     total = float(sum(weights))
-    cov = sum((w / total) * np.cov(np.asarray(s, np.float64), rowvar=False) for s, w in zip(segments, weights))
+    means = [np.asarray(s, np.float64).mean(0) for s in segments]
+    mean = sum((w / total) * m for m, w in zip(means, weights))
+    # The mixture's covariance: each record's own covariance plus the spread of the record means.
+    cov = sum((w / total) * (np.cov(np.asarray(s, np.float64), rowvar=False) + np.outer(m - mean, m - mean))
+              for s, m, w in zip(segments, means, weights))
     evals, evecs = np.linalg.eigh(cov)
     return np.ascontiguousarray(evecs[:, ::-1][:, :k])
 
@@ -255,6 +259,15 @@ def fit_ridge(segments: list[np.ndarray], alpha: float, weights: list[float] | N
     resid = targets - inputs @ weight.T - bias
     radius = float(np.max(np.abs(np.linalg.eigvals(weight))))
     return RidgeFit(weight, bias, radius, float(np.sqrt(sample_w @ np.mean(resid**2, axis=1))))
+
+
+def mixture_moments(segments: list[np.ndarray], weights: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of a weighted mixture of records (T_i, n): each record carries its weight, whatever its length."""
+    total = float(sum(weights))
+    means = [np.asarray(s, np.float64).mean(0) for s in segments]
+    mean = sum((w / total) * m for m, w in zip(means, weights))
+    var = sum((w / total) * (np.asarray(s, np.float64).var(0) + (m - mean) ** 2) for s, m, w in zip(segments, means, weights))
+    return mean, np.sqrt(var)
 
 
 # ============================================================================================== data
@@ -502,7 +515,7 @@ def _same_observables(a: LatentRecord, b: LatentRecord) -> bool:
 
 
 def build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store, op: LatentRecord, rean: LatentRecord,
-                    op_split, rean_split, reanalysis_weight: float, grid, warmup: int, device):
+                    op_split, rean_split, reanalysis_weight: float, grid, warmup: int, device, *, state_mean, state_std):
     """The operational held-out months (latent + true fields), the free run's warm-up and the reference Niño std."""
     from ..grid import TargetGrid
     from .autoencoder import decode_array, load_autoencoder, load_field_record
@@ -550,8 +563,8 @@ def build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store,
         ocean_mask=op_mask,
         grid=target_grid,
         n_latent=op.n_latent,
-        state_mean=op.x[op_split.train].mean(0).astype(np.float64),
-        state_std=op.x[op_split.train].std(0).astype(np.float64),
+        state_mean=np.asarray(state_mean, np.float64),
+        state_std=np.asarray(state_std, np.float64),
         warmup_months=warmup,
         x_heldout_reanalysis=rean.x[rean_split.validation] if w > 0 else None,
         reference_details=details,
@@ -599,18 +612,20 @@ def train_forecast(
     rean_split = time_split(rean.x.shape[0], settings.validation_fraction, min_train=window if use_rean else 1,
                             min_validation=min_val if use_rean else 1, what=str(rean.path))
 
-    train = op.x[op_split.train].astype(np.float64)
-    mean, std = train.mean(0), train.std(0)
+    # Everything is fitted on the curriculum's final mixture (1 − p_max operational, p_max reanalysis), the data the
+    # LSTM ends up trained on: the standardisation, the linear skip and the LSTM's subspace. Standardising by the
+    # operational months alone would give latents the operational record hardly uses (but the reanalysis does) a
+    # tiny scale, and free runs would reach tens of "standard deviations" in them.
+    raw_segments, seg_weights = [op.x[op_split.train]], [1.0 - cur.p_max]
+    if use_rean and cur.p_max > 0:
+        raw_segments.append(rean.x[rean_split.train])
+        seg_weights.append(cur.p_max)
+    mean, std = mixture_moments(raw_segments, seg_weights)
     if not np.all(std > 0):
         raise InputDataError(op.path, f"{int(np.sum(std <= 0))} state components are constant over the training months")
     standardise = lambda x: ((x - mean) / std).astype(np.float32)  # noqa: E731
     xs_op, xs_rean = standardise(op.x), standardise(rean.x)
-
-    # The skip/linear model is fitted on the curriculum's final mixture, the same data the LSTM ends up trained on.
-    segments, seg_weights = [xs_op[op_split.train]], [1.0 - cur.p_max]
-    if use_rean and cur.p_max > 0:
-        segments.append(xs_rean[rean_split.train])
-        seg_weights.append(cur.p_max)
+    segments = [standardise(x) for x in raw_segments]
     ridge = fit_ridge(segments, settings.ridge_alpha, seg_weights)
     log.info("ridge fit on %d + %d months (weights %s): spectral radius %.3f, training RMSE %.3f", op_split.n_train,
              rean_split.n_train if len(segments) > 1 else 0, seg_weights, ridge.spectral_radius, ridge.train_rmse)
@@ -643,9 +658,13 @@ def train_forecast(
         )
         models["lstm"] = lstm
         noise["lstm"] = attach_noise(lstm)
+        if stopper.best_epoch < 0:
+            log.warning("no LSTM epoch beat the frozen linear skip on the held-out multi-step error (%.4f); the saved LSTM "
+                        "is that linear model (zero correction). forecast.kind: linear gives the same model without training",
+                        initial_score)
 
     gate_data = build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store, op, rean, op_split, rean_split,
-                                cur.p_max, grid, teacher, device)
+                                cur.p_max, grid, teacher, device, state_mean=mean, state_std=std)
     reports = {}
     for name in reversed(list(models)):  # the chosen model first, so its report carries the baselines
         baselines = {"linear": linear} if name != "linear" else {}

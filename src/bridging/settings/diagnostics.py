@@ -65,6 +65,9 @@ class DiagnosticsSection(Section):
         description="Leading PCs of the (standardised) observables regressed out for the residual std map; few, to avoid overfitting.",
     )
     seed: int = Field(0)
+    explain_month: int | None = Field(
+        None, ge=1, description="Month index of the bridging run whose filter gain the explainability maps show; null = the middle."
+    )
     acceptance: AcceptanceSection = Field(default_factory=AcceptanceSection)
     plotting: PlottingSection = Field(default_factory=PlottingSection)
 

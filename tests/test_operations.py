@@ -1,0 +1,150 @@
+"""Operations, on the real workflow with the tiny CI config: a complete run, the report, minimal reruns after
+edits, resuming a killed run, and the same workflow submitted through a real single-node SLURM cluster.
+
+One complete tiny run (both demo models, two realizations each; the session fixture ``tiny_run`` in conftest.py) is
+shared with the SLURM test; every test works in its own scratch copy of the project, never in the checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from workflow_helpers import RUN, SNAKEMAKE, TINY, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow
+
+MODELS = ("DEMO-CESM2", "DEMO-GFDL-CM4")
+
+
+def _copy_run(src: Path, dest: Path) -> Path:
+    """A copy of a completed run (project + data + results + .snakemake metadata), timestamps preserved."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
+
+
+def test_tiny_run_outputs(tiny_run):
+    run = tiny_run / RUN
+    for model in MODELS:
+        bridging = xr.open_zarr(run / f"stores/bridging_{model}.zarr", consolidated=False)
+        assert bridging.sizes["member"] == 2  # scale-out: two realizations per model
+        assert bridging["sst"].dims == ("member", "time", "lat", "lon")
+        assert bridging.sizes["time"] == 12 * 20  # as long as the pseudo-observation record
+        assert np.isfinite(bridging["sst"].isel(time=0, member=0).values).any()
+        comparison = json.loads((run / f"diagnostics/{model}/comparison.json").read_text())
+        assert comparison
+        assert (run / f"diagnostics/{model}/comparison.md").read_text().count("|") > 20
+        assert (run / f"diagnostics/{model}/figures/explain_gain_responses.png").stat().st_size > 10_000
+    resolved = (run / "provenance/config.resolved.yaml").read_text()
+    assert "name: test" in resolved
+    versions = json.loads((run / "provenance/versions.json").read_text())
+    assert versions["packages"]["torch"].startswith("2.13.0")
+
+
+def test_report(tiny_run, tmp_path):
+    report = tmp_path / "report.html"
+    snakemake(tiny_run, "--report", str(report), *TINY, timeout=600)
+    html = report.read_text(errors="replace")
+    assert "Explainability" in html and "comparison" in html.lower()
+
+
+def _dry_run_jobs(work: Path, *extra: str) -> dict[str, int]:
+    proc = snakemake(work, "-n", "all", *TINY, *extra, timeout=600)
+    if "Nothing to be done" in proc.stdout + proc.stderr:
+        return {}
+    return planned_jobs(proc.stdout)
+
+
+def _overlay(work: Path, text: str) -> str:
+    path = work / "config" / "edit.yaml"
+    path.write_text(text)
+    return str(path.relative_to(work))
+
+
+def _per_model(**rules: int) -> dict[str, int]:
+    return {name: count * len(MODELS) for name, count in rules.items()} | {"all": 1}
+
+
+def test_reruns_after_edits(tiny_run, tmp_path):
+    work = _copy_run(tiny_run, tmp_path / "copy")
+    assert _dry_run_jobs(work) == {}, "a complete run must be up to date"
+
+    # (a) EnKF inflation: the assimilation and what reads it; not the free run (no analysis), models or inputs
+    jobs = _dry_run_jobs(work, "--configfile", _overlay(work, "da: {inflation: 1.2}\n"))
+    assert jobs == _per_model(
+        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1
+    )
+
+    # (b) autoencoder λ: the autoencoder and everything downstream, not ingestion, stores, idealized runs, demo data
+    jobs = _dry_run_jobs(work, "--configfile", _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))
+    assert jobs == _per_model(
+        train_autoencoder=1, encode=1, train_forecast=1, assimilate=1, free_run=1, decode=2,
+        diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1,
+    )  # fmt: skip
+
+    # (c) a plotting option: figures only
+    jobs = _dry_run_jobs(work, "--configfile", _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
+    assert jobs == _per_model(diagnostics_plots=1, explain=1)
+
+    # (e) a comment-only edit of a config file: nothing
+    (work / "config/edit.yaml").unlink()
+    test_yaml = work / "config/test.yaml"
+    test_yaml.write_text(test_yaml.read_text() + "# a comment changes nothing\n")
+    assert _dry_run_jobs(work) == {}
+
+    # (d) an edit inside src/bridging/da/: the jobs that run that code and their downstream
+    module = work / "src/bridging/da/localization.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    jobs = _dry_run_jobs(work)
+    assert jobs == _per_model(
+        assimilate=1, free_run=1, decode=2, diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1
+    )
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_killed_run_resumes_from_checkpoints(tiny_run, tmp_path):
+    """Kill the run during the assimilation, start it again: it resumes from the filter checkpoint and the result
+    equals the uninterrupted run's; no partial store is left where a later rule would read it."""
+    work = _copy_run(tiny_run, tmp_path / "copy")
+    model = MODELS[0]
+    target = work / RUN / f"assimilation/{model}.zarr"
+    reference = xr.open_zarr(tiny_run / RUN / f"assimilation/{model}.zarr", consolidated=False)["members"].values
+    shutil.rmtree(target)
+    (work / RUN / f"assimilation/{model}_statistics.json").unlink()
+    checkpoint = target.parent / f".{target.name}.resume" / "checkpoint.pt"
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    args = [SNAKEMAKE, "--cores", "2", str(target.relative_to(work)), *TINY]
+    proc = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(checkpoint.exists, 600, "the first filter checkpoint")
+        os.killpg(proc.pid, signal.SIGKILL)  # as a node failure would: no clean-up of any kind
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not target.exists(), "a killed assimilation must not leave its store in place"
+    snakemake(work, "--unlock", *TINY, timeout=300)  # a killed Snakemake leaves its lock behind
+    result = snakemake(work, "--cores", "2", str(target.relative_to(work)), *TINY, timeout=900)
+    log = (work / RUN / f"logs/assimilate_{model}.log").read_text()
+    assert "resum" in log.lower(), log[-2000:]
+    resumed = xr.open_zarr(target, consolidated=False)["members"].values
+    np.testing.assert_array_equal(resumed, reference)
+    assert result.returncode == 0

@@ -81,7 +81,7 @@ def test_open_latent_store_checks_its_form(tmp_path):
     with pytest.raises(InputDataError, match="does not exist"):
         open_latent_store(tmp_path / "missing.zarr")
     write_zarr_atomic(xr.Dataset({"z": (("time", "latent"), np.zeros((3, 2)))}), tmp_path / "no_y.zarr")
-    with pytest.raises(InputDataError, match="missing 'y'"):
+    with pytest.raises(InputDataError, match=r"missing \['y'\]"):
         open_latent_store(tmp_path / "no_y.zarr")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from workflow_helpers import RUN, SNAKEMAKE, TINY, planned_jobs, snakemake
+from workflow_helpers import RUN, SNAKEMAKE, TINY, planned_jobs, snakemake, tiny
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +58,8 @@ def test_report(tiny_run, tmp_path):
     assert "Explainability" in html and "comparison" in html.lower()
 
 
-def _dry_run_jobs(work: Path, *extra: str) -> dict[str, int]:
-    proc = snakemake(work, "-n", "all", *TINY, *extra, timeout=600)
+def _dry_run_jobs(work: Path, *overlays: str) -> dict[str, int]:
+    proc = snakemake(work, "-n", "all", *tiny(*overlays), timeout=600)
     if "Nothing to be done" in proc.stdout + proc.stderr:
         return {}
     return planned_jobs(proc.stdout)
@@ -80,20 +80,20 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     assert _dry_run_jobs(work) == {}, "a complete run must be up to date"
 
     # (a) EnKF inflation: the assimilation and what reads it; not the free run (no analysis), models or inputs
-    jobs = _dry_run_jobs(work, "--configfile", _overlay(work, "da: {inflation: 1.2}\n"))
+    jobs = _dry_run_jobs(work, _overlay(work, "da: {inflation: 1.2}\n"))
     assert jobs == _per_model(
         assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1
     )
 
     # (b) autoencoder λ: the autoencoder and everything downstream, not ingestion, stores, idealized runs, demo data
-    jobs = _dry_run_jobs(work, "--configfile", _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))
+    jobs = _dry_run_jobs(work, _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))
     assert jobs == _per_model(
         train_autoencoder=1, encode=1, train_forecast=1, assimilate=1, free_run=1, decode=2,
         diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1,
     )  # fmt: skip
 
     # (c) a plotting option: figures only
-    jobs = _dry_run_jobs(work, "--configfile", _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
+    jobs = _dry_run_jobs(work, _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
     assert jobs == _per_model(diagnostics_plots=1, explain=1)
 
     # (e) a comment-only edit of a config file: nothing

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from workflow_helpers import ROOT, RUN, TINY, copy_project, snakemake
+from workflow_helpers import ROOT, RUN, copy_project, snakemake, tiny
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -75,8 +75,7 @@ def test_tiny_workflow_through_slurm(slurm_cluster, tiny_run, tmp_path):
         work,
         "--profile", "profiles/slurm",
         target,
-        *TINY,
-        "--configfile", str(overlay.relative_to(work)),
+        *tiny(str(overlay.relative_to(work))),
         # this test node has 2 CPUs: the profile's cluster-sized thread counts would never be scheduled
         "--set-threads", "train_autoencoder=2", "train_forecast=2", "assimilate=2", "ingest=2",
         "--slurm-init-seconds-before-status-checks", "2",

@@ -12,6 +12,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TINY = ("--configfile", "config/test.yaml")  # the tiny CI overlay
+
+
+def tiny(*overlays: str) -> tuple[str, ...]:
+    """The tiny overlay plus further overlays, in ONE --configfile option: Snakemake's --configfile takes several
+    files, and a second --configfile option replaces the first instead of adding to it."""
+    return ("--configfile", "config/test.yaml", *overlays)
 RUN = "results/test"  # its run folder
 
 

@@ -163,19 +163,25 @@ def write_store(ds: xr.Dataset, path: str | Path, *, time_chunk: int = 120) -> P
     return write_zarr_atomic(ds, path, encoding=encoding)
 
 
-def open_store(path: str | Path, *, chunks: dict | None | str = None) -> xr.Dataset:
-    """Open a store and check it has the project's form; errors name the path."""
+def open_zarr_checked(path: str | Path, what: str, required: Sequence[str] = (), *, chunks: dict | None | str = None) -> xr.Dataset:
+    """Open any of the project's zarr stores (cftime time axis) and check it holds ``required`` variables; every
+    problem (missing, corrupt, wrong kind of store) is an InputDataError naming the path and ``what`` it should be."""
     path = Path(path)
     if not path.exists():
-        raise InputDataError(path, "store does not exist")
+        raise InputDataError(path, f"{what} does not exist")
     try:
         ds = xr.open_zarr(path, consolidated=False, chunks=chunks, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
     except Exception as err:  # zarr raises several types for a corrupt store
-        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
-    missing = [v for v in (*FIELDS, "ocean_mask") if v not in ds]
+        raise InputDataError(path, f"cannot open {what} as a zarr store ({type(err).__name__}: {err})") from None
+    missing = [v for v in required if v not in ds.variables]
     if missing:
-        raise InputDataError(path, f"not a store in the project's form: missing {missing}")
+        raise InputDataError(path, f"not a {what}: missing {missing}")
     return ds
+
+
+def open_store(path: str | Path, *, chunks: dict | None | str = None) -> xr.Dataset:
+    """Open a store and check it has the project's form; errors name the path."""
+    return open_zarr_checked(path, "store in the project's form", (*FIELDS, "ocean_mask"), chunks=chunks)
 
 
 def field_anomalies(ds: xr.Dataset, name: str) -> xr.DataArray:

@@ -1,5 +1,5 @@
 # The latent models of each operational model: the physically-augmented autoencoder, the latent stores it encodes,
-# and the gated latent forecast model (bridging.models). Torch rules take every core and one `torch_jobs` token:
+# and the gated latent forecast model (bridging.models). Torch rules take `compute.torch_threads` cores and one `torch_jobs` token:
 # two torch trainings on the same cores thrash (5–20× slower in the LSTM backward pass), so they run one at a time.
 
 _AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/curriculum.py", "models/training.py",
@@ -25,7 +25,7 @@ rule train_autoencoder:
         log("train_autoencoder_{model}"),
     benchmark:
         bench("train_autoencoder_{model}")
-    threads: workflow.cores
+    threads: config["compute"]["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
@@ -54,7 +54,7 @@ rule encode:
         log("encode_{model}"),
     benchmark:
         bench("encode_{model}")
-    threads: workflow.cores
+    threads: config["compute"]["torch_threads"]
     resources:
         mem_mb=3000,
         runtime=15,
@@ -88,7 +88,7 @@ rule train_forecast:
         log("train_forecast_{model}"),
     benchmark:
         bench("train_forecast_{model}")
-    threads: workflow.cores
+    threads: config["compute"]["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,

@@ -23,7 +23,7 @@ import xarray as xr
 
 from ..errors import ConfigError, InputDataError
 from ..settings import DecodeSection
-from ..stores import FIELD_ATTRS, FIELDS, build_store, open_store, provenance, write_store
+from ..stores import FIELD_ATTRS, FIELDS, build_store, open_store, open_zarr_checked, provenance, write_store
 from ..timeaxis import year_month
 
 log = logging.getLogger(__name__)
@@ -38,16 +38,9 @@ def load_autoencoder_model(path, device):
 
 
 def _open_filter_store(path) -> xr.Dataset:
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(path, "assimilation store does not exist")
-    try:
-        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as err:
-        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
-    missing = [v for v in ("members", "ensemble_mean") if v not in ds]
-    if missing or "n_latent" not in ds.attrs:
-        raise InputDataError(path, f"not an assimilation store: missing {missing or ['attribute n_latent']}")
+    ds = open_zarr_checked(path, "assimilation store", ("members", "ensemble_mean"))
+    if "n_latent" not in ds.attrs:
+        raise InputDataError(path, "not an assimilation store: missing attribute n_latent")
     return ds
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -58,14 +59,14 @@ from ..errors import BridgingError, ConfigError, InputDataError
 from ..grid import TargetGrid
 from ..observables import ObservationLayout
 from ..settings import DASection
-from ..stores import FIELDS, open_store, provenance
+from ..stores import FIELDS, open_store, open_zarr_checked, provenance
 from ..timeaxis import time_encoding, year_month
 from .analysis import analysis
 from .localization import taper_from_training, taper_summary
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 # Re-encoding that moves training states by more than this fraction of their spread jolts members by far more than a
 # typical analysis spread (a few % of the climatological spread): warn.
 REENCODE_CHANGE_WARN = 0.1
@@ -105,10 +106,83 @@ class CycleSetup:
     decoded_observables: Callable[[torch.Tensor], torch.Tensor] | None = None  # z (K, n_latent) -> (K, m)
     consistency_members: int = 0
     observable_std: torch.Tensor | None = None  # (m,) units of the consistency moments (training std of y)
+    adaptive: "AdaptiveNoise | None" = None  # online model-noise amplitude (assimilation only)
+    noise_split: "NoiseSplit | None" = None  # the noise covariance split into its observed and unobserved parts
 
     @property
     def n_obs(self) -> int:
         return self.observations.shape[-1]
+
+
+@dataclass(frozen=True)
+class NoiseSplit:
+    """The model-noise covariance Q of x = [z; y] split into the observables' noise and the latent noise they do not
+    explain: y_n = L_y ξ_y, z_n = A y_n + L_e ξ_e with A = Q_zy Q_yy⁻¹ and L_e L_eᵀ = Q_zz − A Q_yz (the conditional
+    covariance), so that [z_n; y_n] ~ N(0, Q) exactly.
+
+    Why: the adaptive noise factor should answer the innovations, which see only the observables and the latent
+    directions they explain; the latent directions the observables do not see carry the operational model's own
+    variability (the detail the bridge must keep), and their noise keeps its estimated amplitude.
+    """
+
+    gain: torch.Tensor  # A (n_latent, n_obs)
+    latent_factor: torch.Tensor  # L_e (n_latent, n_latent)
+    obs_factor: torch.Tensor  # L_y (n_obs, n_obs)
+
+    @classmethod
+    def from_covariance(cls, noise_cov, n_latent: int, *, device, dtype) -> "NoiseSplit":
+        q = torch.as_tensor(np.asarray(noise_cov), dtype=torch.float64)
+        q = 0.5 * (q + q.T)
+        q_zz, q_zy, q_yy = q[:n_latent, :n_latent], q[:n_latent, n_latent:], q[n_latent:, n_latent:]
+        # a pseudo-inverse: a covariance estimated from a short record may be singular in the observable block
+        gain = q_zy @ torch.linalg.pinv(q_yy, hermitian=True)
+        conditional = q_zz - gain @ q_zy.T
+
+        def sqrt_psd(c):
+            vals, vecs = torch.linalg.eigh(0.5 * (c + c.T))
+            return vecs * vals.clamp_min(0).sqrt()
+
+        to = dict(device=device, dtype=dtype)
+        return cls(gain.to(**to), sqrt_psd(conditional).to(**to), sqrt_psd(q_yy).to(**to))
+
+
+def adaptive_noise_draw(xi: torch.Tensor, split: NoiseSplit, std_scale: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """Model noise (B, N, n) from standard normals ``xi`` (B, N, n): the observables' noise (and the latent noise it
+    explains) scaled by std_scale·factor per experiment, the unexplained latent noise by std_scale only."""
+    n_latent = split.latent_factor.shape[0]
+    y_noise = (xi[..., n_latent:] @ split.obs_factor.mT) * (std_scale * factor)[:, None, None]
+    z_noise = y_noise @ split.gain.mT + (xi[..., :n_latent] @ split.latent_factor.mT) * std_scale[:, None, None]
+    return torch.cat([z_noise, y_noise], dim=-1)
+
+
+@dataclass(frozen=True)
+class AdaptiveNoise:
+    """Settings of the online model-noise amplitude (``DASection.adaptive_noise``)."""
+
+    timescale_months: int
+    min_factor: float
+    max_factor: float
+
+    def update(self, adapt: torch.Tensor, d2: torch.Tensor, s2: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """One month of adaptation. ``adapt`` (B, 3) = [factor f on the model-noise std, running mean of d², running
+        mean of spread² + R]; d2, s2, r (B,) are this month's mean standardised squared innovation, forecast spread²
+        and observation-error variance.
+
+        The running means (e-folding ``timescale_months``) estimate E[d²] and E[spread² + R]; f takes a slow
+        multiplicative step toward their ratio being 1: log f += ½ log(E[d²] / E[spread² + R]) / timescale. Ratios of
+        running means, not running means of monthly ratios: d² over strongly correlated observables is heavy-tailed,
+        so the mean of log ratios settles where the ratio of sums is 2–3. The spread answers f at once, the small gain
+        keeps the loop stable.
+        """
+        w = 1.0 / self.timescale_months
+        factor, run_d2, run_p = adapt.unbind(-1)
+        first = torch.isnan(run_d2)
+        run_d2 = torch.where(first, d2, (1 - w) * run_d2 + w * d2)
+        run_p = torch.where(first, s2 + r, (1 - w) * run_p + w * (s2 + r))
+        tiny = torch.finfo(d2.dtype).tiny
+        log_ratio = torch.log(run_d2.clamp_min(tiny) / run_p.clamp_min(tiny))
+        factor = (factor * torch.exp(0.5 * w * log_ratio)).clamp(self.min_factor, self.max_factor)
+        return torch.stack([factor, run_d2, run_p], dim=-1)
 
 
 @dataclass
@@ -117,6 +191,8 @@ class FilterState:
     members: torch.Tensor  # (B, N, n) analysis (or initial) ensemble
     recurrent: Any  # the forecast model's recurrent state for B·N rows, or None
     generator: torch.Generator
+    # (B, 3) adaptive model noise: [factor on the noise std, running E[d²], running E[spread² + R]], or None
+    adapt: torch.Tensor | None = None
 
 
 @dataclass
@@ -131,6 +207,7 @@ class BlockResult:
     forecast_spread: np.ndarray  # (K, B, m) spread of the forecast observables as the analysis used it (inflated)
     decoded: np.ndarray | None  # (K, B, k, m) decoded observables of the first k members
     consistency_moments: np.ndarray | None  # (K, B, 5) moments of decoded vs analysis observables, standardised
+    noise_factor: np.ndarray | None = None  # (K, B) adaptive factor on the model-noise std used that month
 
 
 def _to_host(t: torch.Tensor, dtype=np.float32) -> np.ndarray:
@@ -206,16 +283,33 @@ def run_cycles(
             finite_analysis = torch.ones((K, B), dtype=torch.bool, device=device)
             decoded_buf = torch.empty((K, B, k, m), dtype=dtype, device=device) if k else None
             moments_buf = torch.empty((K, B, len(CONSISTENCY_MOMENTS)), dtype=torch.float64, device=device) if k else None
+            adaptive = setup.adaptive if setup.assimilate else None
+            if adaptive is not None and state.adapt is None:
+                state.adapt = torch.tensor([1.0, float("nan"), float("nan")], dtype=dtype, device=device).repeat(B, 1)
+            factor_buf = torch.empty((K, B), dtype=dtype, device=device) if adaptive is not None else None
             for i in range(K):
                 t = first + i
                 x, state.recurrent = setup.forecaster.step(state.members.reshape(B * N, n), state.recurrent)
-                noise = torch.randn((B * N, n), generator=gen, dtype=dtype, device=device) @ setup.noise_factor.mT
-                forecast = x.reshape(B, N, n) + noise.reshape(B, N, n) * setup.noise_std_scale[:, None, None]
+                xi = torch.randn((B * N, n), generator=gen, dtype=dtype, device=device)
+                if adaptive is None:
+                    noise = (xi @ setup.noise_factor.mT).reshape(B, N, n) * setup.noise_std_scale[:, None, None]
+                else:
+                    noise = adaptive_noise_draw(xi.reshape(B, N, n), setup.noise_split, setup.noise_std_scale, state.adapt[:, 0])
+                forecast = x.reshape(B, N, n) + noise
                 finite_forecast[i] = torch.isfinite(forecast).flatten(1).all(1)
                 y = setup.observations[t]
                 innov_buf[i] = y - forecast[..., -m:].mean(1)
                 if setup.assimilate:
                     fspread_buf[i] = forecast[..., -m:].std(1) * setup.inflation[:, None]
+                    if adaptive is not None:
+                        factor_buf[i] = state.adapt[:, 0]
+                        obs_scale = setup.observable_std.to(device=device, dtype=dtype) if setup.observable_std is not None else 1.0
+                        state.adapt = adaptive.update(
+                            state.adapt,
+                            ((innov_buf[i] / obs_scale) ** 2).mean(-1),
+                            ((fspread_buf[i] / obs_scale) ** 2).mean(-1),
+                            (setup.obs_var / obs_scale**2).mean(-1),
+                        )
                     try:
                         members = analysis(
                             forecast,
@@ -286,6 +380,7 @@ def run_cycles(
                         forecast_spread=_to_host(fspread_buf),
                         decoded=_to_host(decoded_buf) if k else None,
                         consistency_moments=_to_host(moments_buf, np.float64) if k else None,
+                        noise_factor=_to_host(factor_buf) if factor_buf is not None else None,
                     ),
                     state,
                 )
@@ -369,6 +464,8 @@ def summarize(
             "spread_latent": monthly["spread_latent"][a:b].mean(0).tolist(),
             "spread_obs": monthly["spread_obs"][a:b].mean(0).tolist(),
         }
+        if "model_noise_factor" in monthly:
+            row["model_noise_factor"] = monthly["model_noise_factor"][a:b].mean(0).tolist()
         if moments is not None:
             corr, slope = consistency_from_moments(moments[a:b].sum(0), consistency_count * (b - a))
             row["consistency_correlation"] = corr.tolist()
@@ -563,20 +660,6 @@ def _same_layout(a: ObservationLayout, b: ObservationLayout) -> bool:
     )
 
 
-def _open_zarr(path, what: str) -> xr.Dataset:
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(path, f"{what} does not exist")
-    try:
-        return xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as err:  # zarr raises several types for a corrupt store
-        raise InputDataError(path, f"cannot open {what} as a zarr store ({type(err).__name__}: {err})") from None
-
-
-def _require(ds: xr.Dataset, path, names: Sequence[str], what: str) -> None:
-    missing = [v for v in names if v not in ds.variables]
-    if missing:
-        raise InputDataError(path, f"not a {what}: missing {missing}")
 
 
 @dataclass
@@ -597,10 +680,8 @@ class StageInputs:
 
 
 def read_inputs(latent_store, pseudo_obs, operational_store, grid_cfg, months: int | None) -> StageInputs:
-    lat_ds = _open_zarr(latent_store, "latent store")
-    _require(lat_ds, latent_store, ["z", "y", "obs_variable", "obs_lat_min"], "latent store (z, y and the obs layout)")
-    obs_ds = _open_zarr(pseudo_obs, "pseudo-observation store")
-    _require(obs_ds, pseudo_obs, ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"], "pseudo-observation store")
+    lat_ds = open_zarr_checked(latent_store, "latent store", ["z", "y", "obs_variable", "obs_lat_min"])
+    obs_ds = open_zarr_checked(pseudo_obs, "pseudo-observation store", ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"])
     layout = ObservationLayout.from_dataset(obs_ds)
     if not _same_layout(layout, ObservationLayout.from_dataset(lat_ds)):
         raise InputDataError(
@@ -623,7 +704,9 @@ def read_inputs(latent_store, pseudo_obs, operational_store, grid_cfg, months: i
             raise ConfigError(f"da.months = {months} exceeds the {T} months of {pseudo_obs}")
         T = months
     op = open_store(operational_store)
-    _require(op, operational_store, [f"{f}_anomaly_std" for f in FIELDS], "store with anomaly std")
+    missing = [f"{f}_anomaly_std" for f in FIELDS if f"{f}_anomaly_std" not in op]
+    if missing:
+        raise InputDataError(operational_store, f"not a store with anomaly std: missing {missing}")
     grid = TargetGrid.from_config(grid_cfg)
     if tuple(op["ocean_mask"].shape) != grid.shape:
         raise InputDataError(operational_store, f"ocean_mask has shape {op['ocean_mask'].shape}, the grid is {grid.shape}")
@@ -683,6 +766,7 @@ def _template(
     layout: ObservationLayout,
     consistency_members: int,
     chunk_months: int,
+    adaptive: bool = False,
     static: Mapping[str, xr.DataArray],
     attrs: Mapping,
 ) -> tuple[xr.Dataset, dict]:
@@ -697,6 +781,8 @@ def _template(
         "innovation": (("time", "experiment", "obs"), (T, B, m), (c, 1, m), np.float32),
         "forecast_spread": (("time", "experiment", "obs"), (T, B, m), (c, 1, m), np.float32),
     }
+    if adaptive:
+        specs["model_noise_factor"] = (("time", "experiment"), (T, B), (c, 1), np.float32)
     if k:
         specs["decoded_observables"] = (("time", "experiment", "check_member", "obs"), (T, B, k, m), (c, 1, k, m), np.float32)
         specs["consistency_moments"] = (("time", "experiment", "moment"), (T, B, 5), (c, 1, 5), np.float64)
@@ -706,6 +792,7 @@ def _template(
         "ensemble_spread": {"long_name": "ensemble standard deviation of x (ddof 1)"},
         "innovation": {"long_name": "y_obs − H mean(x_f): pseudo-observation minus forecast-mean observable", "units": "physical (obs)"},
         "forecast_spread": {"long_name": "forecast spread of the observables as used by the analysis (after inflation)"},
+        "model_noise_factor": {"long_name": "adaptive factor on the model-noise standard deviation used for the month's forecast (da.adaptive_noise)"},
         "decoded_observables": {"long_name": "observables extracted from the decoded fields of the first members (physical units)"},
         "consistency_moments": {"long_name": "moments of decoded vs analysis observables in units of the training std, summed over checked members and observables"},
     }
@@ -754,6 +841,8 @@ class _PartialStore:
             "innovation": (("time", "experiment", "obs"), result.innovation),
             "forecast_spread": (("time", "experiment", "obs"), result.forecast_spread),
         }
+        if result.noise_factor is not None:
+            block["model_noise_factor"] = (("time", "experiment"), result.noise_factor)
         if result.decoded is not None:
             block["decoded_observables"] = (("time", "experiment", "check_member", "obs"), result.decoded)
             block["consistency_moments"] = (("time", "experiment", "moment"), result.consistency_moments)
@@ -770,6 +859,7 @@ def _save_checkpoint(path: Path, state: FilterState, fingerprint: str) -> None:
         "members": state.members.detach().cpu(),
         "recurrent": _map_tensors(state.recurrent, lambda t: t.detach().cpu()),
         "rng_state": state.generator.get_state(),
+        "adapt": None if state.adapt is None else state.adapt.detach().cpu(),
     }
     with atomic_output(path) as tmp:
         torch.save(record, tmp)
@@ -788,6 +878,7 @@ def _load_checkpoint(path: Path, fingerprint: str, device) -> dict | None:
         return None
     record["members"] = record["members"].to(device)
     record["recurrent"] = _map_tensors(record["recurrent"], lambda t: t.to(device))
+    record["adapt"] = None if record.get("adapt") is None else record["adapt"].to(device)
     return record
 
 
@@ -895,6 +986,9 @@ def run_filter_stage(
         decoded_observables=decoded_observables,
         consistency_members=k,
         observable_std=torch.as_tensor(inputs.observable_std),
+        adaptive=AdaptiveNoise(**da.adaptive_noise.model_dump(exclude={"enabled"})) if da.adaptive_noise.enabled else None,
+        noise_split=NoiseSplit.from_covariance(fm.noise_cov, inputs.n_latent, device=dev, dtype=dtype)
+        if (assimilating and da.adaptive_noise.enabled) else None,
     )
 
     settings = {
@@ -945,13 +1039,14 @@ def run_filter_stage(
         template, encoding = _template(
             time_values=inputs.time, n_experiments=B, n_members=N, n_state=n_state, n_latent=inputs.n_latent,
             layout=inputs.layout, consistency_members=k, chunk_months=da.checkpoint_months, static=static, attrs=attrs,
+            adaptive=setup.adaptive is not None and assimilating,
         )
         partial.create(template, encoding)
         log.info("%s %s: %d months, %d experiment(s) × %d members, state %d = %d latent + %d observables, %s on %s",
                  kind, model_name or output.name, T, B, N, n_state, inputs.n_latent, n_obs, da.dtype, dev)
     else:
         generator.set_state(resumed["rng_state"])
-        state = FilterState(int(resumed["month"]), resumed["members"], resumed["recurrent"], generator)
+        state = FilterState(int(resumed["month"]), resumed["members"], resumed["recurrent"], generator, resumed["adapt"])
         log.info("%s: resuming from the checkpoint at month %d of %d", output, state.month, T)
 
     block_clock = [time.perf_counter()]
@@ -1007,6 +1102,8 @@ def _finalize(
     # mode="a" replaces the group attributes with those of the appended dataset: carry them over.
     stats = xr.Dataset({name: (("time", "experiment"), values) for name, values in monthly.items()}, attrs=dict(ds.attrs))
     stats.to_zarr(path, mode="a", zarr_format=3, consolidated=False)
+    if "model_noise_factor" in ds:
+        monthly = {**monthly, "model_noise_factor": ds["model_noise_factor"].values}
     decades = summarize(monthly, moments, k * inputs.layout.size)
     warnings = health_warnings(decades, ratio_max=da.innovation_ratio_warn, consistency_min=da.consistency_warn,
                                assimilating=assimilating, baseline=ae_check["training_consistency_correlation"])

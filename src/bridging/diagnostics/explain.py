@@ -192,21 +192,18 @@ def explain_model(
     import json
 
     import torch
-    import xarray as xr
 
     from ..atomic import write_text_atomic
     from ..errors import InputDataError
     from ..models.autoencoder import load_autoencoder
     from ..models.forecast import load_forecast_model
     from ..settings import DASection, DiagnosticsSection
-    from ..stores import FIELDS, open_store
+    from ..stores import FIELDS, open_store, open_zarr_checked
     from .plots import plot_gain_responses, plot_latent_observable_correlation
 
     da = DASection.model_validate(da)
     diagnostics = DiagnosticsSection.model_validate(diagnostics)
-    fs = xr.open_zarr(assimilation, consolidated=False)
-    if "members" not in fs:
-        raise InputDataError(assimilation, "not an assimilation store (no 'members')")
+    fs = open_zarr_checked(assimilation, "assimilation store", ("members", "obs_error_variance"))
     n_latent = int(fs.attrs["n_latent"])
     layout = ObservationLayout.from_dataset(fs)
     T = fs.sizes["time"]
@@ -237,7 +234,7 @@ def explain_model(
     lat, lon = op["lat"].values, op["lon"].values
     plot_gain_responses({g: r.field for g, r in responses.items()}, lat, lon, responses_png, diagnostics.plotting)
 
-    lat_ds = xr.open_zarr(latent_store, consolidated=False)
+    lat_ds = open_zarr_checked(latent_store, "latent store", ("z", "y"))
     corr = latent_observable_correlation(lat_ds["z"].values, lat_ds["y"].values)
     plot_latent_observable_correlation(
         corr, observable_labels(layout), correlation_png, diagnostics.plotting,

@@ -28,7 +28,7 @@ from ..atomic import atomic_output, write_text_atomic
 from ..errors import InputDataError
 from ..observables import ObservationLayout
 from ..settings import DiagnosticsSection, PlottingSection
-from ..stores import open_store
+from ..stores import open_store, open_zarr_checked
 from ..timeaxis import time_encoding, year_month
 from .events import EVENT_CODES, EVENT_LABELS, WinterClassification, bootstrap_event_frequencies, classify_winters, event_summary, winter_windows
 from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, store_indices
@@ -216,12 +216,7 @@ def idealized_source_diagnostics(store, *, statistics, indices, diagnostics: dic
     """Index statistics of an idealized-model run (its store carries the Niño indices; no gridded maps)."""
     settings = DiagnosticsSection.model_validate(diagnostics)
     path = Path(store)
-    if not path.exists():
-        raise InputDataError(path, "idealized-run store does not exist")
-    try:
-        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as err:  # zarr raises several types for a corrupt store
-        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
+    ds = open_zarr_checked(path, "idealized-run store")
     name = ds.attrs.get("model", path.stem)
     idx = idealized_indices(ds, path)
     stats, idx_out, _, _ = index_statistics(idx, settings)

@@ -214,16 +214,6 @@ def make_pseudo_obs(
 
 def open_pseudo_obs(path: str | Path) -> xr.Dataset:
     """Open a pseudo-observation store; errors name the path."""
-    from ..errors import InputDataError
+    from ..stores import open_zarr_checked
 
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(path, "pseudo-observation store does not exist")
-    try:
-        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as err:  # zarr raises several types for a corrupt store
-        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
-    missing = [v for v in ("observations", "obs_error_variance", "obs_variable") if v not in ds.variables]
-    if missing:
-        raise InputDataError(path, f"not a pseudo-observation store: missing {missing}")
-    return ds
+    return open_zarr_checked(path, "pseudo-observation store", ("observations", "obs_error_variance", "obs_variable"))

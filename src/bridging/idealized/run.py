@@ -213,16 +213,6 @@ def run_reference(out: str | Path, *, idealized: IdealizedSection | Mapping, thr
 
 def open_run(path: str | Path) -> xr.Dataset:
     """Open an idealized run store (cftime time axis)."""
-    from ..errors import InputDataError
+    from ..stores import open_zarr_checked
 
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(path, "idealized run store does not exist")
-    try:
-        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as err:  # zarr raises several types for a corrupt store
-        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
-    missing = [v for v in ("nino3", "nino34", "nino4") if v not in ds]
-    if missing:
-        raise InputDataError(path, f"not an idealized run store: missing {missing}")
-    return ds
+    return open_zarr_checked(path, "idealized run store", ("nino3", "nino34", "nino4"))

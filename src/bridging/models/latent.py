@@ -21,7 +21,7 @@ from ..atomic import write_zarr_atomic
 from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
 from ..settings import AutoencoderSection
-from ..stores import provenance
+from ..stores import open_zarr_checked, provenance
 from ..timeaxis import time_encoding
 from .autoencoder import encode_array, load_autoencoder, load_field_record, read_observation_layout
 from .training import Timer, prepare_torch
@@ -41,16 +41,8 @@ def file_digest(path: str | Path) -> str:
 
 def open_latent_store(path: str | Path) -> xr.Dataset:
     """Open a latent store and check its form; errors name the path."""
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(path, "latent store does not exist")
-    try:
-        ds = xr.open_zarr(path, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    except Exception as err:
-        raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
+    ds = open_zarr_checked(path, "latent store", ("z", "y"))
     for name, dims in (("z", ("time", "latent")), ("y", ("time", "obs"))):
-        if name not in ds:
-            raise InputDataError(path, f"not a latent store: missing {name!r}")
         if set(ds[name].dims) != set(dims):
             raise InputDataError(path, f"{name} has dims {ds[name].dims}, expected {dims}")
     return ds

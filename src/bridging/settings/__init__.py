@@ -17,7 +17,7 @@ from pydantic import Field, ValidationError
 
 from ..errors import ConfigError
 from .base import Section
-from .da import DASection, DecodeSection, LocalizationSection
+from .da import AdaptiveNoiseSection, DASection, DecodeSection, LocalizationSection
 from .data import DataSection, GridSection, IngestSection, OperationalModelSection, ReanalysisSection, RegridSection
 from .diagnostics import AcceptanceSection, DiagnosticsSection, PlottingSection
 from .idealized import (
@@ -145,6 +145,7 @@ def render_schema() -> str:
 
 
 __all__ = [
+    "AdaptiveNoiseSection",
     "AcceptanceSection",
     "AutoencoderSection",
     "CF23Params",

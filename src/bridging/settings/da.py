@@ -24,6 +24,26 @@ class LocalizationSection(Section):
     )
 
 
+class AdaptiveNoiseSection(Section):
+    """Online estimate of the model-error amplitude from the innovations (adaptive additive noise).
+
+    Why: the stored noise covariance is the forecast model's average one-month error, but the predictability of the
+    pseudo-observations varies with ENSO's decadal regime (CF23's Walker variable), so a constant noise makes the
+    filter over-dispersive in quiet decades and too tight in active ones. Each month the factor on the noise std
+    takes a small multiplicative step toward consistency of the running means, E[d²] = E[spread² + R]
+    (bridging.da.run.AdaptiveNoise). The factor applies to the noise of the observables and of the latent directions
+    they explain; the latent noise the observables do not see (the operational model's own variability, which the
+    bridge must keep) keeps its estimated amplitude (bridging.da.run.NoiseSplit).
+    """
+
+    enabled: bool = Field(True, description="Adapt the model-noise amplitude to the innovation statistics (assimilation only).")
+    timescale_months: int = Field(
+        6, ge=1, description="e-folding time of the running innovation statistics, and the inverse gain of each month's step."
+    )
+    min_factor: float = Field(0.1, gt=0, description="Lower bound of the factor on the noise standard deviation.")
+    max_factor: float = Field(5.0, gt=0, description="Upper bound of the factor on the noise standard deviation.")
+
+
 class DASection(Section):
     method: Literal["stochastic", "etkf"] = Field(
         "stochastic", description="stochastic: perturbed observations; etkf: deterministic symmetric square root."
@@ -34,6 +54,7 @@ class DASection(Section):
     model_noise_scale: float = Field(
         1.0, ge=0, description="Factor on the forecast model's stored model-error covariance (noise_cov) added each month."
     )
+    adaptive_noise: AdaptiveNoiseSection = Field(default_factory=AdaptiveNoiseSection)
     reencode: bool = Field(
         False,
         description="Re-encode each analysis member through the autoencoder, z ← E(D(z)). Off by default: it helps only "

@@ -19,7 +19,7 @@ class ComputeSection(Section):
         "auto", description="Torch device for training, encoding, assimilation and decoding; auto = CUDA when present."
     )
     torch_threads: int = Field(
-        2, ge=1, description="Threads of torch's intra-op pool on CPU for CLI runs (rules use their own threads: all cores)."
+        2, ge=1, description="Threads of torch's intra-op pool on CPU; also the threads the torch rules ask for (Snakemake caps them at --cores; profiles/slurm sets its own)."
     )
     deterministic: bool = Field(
         True, description="torch.use_deterministic_algorithms: bit-identical reruns for a seed on CPU (some CUDA kernels are slower)."

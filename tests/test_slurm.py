@@ -60,7 +60,9 @@ def _slurm_jobs(run_dir: Path) -> dict[str, dict]:
     for line in out.splitlines():
         fields = [f.strip() for f in line.split("|")]
         if len(fields) >= 5 and fields[0]:
-            jobs[fields[0]] = {"name": fields[1], "state": fields[2], "rule": fields[3], "tres": fields[4]}
+            # the executor plugin puts "rule_<rule>[_wildcards_<values>]" into the job comment
+            rule = fields[3].removeprefix("rule_").split("_wildcards_")[0]
+            jobs[fields[0]] = {"name": fields[1], "state": fields[2], "rule": rule, "tres": fields[4]}
     return jobs
 
 

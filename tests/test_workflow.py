@@ -83,3 +83,16 @@ def test_every_rule_declares_the_conventions():
         name = m.group(1)
         for key in ("log:", "benchmark:", "threads:", "resources:", "conda:", "script:", "code=src("):
             assert key in block, f"rule {name} lacks {key}"
+
+
+def test_workflow_profile_does_not_silently_override_the_slurm_profile():
+    """Snakemake reads profiles/default on every run, also under --profile profiles/slurm, and its keys win key by
+    key: a key set in both with different values would make the SLURM profile say one thing and do another."""
+    import yaml
+
+    default = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    shadowed = {k: (slurm[k], default[k]) for k in set(default) & set(slurm) if slurm[k] != default[k]}
+    assert not shadowed, f"profiles/default overrides these profiles/slurm keys: {shadowed}"
+    assert slurm["executor"] == "slurm"
+    assert all(slurm["set-resources"][rule]["gpu"] == 1 for rule in ("train_autoencoder", "train_forecast", "assimilate"))

@@ -26,7 +26,8 @@ fi
 
 NODE=$(hostname -s)
 MEM=$(( $(free -m | awk '/^Mem:/{print $2}') * 90 / 100 ))
-CPUS=$(nproc)
+# not nproc: it honours OMP_NUM_THREADS, which the test process sets to 1
+CPUS=$(getconf _NPROCESSORS_ONLN)
 cat > /etc/slurm/gres.conf <<CONF
 NodeName=$NODE Name=gpu File=/dev/null Count=1
 CONF

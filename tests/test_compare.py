@@ -61,6 +61,28 @@ def test_acceptance_passes_when_every_criterion_holds():
     assert len(acc["criteria"]) == 2 * (2 + 4 + 1) + 2
 
 
+def test_hellinger_criteria_state_the_sampling_floor_of_the_records_compared():
+    result = fake_result(h_op=0.07, h_br=0.057)
+    years = {"operational": 100, "bridging": 300, "reanalysis": 43, "idealized": 1000}
+    result["sources"] = {role: {"n_months": 12 * y, "n_members": 1} for role, y in years.items()}
+
+    def floor(y, mean, p90):
+        return {"length_months": 12 * y, "n_pairs": 3, **{i: {"hellinger": {"mean": mean, "p90": p90}} for i in ("nino3", "nino4")}}
+
+    result["floor"] = {"bridging_length": floor(300, 0.067, 0.075), "reanalysis_length": floor(43, 0.15, 0.23),
+                       "operational_length": floor(100, 0.11, 0.14)}  # fmt: skip
+    acc = by_name(check_acceptance(result, AcceptanceSection()))
+    vs_ideal = acc["hellinger_nino3_vs_idealized"]
+    assert not vs_ideal["passed"]  # the criterion is applied as stated ...
+    assert vs_ideal["floor_operational_length"]["years"] == 100  # ... against a 1000-year reference: the 100-year floor
+    assert vs_ideal["floor_bridging_length"]["years"] == 300
+    assert vs_ideal["operational_above_floor"] is False and vs_ideal["threshold_above_floor"] is False
+    assert acc["hellinger_nino3_vs_reanalysis"]["floor_operational_length"]["years"] == 43  # the shorter record
+    result_far = fake_result(h_op=0.3, h_br=0.1) | {"sources": result["sources"], "floor": result["floor"]}
+    far = by_name(check_acceptance(result_far, AcceptanceSection()))["hellinger_nino3_vs_idealized"]
+    assert far["operational_above_floor"] and far["threshold_above_floor"] and far["passed"]
+
+
 def test_hellinger_must_shrink_by_thirty_percent():
     acc = by_name(check_acceptance(fake_result(h_op=0.2, h_br=0.15), AcceptanceSection()))
     assert not acc["hellinger_nino3_vs_reanalysis"]["passed"]
@@ -199,7 +221,7 @@ def test_table_has_a_row_per_source_and_reference_plus_the_floor(pipeline):
         assert (role, "reanalysis") in pairs and (role, "idealized") in pairs
     assert ("reanalysis", "idealized") in pairs and ("idealized", "reanalysis") in pairs
     floors = [r for r in rows if r["source"].startswith("sampling floor")]
-    assert len(floors) == 4 and {r["years"] for r in floors} == {"100", "43"}
+    assert len(floors) == 6 and {r["years"] for r in floors} == {"100", "43", "80"}  # bridging, reanalysis, operational lengths
     bridging = next(r for r in rows if r["source"] == "bridging" and r["reference"] == "reanalysis")
     assert float(bridging["nino3_hellinger"]) >= 0 and float(bridging["sst_std_pattern_correlation"]) <= 1
     md = pipeline["outputs"]["table_md"].read_text()

@@ -243,6 +243,39 @@ def test_gate_fails_a_collapsed_model(gate_data):
     assert report["free_run"]["std_ratio"]["nino3"] < 0.5
 
 
+def _observe_point(gd: GateData):
+    """y = the decoded SST at the centre of pattern 0 (0°N, 240°E): an exact linear function p·z of the latents."""
+    i, j = int(np.argmin(np.abs(GRID.lat))), int(np.argmin(np.abs(GRID.lon - 240)))
+    p = gd.decode(np.eye(3))[:, 0, i, j].astype(np.float64)
+    return (lambda fields: np.asarray(fields[:, 0, i, j], np.float64)[:, None]), p
+
+
+def test_gate_fails_a_model_whose_observables_drift_from_the_latents(gate_data):
+    """The filter reads y off the state and the bridging model is D(z): in free run, y must stay D(z) at the
+    observation points. A model that evolves y on its own (here: the AR(1) with independent y) fails; one whose y row
+    follows the latents (y_{t+1} = p·z_{t+1}, noise included) passes."""
+    import dataclasses
+
+    observe, p = _observe_point(gate_data)
+    drifting = run_gate(_linear(A_TRUE, Q_TRUE), dataclasses.replace(gate_data, observe=observe), GateSection())
+    assert not drifting["passed"]
+    assert drifting["free_run"]["consistency"]["correlation"] < 0.5
+    assert any("drift apart" in f for f in drifting["failures"])
+
+    a = np.zeros((4, 4))
+    a[:3, :3] = A_TRUE[:3, :3]
+    a[3, :3] = p @ A_TRUE[:3, :3]
+    qz = Q_TRUE[:3, :3]
+    q = np.block([[qz, (qz @ p)[:, None]], [(p @ qz)[None, :], np.array([[p @ qz @ p]])]])
+    z = simulate_ar1(A_TRUE[:3, :3], qz, 2400 + 300, seed=6)
+    consistent_data = dataclasses.replace(_linear_gate_data(np.concatenate([z, z @ p[:, None]], 1)), observe=observe)
+    consistent = run_gate(_linear(a, q), consistent_data, GateSection())
+    assert consistent["free_run"]["consistency"]["correlation"] > 0.99
+    assert consistent["free_run"]["consistency_autoencoder_ceiling"]["correlation"] > 0.99
+    assert consistent["criteria"]["free_run_consistency"]["value"] > 0.99
+    assert not any("drift apart" in f for f in consistent["failures"])
+
+
 def test_free_run_is_reproducible_for_a_seed(gate_data):
     model = _linear(A_TRUE, Q_TRUE)
     a, _ = free_run(model, gate_data.x_warmup, 50, seed=3, blowup_threshold=25)

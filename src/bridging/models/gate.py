@@ -69,6 +69,8 @@ class GateData:
     warmup_months: int = 12
     x_heldout_reanalysis: np.ndarray | None = None  # latent skill on the reanalysis' held-out months, when trained on it
     reference_details: dict | None = None  # how reference_index_std was formed (reported)
+    # standardised fields (n, n_fields, n_lat, n_lon) → observables y (n, n_obs) in state units; None: not checked
+    observe: Callable[[np.ndarray], np.ndarray] | None = None
 
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return (np.asarray(x, np.float64) - self.state_mean) / self.state_std
@@ -203,6 +205,14 @@ def _rmse_by_lead(squared_error: np.ndarray, mask: np.ndarray, shape: tuple[int,
 
 
 # ============================================================================================== the gate
+def _consistency(decoded_y: np.ndarray, y: np.ndarray, scale: np.ndarray) -> dict:
+    """Correlation and slope (decoded on y) pooled over months and observables, each observable in units of ``scale``."""
+    d = (np.asarray(decoded_y, np.float64) / scale).ravel()
+    t = (np.asarray(y, np.float64) / scale).ravel()
+    d, t = d - d.mean(), t - t.mean()
+    return {"correlation": float((d @ t) / np.sqrt((d @ d) * (t @ t))), "slope": float((d @ t) / (t @ t))}
+
+
 def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) -> dict:
     """Evaluate ``model`` (and report it beside ``baselines``, e.g. {"linear": ...}); returns the gate report.
 
@@ -232,6 +242,19 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
                     hint = f"; the autoencoder alone, decoding the true training latents, gives {decoded_truth[name] / true_op:.2f}x"
                 failures.append(f"free-run {name} std {index_std[name]:.3f} is {r:.2f}x the training data's "
                                 f"{data.reference_index_std[name]:.3f} (allowed 1 ± {s['std_tolerance']}){hint}")
+        if data.observe is not None:
+            # The filter's H = [0 I] reads y off the state, the bridging model is D(z): a forecast model whose y and
+            # decoded z drift apart in free run makes the analysis correct y but not the fields (da/run.py checks
+            # the same consistency every month of the assimilation; here it is caught before any filter runs).
+            free["consistency"] = _consistency(data.observe(decoded), trajectory[:, data.n_latent :], data.state_std[data.n_latent :])
+            held_z, held_y = data.x_heldout[:, : data.n_latent], data.x_heldout[:, data.n_latent :]
+            free["consistency_autoencoder_ceiling"] = _consistency(data.observe(data.decode(held_z)), held_y, data.state_std[data.n_latent :])
+            if free["consistency"]["correlation"] < s["consistency_min"]:
+                failures.append(
+                    f"free run: decoded observables correlate {free['consistency']['correlation']:.2f} < {s['consistency_min']} with "
+                    f"the forecast's y (the autoencoder reaches {free['consistency_autoencoder_ceiling']['correlation']:.2f} on held-out "
+                    "months): y and the latent state drift apart"
+                )
         free["nino3_first_30_years"] = indices[: 12 * 30, 0].tolist()
         free["state_max_abs_standardised"] = float(np.abs(data.standardise(trajectory)).max())
     free.update({"index_std": index_std, "reference_index_std": dict(data.reference_index_std),
@@ -256,6 +279,8 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
             "nino3_std_ratio": {"value": ratios["nino3"], "limit": [1 - s["std_tolerance"], 1 + s["std_tolerance"]]},
             "nino4_std_ratio": {"value": ratios["nino4"], "limit": [1 - s["std_tolerance"], 1 + s["std_tolerance"]]},
             "one_step_rmse_vs_persistence": {"value": model_1, "limit": persistence_1},
+            **({"free_run_consistency": {"value": free["consistency"]["correlation"], "limit": s["consistency_min"]}}
+               if "consistency" in free else {}),
         },
         "free_run": free,
         "skill": skill,

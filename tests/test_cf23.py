@@ -18,9 +18,7 @@ from bridging.idealized.cf23 import (
     CF23Model,
     decadal_noise_table,
     green_matrix,
-    meridional_functions,
     profiles,
-    reconstruct_2d,
     reference_integrate,
     steps_per_month,
 )
@@ -157,18 +155,6 @@ def test_physical_outputs_follow_the_spec_scalings():
     np.testing.assert_allclose(phys["nino4"], phys["sst_anomaly"][..., NINO4_NODES].mean(-1), rtol=1e-5)
     k_atm = nondim["T"] @ green_matrix().T
     np.testing.assert_allclose(phys["zonal_wind"], 15.02 * k_atm, rtol=1e-3)  # u_A ≈ 15.0·K_A m/s (§3.3)
-
-
-def test_2d_reconstruction_recovers_the_equator_and_rossby_lobes():
-    ds = simulate(years=2, seed=1, spinup_years=1)
-    lat = np.array([-8.0, -4.0, 0.0, 4.0, 8.0])
-    rec = reconstruct_2d(ds["sst_anomaly"].values, ds["thermocline_depth_anomaly"].values, ds["zonal_current"].values, lat)
-    assert rec["thermocline_depth_anomaly"].shape == (1, 24, 5, 56)
-    np.testing.assert_allclose(rec["thermocline_depth_anomaly"][..., 2, :], ds["thermocline_depth_anomaly"].values, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(rec["sst_anomaly"][..., 2, :], ds["sst_anomaly"].values, rtol=1e-5)
-    np.testing.assert_allclose(rec["sst_anomaly"][..., 0, :], rec["sst_anomaly"][..., 4, :])  # symmetric about the equator
-    phi0, phi2 = meridional_functions([0.0, 4.7])
-    assert phi2[1] > 0 > phi2[0] and phi0[1] < phi0[0]  # φ2's off-equatorial (Rossby) lobes near ±5°
 
 
 # --- statistics -----------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The comparison: distances against two references, the sampling floor, the acceptance criteria, the table and
-figures, end to end over the per-source stage functions."""
+"""The comparison: equal-footing tests against two references, the effects of curriculum and filter, the two-sided
+acceptance criteria, the tables and figures, end to end over the per-source stage functions."""
 
 from __future__ import annotations
 
@@ -10,139 +10,79 @@ import re
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from bridging.atomic import write_zarr_atomic
 from bridging.diagnostics import FIGURES
-from bridging.diagnostics.compare import SourceResult, check_acceptance, sampling_floor
+from bridging.diagnostics.acceptance import closeness_criterion, ep_cp_criterion, find_test, goal_criterion, residual_criteria
+from bridging.diagnostics.compare import find_effect
 from bridging.diagnostics.run import compare_model, gridded_source_diagnostics, idealized_source_diagnostics, plot_model
 from bridging.diagnostics.synthetic import synthetic_idealized_run, synthetic_layout_store, synthetic_store
-from bridging.settings import AcceptanceSection, DiagnosticsSection
+from bridging.settings import AcceptanceSection
 from bridging.stores import write_store
-from bridging.timeaxis import monthly_time
 
 # --------------------------------------------------------------------------------------------------- acceptance
 
 
-def fake_result(*, h_op=0.2, h_br=0.1, d_op=0.3, se=0.1, d_br=0.1, ratios=(1.2, 3.0, 1.5), residual=(0.9, 0.9)) -> dict:
-    """A comparison result with the given numbers for both references and both indices."""
-    def indices(h, d):
-        return {i: {"hellinger": h, "abs_diff_std": d, "abs_diff_skewness": d, "se_diff_std": se, "se_diff_skewness": se} for i in ("nino3", "nino4")}
-
-    def events(ratio):
-        return {"counts": {"ep": ratio * 10, "cp": 10} if math.isfinite(ratio) else {"ep": 10, "cp": 0}}
-
-    ref_ratio, op_ratio, br_ratio = ratios
-    comparisons = []
-    for ref in ("reanalysis", "idealized"):
-        comparisons.append({"source": "operational", "reference": ref, "indices": indices(h_op, d_op)})
-        comparisons.append({"source": "bridging", "reference": ref, "indices": indices(h_br, d_br)})
-    corr, amp = residual
-    off = {f"{f}_residual_std": {"pattern_correlation": corr, "amplitude_ratio": amp} for f in ("sst", "thermocline_depth")}
+def entry(source, *, value, reference_value=0.0, inside=True, se=0.05, statistic="skewness", two_sided=True, low=-0.3, high=0.3):
     return {
-        "comparisons": comparisons,
-        "event_statistics": {
-            "reanalysis": events(ref_ratio),
-            "idealized": events(ref_ratio),
-            "operational": events(op_ratio),
-            "bridging": events(br_ratio),
-        },
-        "versus_operational": {"bridging": {"off_equator": off}},
-    }
+        "source": source, "reference": "idealized", "index": "nino3", "statistic": statistic, "record_months": 1200,
+        "length_kind": "common", "value": value, "reference_value": reference_value, "inside_null_band": inside,
+        "two_sided": two_sided, "se": se, "null_low": low, "null_high": high, "p_value": 0.5,
+    }  # fmt: skip
 
 
-def by_name(acceptance: dict) -> dict:
-    return {c["name"]: c for c in acceptance["criteria"]}
+def test_a_degradation_fails_even_where_the_operational_model_was_indistinguishable():
+    """Two-sided: the old rule let a criterion "not apply" where the operational model was within noise, so a bridging
+    model that moved away could not fail."""
+    op = entry("operational", value=-0.1, inside=True)  # |Δ| 0.1, inside the band: nothing to improve
+    far = closeness_criterion(op, entry("bridging", value=0.4), significance_se=2.0)  # moved away by 0.3 > 2 × 0.07
+    assert far["applies"] and not far["passed"] and far["degraded"]
+    near = closeness_criterion(op, entry("bridging", value=0.15), significance_se=2.0)  # 0.05 further: within 2 SE
+    assert near["passed"] and not near["degraded"]
 
 
-def test_acceptance_passes_when_every_criterion_holds():
-    acc = check_acceptance(fake_result(), AcceptanceSection())
-    assert acc["passed"]
-    assert len(acc["criteria"]) == 2 * (2 + 4 + 1) + 2
+def test_where_the_operational_model_is_off_the_bridging_model_must_be_closer():
+    op = entry("operational", value=0.6, inside=False)
+    assert not closeness_criterion(op, entry("bridging", value=0.62), 2.0)["passed"]  # not closer (though within 2 SE)
+    assert closeness_criterion(op, entry("bridging", value=0.2), 2.0)["passed"]
+    # distances: the value itself is the distance to the reference
+    h_op = entry("operational", value=0.30, inside=False, statistic="hellinger", two_sided=False, se=0.01)
+    assert closeness_criterion(h_op, entry("bridging", value=0.12, statistic="hellinger", two_sided=False, se=0.01), 2.0)["passed"]
+    assert not closeness_criterion(h_op, entry("bridging", value=0.31, statistic="hellinger", two_sided=False, se=0.01), 2.0)["passed"]
 
 
-def test_hellinger_criteria_state_the_sampling_floor_of_the_records_compared():
-    result = fake_result(h_op=0.07, h_br=0.057)
-    years = {"operational": 100, "bridging": 300, "reanalysis": 43, "idealized": 1000}
-    result["sources"] = {role: {"n_months": 12 * y, "n_members": 1} for role, y in years.items()}
-
-    def floor(y, mean, p90):
-        return {"length_months": 12 * y, "n_pairs": 3, **{i: {"hellinger": {"mean": mean, "p90": p90}} for i in ("nino3", "nino4")}}
-
-    result["floor"] = {"bridging_length": floor(300, 0.067, 0.075), "reanalysis_length": floor(43, 0.15, 0.23),
-                       "operational_length": floor(100, 0.11, 0.14)}  # fmt: skip
-    acc = by_name(check_acceptance(result, AcceptanceSection()))
-    vs_ideal = acc["hellinger_nino3_vs_idealized"]
-    assert not vs_ideal["passed"]  # the criterion is applied as stated ...
-    assert vs_ideal["floor_operational_length"]["years"] == 100  # ... against a 1000-year reference: the 100-year floor
-    assert vs_ideal["floor_bridging_length"]["years"] == 300
-    assert vs_ideal["operational_above_floor"] is False and vs_ideal["threshold_above_floor"] is False
-    assert acc["hellinger_nino3_vs_reanalysis"]["floor_operational_length"]["years"] == 43  # the shorter record
-    result_far = fake_result(h_op=0.3, h_br=0.1) | {"sources": result["sources"], "floor": result["floor"]}
-    far = by_name(check_acceptance(result_far, AcceptanceSection()))["hellinger_nino3_vs_idealized"]
-    assert far["operational_above_floor"] and far["threshold_above_floor"] and far["passed"]
+def test_the_filter_goal_is_the_idealized_null_band():
+    assert goal_criterion(entry("bridging", value=0.1, inside=True))["passed"]
+    fail = goal_criterion(entry("bridging", value=0.5, inside=False))
+    assert not fail["passed"] and fail["threshold"] == [-0.3, 0.3]
 
 
-def test_hellinger_must_shrink_by_thirty_percent():
-    acc = by_name(check_acceptance(fake_result(h_op=0.2, h_br=0.15), AcceptanceSection()))
-    assert not acc["hellinger_nino3_vs_reanalysis"]["passed"]
-    assert acc["hellinger_nino3_vs_reanalysis"]["threshold"] == pytest.approx(0.14)
-    assert by_name(check_acceptance(fake_result(h_op=0.2, h_br=0.139), AcceptanceSection()))["hellinger_nino4_vs_idealized"]["passed"]
+def events(ratio, se=0.2):
+    return {"ep_cp_ratio": None if not math.isfinite(ratio) else ratio, "bootstrap": {"ep_cp_ratio": {"se": se}}}
 
 
-def test_moment_criteria_apply_only_where_the_operational_model_differs_significantly():
-    # |Δ| = 0.3 > 2 × 0.1: applies; the bridging model must be closer.
-    acc = by_name(check_acceptance(fake_result(d_op=0.3, se=0.1, d_br=0.35), AcceptanceSection()))
-    assert acc["skewness_nino3_vs_reanalysis"]["applies"] and not acc["skewness_nino3_vs_reanalysis"]["passed"]
-    # |Δ| = 0.15 < 2 × 0.1: not significant, does not apply, cannot fail.
-    acc = by_name(check_acceptance(fake_result(d_op=0.15, se=0.1, d_br=0.5), AcceptanceSection()))
-    assert not acc["std_nino4_vs_idealized"]["applies"] and acc["std_nino4_vs_idealized"]["passed"]
+def test_ep_cp_ratio_is_two_sided():
+    def crit(ref, op, br):
+        result = {"event_statistics": {"idealized": events(ref), "operational": events(op), "bridging": events(br)}}
+        return ep_cp_criterion(result, "idealized", 2.0)
 
-
-def test_ep_cp_ratio_must_move_towards_the_reference():
-    acc = by_name(check_acceptance(fake_result(ratios=(1.2, 3.0, 3.5)), AcceptanceSection()))
-    assert not acc["ep_cp_ratio_vs_reanalysis"]["passed"]
-    acc = by_name(check_acceptance(fake_result(ratios=(1.2, float("inf"), 2.0)), AcceptanceSection()))
-    assert acc["ep_cp_ratio_vs_reanalysis"]["passed"]  # a finite ratio is closer than an undefined one
-    acc = by_name(check_acceptance(fake_result(ratios=(float("inf"), 3.0, 2.0)), AcceptanceSection()))
-    assert not acc["ep_cp_ratio_vs_idealized"]["applies"] and "no CP" in acc["ep_cp_ratio_vs_idealized"]["note"]
+    assert not crit(1.2, 1.3, 2.5)["passed"]  # moved away by 1.2 > 2 × 0.28, though the operational model was fine
+    assert crit(1.2, 1.3, 1.5)["passed"]  # within 2 SE
+    assert not crit(1.2, 3.0, 3.1)["passed"]  # significantly off and not closer
+    assert crit(1.2, float("inf"), 2.0)["passed"]  # a finite ratio is closer than an undefined one
+    undefined = crit(float("inf"), 3.0, 2.0)
+    assert not undefined["applies"] and "no CP" in undefined["note"]
 
 
 def test_residual_std_map_needs_pattern_and_amplitude():
-    acc = by_name(check_acceptance(fake_result(residual=(0.85, 0.65)), AcceptanceSection()))
-    assert not acc["residual_std_sst"]["passed"]
-    acc = by_name(check_acceptance(fake_result(residual=(0.79, 0.95)), AcceptanceSection()))
-    assert not acc["residual_std_thermocline_depth"]["passed"]
-    strict = AcceptanceSection(residual_pattern_correlation=0.95)
-    assert not check_acceptance(fake_result(residual=(0.9, 0.9)), strict)["passed"]
+    def result(corr, amp):
+        off = {f"{f}_residual_std": {"pattern_correlation": corr, "amplitude_ratio": amp} for f in ("sst", "thermocline_depth")}
+        return {"versus_operational": {"bridging": {"off_equator": off}}}
 
-
-# --------------------------------------------------------------------------------------------------- sampling floor
-
-
-def long_run(series: np.ndarray) -> SourceResult:
-    n_member, n_time = series.shape
-    time = monthly_time(1, 1, n_time)
-    ds = xr.Dataset({name: (("member", "time"), series) for name in ("nino3", "nino34", "nino4")}, coords={"time": time})
-    return SourceResult("idealized", "iid", {}, ds)
-
-
-def test_sampling_floor_of_an_iid_gaussian_run():
-    rng = np.random.default_rng(0)
-    run = long_run(rng.standard_normal((2, 12 * 240)))
-    settings = DiagnosticsSection()
-    long_chunks = sampling_floor(run, 12 * 120, settings)
-    short_chunks = sampling_floor(run, 12 * 40, settings)
-    assert long_chunks["n_chunks"] == 4 and long_chunks["n_pairs"] == 6
-    assert short_chunks["n_chunks"] == 12 and short_chunks["n_pairs"] == 66
-    # Distances between samples of one law are positive and shrink with the sample length (about as n^-1/2).
-    for metric in ("hellinger", "wasserstein1", "abs_diff_skewness"):
-        assert 0 < long_chunks["nino3"][metric]["mean"] < short_chunks["nino3"][metric]["mean"]
-    # |Δ skewness| of two independent Gaussian samples of n: mean √(2·6/n)·√(2/π).
-    expected = np.sqrt(12 / (12 * 40)) * np.sqrt(2 / np.pi)
-    assert short_chunks["nino3"]["abs_diff_skewness"]["mean"] == pytest.approx(expected, rel=0.3)
-    # A run shorter than two chunks has no floor.
-    assert sampling_floor(long_run(rng.standard_normal((1, 12 * 50))), 12 * 40, settings)["n_pairs"] == 0
+    assert not residual_criteria(result(0.85, 0.65), AcceptanceSection())[0]["passed"]
+    assert not residual_criteria(result(0.79, 0.95), AcceptanceSection())[1]["passed"]
+    assert all(c["passed"] for c in residual_criteria(result(0.9, 0.9), AcceptanceSection()))
+    assert not residual_criteria(result(0.9, 0.9), AcceptanceSection(residual_pattern_correlation=0.95))[0]["passed"]
 
 
 # --------------------------------------------------------------------------------------------------- end to end
@@ -154,7 +94,7 @@ SPECS = {
     "bridging": dict(n_years=100, n_members=3, skew_coefficient=0.15, amplitude=0.8, seed=3, source_id="bridging_OP", source_kind="bridging"),
     "reanalysis": dict(n_years=43, first_year=1981, skew_coefficient=0.15, amplitude=0.8, seed=4, source_id="REAN", source_kind="reanalysis"),
 }
-SETTINGS = {"bootstrap_samples": 100}
+SETTINGS = {"bootstrap_samples": 100, "null_samples": 200}
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +115,9 @@ def pipeline(tmp_path_factory):
     out = {"statistics": root / "idealized" / "statistics.json", "indices": root / "idealized" / "indices.nc"}
     idealized_source_diagnostics(root / "idealized.zarr", diagnostics=SETTINGS, **out)
     inputs.update({f"idealized_{k}": v for k, v in out.items()})
-    outputs = {k: root / "OP" / name for k, name in (("comparison", "comparison.json"), ("table_csv", "comparison.csv"), ("table_md", "comparison.md"), ("acceptance", "acceptance.json"))}
+    names = (("comparison", "comparison.json"), ("table_csv", "comparison.csv"), ("table_md", "comparison.md"),
+             ("summary_html", "summary.html"), ("acceptance", "acceptance.json"))  # fmt: skip
+    outputs = {k: root / "OP" / name for k, name in names}
     result = compare_model("OP", {"code": "ignored", **inputs}, outputs, diagnostics=SETTINGS)
     return {"root": root, "inputs": inputs, "outputs": outputs, "result": result}
 
@@ -187,45 +129,77 @@ def strict_json(path):
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
-def test_outputs_are_strict_json_with_the_documented_keys(pipeline):
+def test_outputs_follow_the_documented_contract(pipeline):
     stats = strict_json(pipeline["inputs"]["bridging_statistics"])
-    assert stats["n_members"] == 3 and stats["kind"] == "bridging"
+    assert stats["n_members"] == 3 and stats["kind"] == "bridging" and "box means" in stats["index_operator"]
     for index in ("nino3", "nino34", "nino4", "wp_thermocline"):
         for moment in ("std", "skewness", "kurtosis"):
             s = stats["indices"][index][moment]
             assert s["ci_low"] <= s["value"] <= s["ci_high"] and s["se"] > 0
-        assert len(stats["indices"][index]["members"]["std"]) == 3
-        assert len(stats["indices"][index]["monthly_variance"]["value"]) == 12
-    assert set(stats["events"]["counts"]) == {"ep", "cp", "la_nina", "extreme_ep"}
-    assert strict_json(pipeline["outputs"]["acceptance"])["criteria"]
-    strict_json(pipeline["outputs"]["comparison"])
+    comparison = strict_json(pipeline["outputs"]["comparison"])
+    for role in ("operational", "free_run", "bridging", "reanalysis", "idealized"):
+        for index in ("nino3", "nino34", "nino4"):
+            assert all(isinstance(comparison["sources"][role][index][m], float) for m in ("std", "skewness", "kurtosis"))
+    keys = {"source", "reference", "index", "statistic", "value", "null_low", "null_high", "p_value", "record_months"}
+    assert comparison["tests"] and all(keys <= set(t) for t in comparison["tests"])
+    assert {t["statistic"] for t in comparison["tests"]} == {"std", "skewness", "kurtosis", "hellinger", "wasserstein1"}
+    assert all(isinstance(c["passed"], bool) for c in strict_json(pipeline["outputs"]["acceptance"])["criteria"])
 
 
-def test_the_bridging_model_built_like_the_reference_is_accepted_against_it(pipeline):
-    """The synthetic bridging model has the reanalysis' statistics and the operational model does not: the
-    distribution criteria against the reanalysis must pass (a mix-up of roles or references would fail them)."""
-    acc = {c["name"]: c for c in pipeline["result"]["acceptance"]["criteria"]}
-    for index in ("nino3", "nino4"):
-        assert acc[f"hellinger_{index}_vs_reanalysis"]["passed"], acc[f"hellinger_{index}_vs_reanalysis"]
-    assert acc["skewness_nino3_vs_reanalysis"]["applies"] and acc["skewness_nino3_vs_reanalysis"]["passed"]
-    assert acc["residual_std_sst"]["passed"]
-    comp = next(c for c in pipeline["result"]["comparisons"] if c["source"] == "bridging" and c["reference"] == "reanalysis")
-    assert comp["maps"]["sst_regression_nino3"]["pattern_correlation"] > 0.95
+def test_every_comparison_is_at_equal_length(pipeline):
+    """Against the reanalysis (43 years) every source is cut into 43-year chunks; against the idealized long run (300
+    years) all three model sources at the shortest of them (the operational model's 80 years), and the bridging
+    model also at its own 100 years."""
+    tests = pipeline["result"]["tests"]
+    vs_reanalysis = {t["record_months"] for t in tests if t["reference"] == "reanalysis"}
+    assert vs_reanalysis == {12 * 43}
+    common = {t["record_months"] for t in tests if t["reference"] == "idealized" and t["length_kind"] == "common"}
+    assert common == {12 * 80}
+    pair = find_test(pipeline["result"], "bridging", "idealized", "nino3", "std", kind="pair")
+    assert pair["record_months"] == 12 * 100 and pair["n_chunks"] == 3  # 3 members × one 100-year chunk
+    # a 300-year reference holds 3 chunks of 100 years, fewer than the null needs: block-bootstrap records instead
+    assert pair["null_method"] == "block_bootstrap"
+    rean = find_test(pipeline["result"], "bridging", "reanalysis", "nino3", "std")
+    assert rean["n_chunks"] == 6 and rean["null_method"] == "block_bootstrap"  # 3 members × 2 chunks of 43 years
 
 
-def test_table_has_a_row_per_source_and_reference_plus_the_floor(pipeline):
+def test_the_bridging_model_built_like_the_reanalysis_is_indistinguishable_from_it(pipeline):
+    """The synthetic bridging model has the reanalysis' statistics and the operational model does not (too strong,
+    shifted): the equal-footing tests must see exactly that (a mix-up of roles or references would not)."""
+    result = pipeline["result"]
+    bridging = [t for t in result["tests"] if t["source"] == "bridging" and t["reference"] == "reanalysis"]
+    inside = [t["inside_null_band"] for t in bridging]
+    # each test of a source of the reference's law falls outside its 90 % band one time in ten
+    assert len(inside) == 15 and sum(inside) >= 12, [(t["index"], t["statistic"]) for t in bridging if not t["inside_null_band"]]
+    for statistic in ("std", "hellinger"):  # the operational pattern, 30 % too strong and shifted, is seen as such
+        op = find_test(result, "operational", "reanalysis", "nino34", statistic)
+        assert not op["inside_null_band"] and op["p_value"] < 0.05, statistic
+    assert {c["name"]: c for c in result["acceptance"]["criteria"]}["residual_std_sst"]["passed"]
+    assert result["maps"]["bridging"]["sst_regression_nino3"]["pattern_correlation"] > 0.95
+
+
+def test_effects_split_curriculum_and_filter_with_p_values(pipeline):
+    effects = pipeline["result"]["effects"]
+    assert {e["effect"] for e in effects} == {"curriculum", "filter"}
+    std = find_effect(pipeline["result"], "filter", "nino34", "std")
+    # synthetic bridging amplitude 0.8, unshifted, against the free run's 1.2, shifted: a large, significant effect
+    assert std["difference"] < -0.2 and std["p_value"] < 0.01 and std["se"] > 0
+    for effect in ("curriculum", "filter"):
+        for index in ("nino3", "nino34", "nino4"):
+            for statistic in ("std", "skewness", "kurtosis"):
+                assert find_effect(pipeline["result"], effect, index, statistic) is not None
+            for ref in ("idealized", "reanalysis"):
+                assert find_effect(pipeline["result"], effect, index, "hellinger", ref) is not None
+
+
+def test_tables_open_with_the_summary_and_are_well_formed(pipeline):
     with open(pipeline["outputs"]["table_csv"]) as fh:
         rows = list(csv.DictReader(fh))
-    pairs = [(r["source"], r["reference"]) for r in rows]
-    for role in ("operational", "free_run", "bridging"):
-        assert (role, "reanalysis") in pairs and (role, "idealized") in pairs
-    assert ("reanalysis", "idealized") in pairs and ("idealized", "reanalysis") in pairs
-    floors = [r for r in rows if r["source"].startswith("sampling floor")]
-    assert len(floors) == 6 and {r["years"] for r in floors} == {"100", "43", "80"}  # bridging, reanalysis, operational lengths
-    bridging = next(r for r in rows if r["source"] == "bridging" and r["reference"] == "reanalysis")
-    assert float(bridging["nino3_hellinger"]) >= 0 and float(bridging["sst_std_pattern_correlation"]) <= 1
+    assert len(rows) == len(pipeline["result"]["tests"])
+    assert {r["null_method"] for r in rows} <= {"chunks", "block_bootstrap"}
     md = pipeline["outputs"]["table_md"].read_text()
-    assert "## Acceptance:" in md and "Sampling floor" in md and "| bridging model |" in md
+    assert md.index("## Summary") < md.index("## Effects") < md.index("## Acceptance")
+    assert "| Niño 3 | skewness |" in md
     # Every row of every Markdown table has its header's number of cells (a stray | would add one).
     columns = None
     for line in md.splitlines():
@@ -235,6 +209,8 @@ def test_table_has_a_row_per_source_and_reference_plus_the_floor(pipeline):
         n = len(re.findall(r"(?<!\\)\|", line))
         columns = columns or n
         assert n == columns, line
+    html = pipeline["outputs"]["summary_html"].read_text()
+    assert html.count("<table>") == md.count("\n|---") and "Summary" in html
 
 
 @pytest.mark.slow

@@ -182,7 +182,8 @@ def test_store_indices_with_members_are_member_time_anomalies(tmp_path):
 
 def test_idealized_indices_are_re_referenced_to_their_own_climatology():
     run = synthetic_idealized_run(n_years=20, n_members=2, seed=1)
-    idx = idealized_indices(run)
+    idx, operator = idealized_indices(run)  # no node fields: the run's own box variables
+    assert "own box variables" in operator
     assert idx["nino3"].dims == ("member", "time")
     for member in range(2):
         # The raw series carries a seasonal mean; the index is its anomaly against the pooled monthly climatology.

@@ -52,11 +52,19 @@ def test_observations_are_the_run_anomalies_with_4_percent_error_variance():
     ds = build_pseudo_obs(idealized=SHORT, pseudo_obs={"node_stride": 5})
     run = simulate(SHORT, years=20, seed=1).isel(member=0)
     _, months = year_month(run["time"])
-    assert ds.sizes == {"time": 240, "obs": 24}
+    assert ds.sizes == {"time": 240, "obs": 24, "cf23_node": 56}  # the run's node fields ride along
     assert ds.attrs["model"] == "cf23" and ds.attrs["seed"] == 1 and ds.attrs["years"] == 20
-    # observable 3 = SST at node 16; observable 12 + 3 = thermocline depth at node 16
-    expected_sst = monthly_anomalies(run["sst_anomaly"].values[:, 15], months)
-    expected_depth = monthly_anomalies(run["thermocline_depth_anomaly"].values[:, 15], months)
+    # observable 3 = SST at node 16, observed on its nearest cell (168°E); observable 12 + 3 = thermocline depth there.
+    # The value is the run's 2-D field on that cell: linear in longitude between nodes 15 and 16 (168.19°E).
+    node_lon = run["node_lon"].values
+    frac = (168.0 - node_lon[14]) / (node_lon[15] - node_lon[14])
+
+    def on_cell(name):
+        x = run[name].values.astype(float)
+        return monthly_anomalies((1 - frac) * x[:, 14] + frac * x[:, 15], months)
+
+    expected_sst, expected_depth = on_cell("sst_anomaly"), on_cell("thermocline_depth_anomaly")
+    assert float(ds["obs_lon"][3]) == 168.0
     np.testing.assert_allclose(ds["observations"].values[:, 3], expected_sst, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ds["observations"].values[:, 15], expected_depth, rtol=1e-5, atol=1e-5)
     assert int(ds["obs_node"][15]) == 16

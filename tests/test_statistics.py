@@ -176,9 +176,10 @@ def test_bandwidth_rules_by_hand():
 def test_kde_matches_scipy_with_the_same_bandwidth_and_integrates_to_one():
     x = np.random.default_rng(4).gamma(3.0, size=2000) - 3.0
     grid = pdf_grid(20.0, 2001)  # wide enough for the gamma's long right tail
-    pdf, h = index_pdf(x, grid, "silverman")
+    pdf, h = index_pdf(x, grid, "silverman")  # the binned estimate every source uses
     reference = scipy_stats.gaussian_kde(x, bw_method=h / np.std(x, ddof=1))(grid)
-    np.testing.assert_allclose(pdf, reference, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(gaussian_kde(x, grid, h), reference, rtol=1e-8, atol=1e-12)  # the direct sum: exact
+    np.testing.assert_allclose(pdf, reference, atol=1e-3 * reference.max())
     assert np.trapezoid(pdf, grid) == pytest.approx(1.0, abs=1e-4)
 
 
@@ -216,7 +217,7 @@ def test_hellinger_of_kde_of_shifted_gaussian_samples_is_near_analytic():
     s = np.sqrt(1.0 + h * h)
     assert hellinger_distance(p, q, grid) == pytest.approx(analytic_hellinger(0.0, s, 0.5, s), abs=0.01)
     same, _ = index_pdf(x, grid)
-    assert hellinger_distance(p, same, grid) == 0.0
+    assert hellinger_distance(p, same, grid) == pytest.approx(0.0, abs=1e-7)
 
 
 def test_wasserstein_of_identical_and_shifted_samples():

@@ -92,3 +92,27 @@ def log(name):
 
 def bench(name):
     return f"{RUN}/benchmarks/{name}.tsv"
+
+
+# The per-source diagnostics outputs one model's comparison reads (DIAGNOSTICS and the source names come from
+# diagnostics.smk; input functions run after every file is included).
+def source_diagnostics(role, source):
+    """The named inputs of one source's diagnostics outputs: <role>_statistics, <role>_indices (and _maps)."""
+    out = {
+        f"{role}_statistics": f"{DIAGNOSTICS}/sources/{source}/statistics.json",
+        f"{role}_indices": f"{DIAGNOSTICS}/sources/{source}/indices.nc",
+    }
+    if role not in ("idealized", "pseudo_obs"):
+        out[f"{role}_maps"] = f"{DIAGNOSTICS}/sources/{source}/maps.nc"
+    return out
+
+
+def comparison_sources(wildcards):
+    return {
+        **source_diagnostics("operational", wildcards.model),
+        **source_diagnostics("free_run", f"free_run_{wildcards.model}"),
+        **source_diagnostics("bridging", f"bridging_{wildcards.model}"),
+        **source_diagnostics("reanalysis", REANALYSIS),
+        **source_diagnostics("idealized", IDEALIZED_SOURCE),
+        **source_diagnostics("pseudo_obs", PSEUDO_OBS_SOURCE),
+    }

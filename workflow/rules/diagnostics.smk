@@ -10,6 +10,12 @@ DIAGNOSTICS_STORES = (
     SOURCES + [f"bridging_{m}" for m in OPERATIONAL] + [f"free_run_{m}" for m in OPERATIONAL]
 )
 IDEALIZED_SOURCE = f"idealized_{IDEALIZED}"
+PSEUDO_OBS_SOURCE = f"pseudo_obs_{IDEALIZED}"
+# The idealized model's records the diagnostics read: its long reference run and the pseudo-observation record.
+IDEALIZED_STORES = {
+    IDEALIZED_SOURCE: f"{RUN}/idealized/{IDEALIZED}_reference.zarr",
+    PSEUDO_OBS_SOURCE: f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+}
 # The statistics and comparison depend on `diagnostics` without its plotting options; the per-source statistics
 # also not on the acceptance thresholds (only the comparison checks them).
 DIAGNOSTICS_STATISTICS_CFG = {
@@ -22,6 +28,16 @@ DIAGNOSTICS_CODE = (
     "diagnostics/indices.py",
     "diagnostics/statistics.py",
     "diagnostics/events.py",
+    "diagnostics/compare.py",
+    "diagnostics/acceptance.py",
+    "diagnostics/equal_footing.py",
+    "diagnostics/tables.py",
+    "diagnostics/spatial.py",
+    "idealized/reconstruction.py",
+    "idealized/cf23.py",
+    "idealized/rng.py",
+    "observables.py",
+    "grid.py",
     "stores.py",
     "timeaxis.py",
 )
@@ -60,19 +76,25 @@ rule diagnostics_source:
 rule diagnostics_idealized:
     input:
         code=src(*DIAGNOSTICS_CODE),
-        store=f"{RUN}/idealized/{IDEALIZED}_reference.zarr",
+        store=lambda wc: IDEALIZED_STORES[wc.record],
+        # The grid and ocean mask every gridded source is averaged on: CF23's indices are box means of its 2-D
+        # fields on the same cells.
+        grid=f"{RUN}/stores/{REANALYSIS}.zarr",
     output:
-        statistics=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/statistics.json",
-        indices=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/indices.nc",
+        statistics=f"{DIAGNOSTICS}/sources/{{record}}/statistics.json",
+        indices=f"{DIAGNOSTICS}/sources/{{record}}/indices.nc",
+    wildcard_constraints:
+        record=_alternatives(IDEALIZED_STORES),
     params:
         diagnostics=DIAGNOSTICS_STATISTICS_CFG,
+        kind=lambda wc: "idealized" if wc.record == IDEALIZED_SOURCE else "pseudo_obs",
     log:
-        log("diagnostics_idealized"),
+        log("diagnostics_idealized_{record}"),
     benchmark:
-        bench("diagnostics_idealized")
+        bench("diagnostics_idealized_{record}")
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=3000,
         runtime=15,
     conda:
         ENV
@@ -82,29 +104,23 @@ rule diagnostics_idealized:
 
 rule diagnostics_compare:
     input:
-        code=src(*DIAGNOSTICS_CODE, "diagnostics/compare.py", "diagnostics/spatial.py", "observables.py", "grid.py"),
-        operational_statistics=f"{DIAGNOSTICS}/sources/{{model}}/statistics.json",
-        operational_indices=f"{DIAGNOSTICS}/sources/{{model}}/indices.nc",
-        operational_maps=f"{DIAGNOSTICS}/sources/{{model}}/maps.nc",
-        free_run_statistics=f"{DIAGNOSTICS}/sources/free_run_{{model}}/statistics.json",
-        free_run_indices=f"{DIAGNOSTICS}/sources/free_run_{{model}}/indices.nc",
-        free_run_maps=f"{DIAGNOSTICS}/sources/free_run_{{model}}/maps.nc",
-        bridging_statistics=f"{DIAGNOSTICS}/sources/bridging_{{model}}/statistics.json",
-        bridging_indices=f"{DIAGNOSTICS}/sources/bridging_{{model}}/indices.nc",
-        bridging_maps=f"{DIAGNOSTICS}/sources/bridging_{{model}}/maps.nc",
-        reanalysis_statistics=f"{DIAGNOSTICS}/sources/{REANALYSIS}/statistics.json",
-        reanalysis_indices=f"{DIAGNOSTICS}/sources/{REANALYSIS}/indices.nc",
-        reanalysis_maps=f"{DIAGNOSTICS}/sources/{REANALYSIS}/maps.nc",
-        idealized_statistics=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/statistics.json",
-        idealized_indices=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/indices.nc",
+        unpack(comparison_sources),
+        code=src(*DIAGNOSTICS_CODE),
     output:
         comparison=f"{DIAGNOSTICS}/{{model}}/comparison.json",
+        summary_html=report(
+            f"{DIAGNOSTICS}/{{model}}/summary.html",
+            caption="../report/diagnostics_summary.rst",
+            category="1. ENSO summary",
+            subcategory="{model}",
+            labels={"model": "{model}", "item": "summary tables"},
+        ),
         table_csv=report(
             f"{DIAGNOSTICS}/{{model}}/comparison.csv",
             caption="../report/diagnostics_table.rst",
             category="ENSO diagnostics",
             subcategory="{model}",
-            labels={"model": "{model}", "item": "comparison table"},
+            labels={"model": "{model}", "item": "equal-footing tests"},
         ),
         table_md=f"{DIAGNOSTICS}/{{model}}/comparison.md",
         acceptance=report(
@@ -122,8 +138,8 @@ rule diagnostics_compare:
         bench("diagnostics_compare_{model}")
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        mem_mb=3000,
+        runtime=30,
     conda:
         ENV
     script:
@@ -132,22 +148,9 @@ rule diagnostics_compare:
 
 rule diagnostics_plots:
     input:
-        code=src("diagnostics/__init__.py", "diagnostics/run.py", "diagnostics/plots.py", "diagnostics/compare.py"),
+        unpack(comparison_sources),
+        code=src("diagnostics/__init__.py", "diagnostics/run.py", "diagnostics/plots.py", *DIAGNOSTICS_CODE),
         comparison=rules.diagnostics_compare.output.comparison,
-        operational_statistics=f"{DIAGNOSTICS}/sources/{{model}}/statistics.json",
-        operational_indices=f"{DIAGNOSTICS}/sources/{{model}}/indices.nc",
-        operational_maps=f"{DIAGNOSTICS}/sources/{{model}}/maps.nc",
-        free_run_statistics=f"{DIAGNOSTICS}/sources/free_run_{{model}}/statistics.json",
-        free_run_indices=f"{DIAGNOSTICS}/sources/free_run_{{model}}/indices.nc",
-        free_run_maps=f"{DIAGNOSTICS}/sources/free_run_{{model}}/maps.nc",
-        bridging_statistics=f"{DIAGNOSTICS}/sources/bridging_{{model}}/statistics.json",
-        bridging_indices=f"{DIAGNOSTICS}/sources/bridging_{{model}}/indices.nc",
-        bridging_maps=f"{DIAGNOSTICS}/sources/bridging_{{model}}/maps.nc",
-        reanalysis_statistics=f"{DIAGNOSTICS}/sources/{REANALYSIS}/statistics.json",
-        reanalysis_indices=f"{DIAGNOSTICS}/sources/{REANALYSIS}/indices.nc",
-        reanalysis_maps=f"{DIAGNOSTICS}/sources/{REANALYSIS}/maps.nc",
-        idealized_statistics=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/statistics.json",
-        idealized_indices=f"{DIAGNOSTICS}/sources/{IDEALIZED_SOURCE}/indices.nc",
     output:
         **{
             name: report(
@@ -175,10 +178,46 @@ rule diagnostics_plots:
         "../../scripts/diagnostics_plots.py"
 
 
+# The known-truth propagation test: the bridging model's ensemble mean against the pseudo-observation run's full
+# fields (CF23's 2-D reconstruction) away from the observed equatorial cells, with the free run as no-skill control.
+rule propagation:
+    input:
+        code=src("diagnostics/__init__.py", "diagnostics/propagation.py", "diagnostics/plots.py", *DIAGNOSTICS_CODE),
+        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        bridging=f"{RUN}/stores/bridging_{{model}}.zarr",
+        free_run=f"{RUN}/stores/free_run_{{model}}.zarr",
+    output:
+        result=f"{DIAGNOSTICS}/{{model}}/propagation.json",
+        figure=report(
+            f"{DIAGNOSTICS}/{{model}}/figures/propagation.png",
+            caption="../report/diagnostics_propagation.rst",
+            category="ENSO diagnostics",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "propagation (known truth)"},
+        ),
+    params:
+        plotting=cfg("diagnostics", "plotting"),
+    log:
+        log("propagation_{model}"),
+    benchmark:
+        bench("propagation_{model}")
+    threads: 1
+    resources:
+        # truth and two ensemble means, both fields, as float64 (time × lat × lon): about 2 GB for 300 years
+        mem_mb=4000,
+        runtime=15,
+    conda:
+        ENV
+    script:
+        "../../scripts/propagation.py"
+
+
 # Target: the comparison and figures of every bridged model (`snakemake diagnostics`).
 rule diagnostics:
     input:
         expand(f"{DIAGNOSTICS}/{{model}}/comparison.json", model=OPERATIONAL),
+        # the known truth exists for CF23 (2-D fields); CFY22 resolves only box variables
+        expand(f"{DIAGNOSTICS}/{{model}}/propagation.json", model=OPERATIONAL) if IDEALIZED == "cf23" else [],
         expand(f"{DIAGNOSTICS}/{{model}}/figures/{{name}}.png", model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
         expand(f"{DIAGNOSTICS}/{{model}}/explain.json", model=OPERATIONAL),
 

@@ -13,11 +13,10 @@ Mean state (monthly climatology)
     near 9°N, and a ±8 m annual cycle in the east.
 
 ENSO anomalies
-    From an idealized CF23 run: the equatorial SST anomaly on the 56 nodes is interpolated in longitude and
-    spread meridionally with a Gaussian of σ = ``sst_meridional_scale_deg``; the thermocline anomaly uses CF23's
-    own 2-D structure, 20.8 m·[(K+R)φ0(Y) + Rφ2(Y)/√2] (equatorial Kelvin lobe and off-equatorial Rossby lobes).
-    A westward shift moves the whole pattern west; beyond the node range (126–280.7°E) anomalies taper off
-    over ~8°. Both fields are linear in the node values, so they are precomputed as (56, n_points) weights.
+    From an idealized CF23 run through CF23's own 2-D reconstruction
+    (:class:`bridging.idealized.reconstruction.CF23Reconstruction`, the same map the diagnostics apply to the
+    idealized model itself): SST spread meridionally as φ0(Y), the thermocline as 20.8 m·[(K+R)φ0(Y) + Rφ2(Y)/√2]
+    (equatorial Kelvin lobe and off-equatorial Rossby lobes). A westward shift moves the whole pattern west.
 
 ``thetao`` profiles
     θ(z) = T_sub(z) + (SST − T_sub(z))·½[1 − tanh((z − D20)/w + a)]: a tanh thermocline of width
@@ -30,11 +29,8 @@ ENSO anomalies
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..idealized import cf23
 
 ISOTHERM = 20.0
 # Sub-thermocline water T_sub(z) = ABYSS + EXCESS·exp(−z/SCALE): it cools gently with depth below the thermocline.
@@ -136,56 +132,6 @@ def isotherm_profiles(sst: np.ndarray, d20: np.ndarray, depth: np.ndarray) -> np
     u = (z - d20_safe[expand]) / width[expand] + a[expand]
     theta = sub + (sst_safe[expand] - sub) * 0.5 * (1.0 - np.tanh(u))
     return np.where(valid[expand], theta, np.nan)
-
-
-@dataclass
-class EnsoMapping:
-    """Linear maps from CF23's equatorial node values to anomaly fields on a grid's ocean points.
-
-    ``sst``: (56, n) weights of the SST anomaly; ``depth_kelvin``/``depth_rossby``: (56, n) weights of
-    20.8 m·(K+R) and 20.8 m·R/√2 (CF23's φ0 and φ2 components). ``shape`` is the grid's (ny, nx).
-    """
-
-    sst: np.ndarray
-    depth_kelvin: np.ndarray
-    depth_rossby: np.ndarray
-    shape: tuple[int, int]
-
-    @classmethod
-    def build(cls, lat, lon, *, westward_shift_deg: float = 0.0, amplitude: float = 1.0, sst_scale_deg: float = 6.0):
-        lat = np.asarray(lat, float).ravel()
-        lon_eff = np.mod(np.asarray(lon, float).ravel() + westward_shift_deg, 360.0)
-        nodes = cf23.NODE_LON
-        spacing = nodes[1] - nodes[0]
-        position = (lon_eff - nodes[0]) / spacing
-        left = np.clip(np.floor(position).astype(int), 0, nodes.size - 2)
-        frac = np.clip(position - left, 0.0, 1.0)
-        outside = np.maximum(nodes[0] - lon_eff, 0.0) + np.maximum(lon_eff - nodes[-1], 0.0)
-        taper = np.exp(-((outside / 8.0) ** 2)) * amplitude
-        interp = np.zeros((nodes.size, lat.size))
-        cols = np.arange(lat.size)
-        interp[left, cols] = (1.0 - frac) * taper
-        interp[left + 1, cols] += frac * taper
-        phi0, phi2 = cf23.meridional_functions(lat)
-        shape = np.asarray(lon).shape
-        return cls(
-            sst=interp * np.exp(-(lat**2) / (2 * sst_scale_deg**2)),
-            depth_kelvin=interp * phi0,
-            depth_rossby=interp * phi2,
-            shape=shape,
-        )
-
-    def apply(self, sst_anomaly, thermocline_depth_anomaly, zonal_current) -> tuple[np.ndarray, np.ndarray]:
-        """(time, ny, nx) SST and thermocline-depth anomalies from CF23's (time, 56) equatorial outputs."""
-        a, b = cf23.PHI0_EQ, cf23.PHI2_EQ / np.sqrt(2.0)
-        h = np.asarray(thermocline_depth_anomaly, float) / cf23.DEPTH_SCALE
-        u = np.asarray(zonal_current, float) / cf23.CURRENT_SCALE
-        rossby = (h - u) / (2.0 * a)  # K_O, R_O recovered exactly from H and U at the equator
-        kelvin = (h - rossby * (a + b)) / a
-        n_time = h.shape[0]
-        sst = np.asarray(sst_anomaly, float) @ self.sst
-        depth = cf23.DEPTH_SCALE * ((kelvin + rossby) @ self.depth_kelvin + (rossby / np.sqrt(2.0)) @ self.depth_rossby)
-        return sst.reshape(n_time, *self.shape), depth.reshape(n_time, *self.shape)
 
 
 def detail_patterns(lat, lon, n_modes: int, rng: np.random.Generator) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_output
 from ..diagnostics.events import classify_winters
+from ..idealized.reconstruction import CF23Reconstruction
 from ..idealized.run import simulate
 from ..idealized.stats import index_statistics, monthly_anomalies, run_statistics, summary_line
 from ..io.layouts import (
@@ -71,6 +72,7 @@ class SourcePlan:
     seed: int
     bias: DemoBiasSection
     resolution_deg: float
+    dynamics: CF23Params  # the ENSO driver's CF23 parameters (biases switched in, or the demo's truth)
 
     @property
     def years(self) -> tuple[int, int]:
@@ -102,7 +104,12 @@ def plan_sources(demo: DemoSection) -> list[SourcePlan]:
         else:
             # MOM6-like: isotropic Mercator spacing in the tropics, gently bent.
             grid = orca_like_grid(resolution=model.resolution_deg, lat_range=REGION_LAT, lon_range=REGION_LON, distortion=0.7)
-        plans.append(SourcePlan(model.source_id, "operational", model.layout, grid, op_months, model.seed, model.bias, model.resolution_deg))
+        plans.append(
+            SourcePlan(
+                model.source_id, "operational", model.layout, grid, op_months, model.seed, model.bias, model.resolution_deg,
+                driver_parameters(model.bias),
+            )
+        )  # fmt: skip
     ra = demo.reanalysis
     plans.append(
         SourcePlan(
@@ -114,6 +121,7 @@ def plan_sources(demo: DemoSection) -> list[SourcePlan]:
             ra.seed,
             DemoBiasSection(),
             ra.resolution_deg,
+            ra.dynamics,
         )
     )
     return plans
@@ -128,7 +136,7 @@ class SourceFields:
 
 
 def _idealized(plan: SourcePlan, demo: DemoSection) -> IdealizedSection:
-    return IdealizedSection(cf23=driver_parameters(plan.bias), spinup_years=demo.driver_spinup_years)
+    return IdealizedSection(cf23=plan.dynamics, spinup_years=demo.driver_spinup_years)
 
 
 def _index_series(sst: np.ndarray, grid: CurvilinearGrid, months: np.ndarray) -> dict[str, np.ndarray]:
@@ -209,10 +217,9 @@ def build_source(plan: SourcePlan, demo: DemoSection, *, threads: int | None = N
     n_years = n_months // 12
     grid = plan.grid
     idealized = _idealized(plan, demo)
-    mapping = fields.EnsoMapping.build(
-        grid.lat, grid.lon, westward_shift_deg=plan.bias.westward_shift_deg, amplitude=plan.bias.amplitude_factor,
-        sst_scale_deg=demo.sst_meridional_scale_deg,
-    )  # fmt: skip
+    mapping = CF23Reconstruction.build(
+        grid.lat, grid.lon, westward_shift_deg=plan.bias.westward_shift_deg, amplitude=plan.bias.amplitude_factor
+    )
     window = None
     if plan.kind == "reanalysis" and round(demo.reanalysis.extreme_ep_events * n_years / OBSERVED_RECORD_YEARS) > 0:
         run, window = _reanalysis_window(idealized, plan, demo, mapping, n_years, threads)
@@ -282,7 +289,7 @@ def build_source(plan: SourcePlan, demo: DemoSection, *, threads: int | None = N
             "model": "cf23",
             "seed": plan.seed,
             "spinup_years": demo.driver_spinup_years,
-            "parameters": driver_parameters(plan.bias).model_dump(mode="json"),
+            "parameters": plan.dynamics.model_dump(mode="json"),
             "statistics_of_node_indices": run_statistics(run),
             "record_window": window,
         },
@@ -300,7 +307,7 @@ def build_source(plan: SourcePlan, demo: DemoSection, *, threads: int | None = N
         "thermocline": _thermocline_summary(d20, grid, plan.months),
         "clipped_fraction": clipped,
         "content": {
-            "sst_meridional_scale_deg": demo.sst_meridional_scale_deg,
+            "enso_fields": "CF23's own 2-D reconstruction (bridging.idealized.reconstruction)",
             "detail_modes": demo.detail_modes,
             "detail_sst_amplitude_degC": demo.detail_sst_amplitude,
             "detail_depth_amplitude_m": demo.detail_depth_amplitude,

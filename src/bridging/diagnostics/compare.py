@@ -1,25 +1,23 @@
-"""Comparison of the sources of one bridging experiment against two references, the sampling floor, and the
-acceptance criteria.
+"""The comparison of one bridging experiment: every source against two references at equal footing, the effects of
+the curriculum and of the filter, and the maps.
 
-Sources (roles): the **operational** model, its forecast model's **free run**, the **bridging** model, the
-**reanalysis** and the idealized model's **long run**. References: the reanalysis AND the idealized long run; each
-source is compared with each reference that is not itself.
+Sources (roles): the **operational** model; its forecast model's **free run** (the control: the same models, no
+analysis); the **bridging** model; the **reanalysis**; the idealized model's independent **long run**; and the
+**pseudo-observation** record the filter assimilated (the realization the bridging model tracks). References: the
+idealized long run (the bridging model's target) and the reanalysis (the truth the curriculum taught the models).
 
-Distances per index (Niño 3, 3.4, 4): Hellinger distance between the KDE PDFs (common grid and bandwidth rule),
-Wasserstein-1 between the samples, |Δ std|, |Δ skewness|, with the bootstrap standard error of each difference
-(√(se_source² + se_reference²), the two samples being independent). Event frequencies per century and the EP/CP
-ratio. Maps (gridded sources only): centred pattern correlation and RMSE against the reanalysis; the residual
-std maps also against the operational model, off the equator, for the acceptance criterion.
-
-Sampling floor: the same distances between two independent, equally long samples of one model — disjoint
-chunks of the idealized long run, as long as the bridging run and as long as the reanalysis. A distance is only
-meaningful where it exceeds its floor (two 300-year samples of one model differ by a Hellinger distance of about
-0.05).
+* ``tests`` — every (source, reference, index, statistic) at equal record length with the reference's null band
+  and p-value (:mod:`bridging.diagnostics.equal_footing`), at the common length of the three model sources and the
+  reference, and at the source's own length when that is longer.
+* ``effects`` — the curriculum's effect (free run − operational) and the filter's (bridging − free run) on every
+  headline statistic, with block-bootstrap standard errors and two-sided p-values: moments at the common length of
+  the three model sources, distances at the common length of each reference, event frequencies per century.
+* ``maps`` — pattern statistics of every gridded source's maps against the reanalysis's, and what the bridge kept of
+  the operational model off the observed equator.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from dataclasses import dataclass
@@ -27,26 +25,31 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy.special import ndtr
 
 from ..errors import InputDataError
-from ..settings import AcceptanceSection, DiagnosticsSection
-from ..timeaxis import year_month
-from .events import EVENT_CODES, classify_winters, ep_cp_ratio
+from ..settings import DiagnosticsSection
+from .acceptance import check_acceptance, find_test
+from .equal_footing import STATISTICS, ReferenceAtLength, bootstrap_chunk_medians, chunks, common_length, compare_at_length
+from .events import EVENT_CODES
 from .indices import NINO_INDICES, as_member_time
 from .spatial import pattern_statistics
-from .statistics import hellinger_distance, index_pdf, moments, pdf_grid, wasserstein1_distance
+from .statistics import MOMENTS, pdf_grid
 
-ROLES = ("operational", "free_run", "bridging", "reanalysis", "idealized")
-REFERENCES = ("reanalysis", "idealized")
+ROLES = ("operational", "free_run", "bridging", "reanalysis", "idealized", "pseudo_obs")
+REQUIRED_ROLES = ("operational", "free_run", "bridging", "reanalysis", "idealized")
+MODEL_ROLES = ("operational", "free_run", "bridging")
+REFERENCES = ("idealized", "reanalysis")
 ROLE_LABELS = {
     "operational": "operational model",
-    "free_run": "forecast-model free run",
+    "free_run": "free run (control)",
     "bridging": "bridging model",
     "reanalysis": "reanalysis",
     "idealized": "idealized long run",
+    "pseudo_obs": "pseudo-observation record",
 }
+EFFECTS = {"curriculum": ("operational", "free_run"), "filter": ("free_run", "bridging")}
 EVENT_NAMES = (*EVENT_CODES, "extreme_ep")
-DISTANCE_INDICES = ("nino3", "nino34", "nino4")
 ACCEPTANCE_INDICES = ("nino3", "nino4")
 MAP_FIELDS = ("sst", "thermocline_depth")
 
@@ -89,34 +92,7 @@ def load_source(role: str, statistics_path, indices_path, maps_path=None) -> Sou
     return SourceResult(role, statistics["source"], statistics, indices, maps)
 
 
-def distribution_distances(source: SourceResult, reference: SourceResult, grid: np.ndarray) -> dict[str, dict]:
-    """Per index: Hellinger, Wasserstein-1, |Δ std|, |Δ skewness| and the standard errors of the differences."""
-    out = {}
-    for index in DISTANCE_INDICES:
-        s_stats = source.statistics["indices"][index]
-        r_stats = reference.statistics["indices"][index]
-        row = {
-            "hellinger": hellinger_distance(source.pdf(index), reference.pdf(index), grid),
-            "wasserstein1": wasserstein1_distance(source.series(index), reference.series(index)),
-        }
-        for moment in ("std", "skewness"):
-            row[f"diff_{moment}"] = s_stats[moment]["value"] - r_stats[moment]["value"]
-            row[f"abs_diff_{moment}"] = abs(row[f"diff_{moment}"])
-            row[f"se_diff_{moment}"] = math.hypot(s_stats[moment]["se"], r_stats[moment]["se"])
-        out[index] = row
-    return out
-
-
-def event_distances(source: SourceResult, reference: SourceResult) -> dict[str, float]:
-    s, r = source.statistics["events"], reference.statistics["events"]
-    out = {f"abs_diff_{k}_per_century": abs(s["per_century"][k] - r["per_century"][k]) for k in EVENT_NAMES}
-    s_ratio, r_ratio = _ratio(s), _ratio(r)
-    out["abs_diff_ep_cp_ratio"] = abs(s_ratio - r_ratio) if math.isfinite(s_ratio) and math.isfinite(r_ratio) else float("nan")
-    return out
-
-
-def _ratio(events: dict) -> float:
-    return ep_cp_ratio(events["counts"])
+# --------------------------------------------------------------------------------------------------- maps
 
 
 def map_names(maps: xr.Dataset) -> list[tuple[str, str, dict]]:
@@ -150,119 +126,177 @@ def map_comparisons(source: SourceResult, reference: SourceResult, min_abs_lat: 
     for name, var, sel in map_names(source.maps):
         if var not in reference.maps:
             continue
-        a = reference.maps[var].sel(sel).values
-        b = source.maps[var].sel(sel).values
-        out[name] = pattern_statistics(a, b, lat, region)
+        out[name] = pattern_statistics(reference.maps[var].sel(sel).values, source.maps[var].sel(sel).values, lat, region)
     return out
 
 
-# --------------------------------------------------------------------------------------------------- sampling floor
+# --------------------------------------------------------------------------------------------------- equal footing
 
 
-def _chunks(series: np.ndarray, length: int) -> list[tuple[int, int]]:
-    """(member, start) of disjoint chunks of ``length`` months, starting at whole years of the record."""
-    n_member, n_time = series.shape
-    per_member = n_time // length
-    return [(m, c * length) for m in range(n_member) for c in range(per_member)]
+class EqualFooting:
+    """The references at each record length they are compared at, built once and shared by every source."""
+
+    def __init__(self, sources: dict[str, SourceResult], settings: DiagnosticsSection):
+        self.sources = sources
+        self.settings = settings
+        self.grid = pdf_grid(settings.pdf_limit, settings.pdf_points)
+        self._cache: dict[tuple[str, str, int], ReferenceAtLength] = {}
+
+    def months(self, role: str) -> int:
+        return self.sources[role].n_time
+
+    def reference(self, ref: str, index: str, length: int) -> ReferenceAtLength:
+        key = (ref, index, length)
+        if key not in self._cache:
+            s = self.settings
+            self._cache[key] = ReferenceAtLength.build(
+                self.sources[ref].series(index), length, self.grid, bandwidth_rule=s.kde_bandwidth,
+                min_chunks=s.null_min_chunks, n_samples=s.null_samples, block_months=s.bootstrap_block_months,
+                max_partners=s.null_max_partners, max_pairs=s.null_max_pairs, seed=s.seed,
+            )  # fmt: skip
+        return self._cache[key]
+
+    def lengths(self, role: str, ref: str) -> dict[str, int]:
+        """The record lengths a source is tested at against a reference: for the three model sources the common one
+        (their shortest record and the reference's), so they share one null band, and the pair's own (the shorter
+        of the source's and the reference's records) when that is longer; for other sources the pair's own."""
+        pair = common_length(self.months(role), self.months(ref))
+        if role not in MODEL_ROLES:
+            return {"pair": pair}
+        common = common_length(*(self.months(r) for r in MODEL_ROLES), self.months(ref))
+        return {"common": common, **({"pair": pair} if pair != common else {})}
+
+    def tests(self) -> list[dict]:
+        """Every source against every reference at equal length. Entries of the three model sources at the common
+        length also carry ``se``: the block-bootstrap standard error of their value (for effects and acceptance)."""
+        s = self.settings
+        out = []
+        for ref in REFERENCES:
+            for role in (r for r in ROLES if r in self.sources and r not in (ref, "idealized")):
+                for kind, length in self.lengths(role, ref).items():
+                    for index in NINO_INDICES:
+                        reference = self.reference(ref, index, length)
+                        series = self.sources[role].series(index)
+                        results = compare_at_length(reference, chunks(series, length), self.grid, s.kde_bandwidth)
+                        se = {}
+                        if role in MODEL_ROLES and kind == "common":
+                            replicates = bootstrap_chunk_medians(
+                                series, length, reference, STATISTICS, self.grid, s.kde_bandwidth,
+                                n_samples=s.bootstrap_samples, block_months=s.bootstrap_block_months, seed=s.seed,
+                            )  # fmt: skip
+                            se = {k: float(np.std(v, ddof=1)) for k, v in replicates.items()}
+                        for statistic, r in results.items():
+                            out.append(
+                                {"source": role, "reference": ref, "index": index, "statistic": statistic,
+                                 "record_months": length, "length_kind": kind,
+                                 "reference_value": _reference_value(reference, statistic), **r,
+                                 **({"se": se[statistic]} if se else {})}
+                            )  # fmt: skip
+        return out
 
 
-def sampling_floor(long_run: SourceResult, length: int, settings: DiagnosticsSection) -> dict:
-    """Distances between every pair of disjoint ``length``-month chunks of one model's long run.
-
-    Returns ``{"length_months", "n_chunks", "n_pairs", "<index>": {metric: {"mean", "p90"}}, "events": {...}}``;
-    empty metrics (NaN) when the run holds fewer than two chunks. ``length`` is rounded down to whole years so that
-    every chunk starts in the same calendar month and holds the same winters.
-    """
-    length = int(length) // 12 * 12
-    series = {index: long_run.series(index) for index in NINO_INDICES}
-    chunks = _chunks(series["nino3"], length) if length >= 24 else []
-    grid = pdf_grid(settings.pdf_limit, settings.pdf_points)
-    years, months = year_month(long_run.indices["time"])
-    out: dict = {"length_months": length, "n_chunks": len(chunks)}
-    pairs = list(itertools.combinations(range(len(chunks)), 2))
-    out["n_pairs"] = len(pairs)
-    metrics = ("hellinger", "wasserstein1", "abs_diff_std", "abs_diff_skewness")
-
-    def summary(values: list[float]) -> dict[str, float]:
-        if not values:
-            return {"mean": float("nan"), "p90": float("nan")}
-        return {"mean": float(np.mean(values)), "p90": float(np.quantile(values, 0.9))}
-
-    for index in DISTANCE_INDICES:
-        samples = [series[index][m, s : s + length] for m, s in chunks]
-        pdfs = [index_pdf(x, grid, settings.kde_bandwidth)[0] for x in samples]
-        mom = [moments(x) for x in samples]
-        values = {k: [] for k in metrics}
-        for i, j in pairs:
-            values["hellinger"].append(hellinger_distance(pdfs[i], pdfs[j], grid))
-            values["wasserstein1"].append(wasserstein1_distance(samples[i], samples[j]))
-            values["abs_diff_std"].append(abs(float(mom[i]["std"] - mom[j]["std"])))
-            values["abs_diff_skewness"].append(abs(float(mom[i]["skewness"] - mom[j]["skewness"])))
-        out[index] = {k: summary(v) for k, v in values.items()}
-    events = []
-    for m, s in chunks:
-        cls = classify_winters(
-            series["nino3"][m, s : s + length],
-            series["nino4"][m, s : s + length],
-            years[s : s + length],
-            months[s : s + length],
-            threshold=settings.event_threshold,
-            extreme_threshold=settings.extreme_threshold,
-        )
-        counts = cls.counts()
-        events.append((cls.per_century(), ep_cp_ratio(counts)))
-    ev = {f"abs_diff_{k}_per_century": [] for k in EVENT_NAMES}
-    ev["abs_diff_ep_cp_ratio"] = []
-    for i, j in pairs:
-        for k in EVENT_NAMES:
-            ev[f"abs_diff_{k}_per_century"].append(abs(events[i][0][k] - events[j][0][k]))
-        ri, rj = events[i][1], events[j][1]
-        if math.isfinite(ri) and math.isfinite(rj):
-            ev["abs_diff_ep_cp_ratio"].append(abs(ri - rj))
-    out["events"] = {k: summary(v) for k, v in ev.items()}
+def effects(result: dict, sources: dict[str, SourceResult]) -> list[dict]:
+    """The curriculum's (free run − operational) and the filter's (bridging − free run) effects with two-sided
+    p-values from the bootstrap standard errors: moments at the common length against the idealized long run (the
+    three model sources' shortest record), distances at each reference's common length, and event frequencies per
+    century (block bootstrap over winters)."""
+    out = []
+    for effect, (before, after) in EFFECTS.items():
+        for index in NINO_INDICES:
+            for statistic in STATISTICS:
+                for ref in (("idealized",) if statistic in MOMENTS else REFERENCES):
+                    a, b = (find_test(result, role, ref, index, statistic) for role in (before, after))
+                    reference = None if statistic in MOMENTS else ref
+                    out.append(
+                        _effect_entry(effect, before, after, index, statistic, reference, a["record_months"],
+                                      a["value"], b["value"], math.hypot(a["se"], b["se"]))
+                    )  # fmt: skip
+        for event in (*EVENT_NAMES, "ep_cp_ratio"):
+            a, b = (_event_value(sources[role].statistics["events"], event) for role in (before, after))
+            se = math.hypot(*(_event_se(sources[role].statistics["events"], event) for role in (before, after)))
+            out.append(_effect_entry(effect, before, after, "events", event, None, None, a, b, se))
     return out
+
+
+def _reference_value(reference: ReferenceAtLength, statistic: str) -> float:
+    """A moment's value of the reference at the test length: the median over its own records (for a one-record
+    reference, that record's value); distances have none."""
+    if statistic not in MOMENTS:
+        return float("nan")
+    return float(np.median(reference.partners.moments[statistic]))
+
+
+def _event_value(events: dict, name: str) -> float:
+    if name == "ep_cp_ratio":
+        return float(events["ep_cp_ratio"]) if events.get("ep_cp_ratio") is not None else float("nan")
+    return float(events["per_century"][name])
+
+
+def _event_se(events: dict, name: str) -> float:
+    se = events.get("bootstrap", {}).get(name, {}).get("se")
+    return float("nan") if se is None else float(se)
+
+
+def _effect_entry(effect, before, after, index, statistic, reference, length, a, b, se) -> dict:
+    diff = b - a
+    z = diff / se if se and math.isfinite(se) and se > 0 and math.isfinite(diff) else float("nan")
+    return {
+        "effect": effect,
+        "from": before,
+        "to": after,
+        "index": index,
+        "statistic": statistic,
+        "reference": reference,
+        "record_months": length,
+        "value_from": a,
+        "value_to": b,
+        "difference": diff,
+        "se": se,
+        "p_value": float(2.0 * ndtr(-abs(z))) if math.isfinite(z) else float("nan"),
+    }
 
 
 # --------------------------------------------------------------------------------------------------- the comparison
 
 
+def source_summary(role: str, src: SourceResult) -> dict:
+    """Record facts and the pooled moments (plain numbers, with intervals beside them) of one source."""
+    st = src.statistics
+    out = {
+        "name": src.name,
+        "label": ROLE_LABELS[role],
+        "kind": st.get("kind"),
+        "n_members": int(st["n_members"]),
+        "n_months": int(st["n_months"]),
+        "years": st["years"],
+        "index_operator": st.get("index_operator", "box means (cos-latitude, ocean cells) on the target grid"),
+    }
+    for index in NINO_INDICES:
+        entry = {}
+        for moment in MOMENTS:
+            m = st["indices"][index][moment]
+            entry[moment] = m["value"]
+            entry[f"{moment}_ci"] = [m.get("ci_low"), m.get("ci_high")]
+            entry[f"{moment}_se"] = m.get("se")
+        out[index] = entry
+    return out
+
+
 def compare_sources(sources: dict[str, SourceResult], settings: DiagnosticsSection, model: str) -> dict:
-    """The whole comparison of one experiment as a JSON-able dict (the table, the figures and the acceptance
-    check are all made from it)."""
-    missing = [r for r in ROLES if r not in sources]
+    """The whole comparison of one experiment as a JSON-able dict (tables, figures and acceptance come from it)."""
+    missing = [r for r in REQUIRED_ROLES if r not in sources]
     if missing:
         raise ValueError(f"compare_sources needs every role; missing {missing}")
-    grid = pdf_grid(settings.pdf_limit, settings.pdf_points)
+    footing = EqualFooting(sources, settings)
     result: dict = {
         "model": model,
-        "sources": {
-            role: {
-                "name": src.name,
-                "label": ROLE_LABELS[role],
-                "n_members": int(src.statistics["n_members"]),
-                "n_months": int(src.statistics["n_months"]),
-                "years": src.statistics["years"],
-            }
-            for role, src in sources.items()
-        },
+        "sources": {role: source_summary(role, src) for role, src in sources.items()},
         "settings": settings.model_dump(mode="json", exclude={"plotting"}),
-        "comparisons": [],
+        "tests": footing.tests(),
+        "maps": {
+            role: map_comparisons(sources[role], sources["reanalysis"]) for role in MODEL_ROLES if sources[role].maps is not None
+        },
     }
-    for role in ROLES:
-        for ref in REFERENCES:
-            if ref == role:
-                continue
-            src, reference = sources[role], sources[ref]
-            entry = {
-                "source": role,
-                "reference": ref,
-                "indices": distribution_distances(src, reference, grid),
-                "events": event_distances(src, reference),
-                "maps": map_comparisons(src, reference),
-            }
-            result["comparisons"].append(entry)
-    # What the bridge kept of the operational model's own detail: maps against the operational model, off the
-    # observed equator (the residual std map is the discriminating one).
     acc = settings.acceptance
     result["versus_operational"] = {
         role: {
@@ -271,383 +305,20 @@ def compare_sources(sources: dict[str, SourceResult], settings: DiagnosticsSecti
         }
         for role in ("free_run", "bridging", "reanalysis")
     }
-    idealized = sources["idealized"]
-    result["floor"] = {
-        "bridging_length": sampling_floor(idealized, sources["bridging"].n_time, settings),
-        "reanalysis_length": sampling_floor(idealized, sources["reanalysis"].n_time, settings),
-        "operational_length": sampling_floor(idealized, sources["operational"].n_time, settings),
-    }
     result["moments"] = {
         role: {index: src.statistics["indices"][index] for index in src.statistics["indices"]} for role, src in sources.items()
     }
     result["event_statistics"] = {role: src.statistics["events"] for role, src in sources.items()}
+    result["effects"] = effects(result, sources)
     result["acceptance"] = check_acceptance(result, acc)
     return result
 
 
-def _floor_for(result: dict, source: str, reference: str, index: str) -> dict:
-    """The Hellinger sampling floor (mean, p90) for comparing ``source`` with ``reference``: that of the floor
-    entry whose chunk length is closest to the shorter of the two records."""
-    entries = [f for f in result.get("floor", {}).values() if f.get("n_pairs", 0) > 0]
-    if not entries or "sources" not in result:
-        return {"mean": float("nan"), "p90": float("nan"), "years": None}
-    lengths = {role: info["n_months"] for role, info in result["sources"].items()}  # months per member
-    target = min(lengths[source], lengths[reference]) // 12 * 12
-    best = min(entries, key=lambda f: abs(f["length_months"] - target))
-    h = best[index]["hellinger"]
-    return {"mean": h["mean"], "p90": h["p90"], "years": best["length_months"] // 12}
-
-
-def _comparison(result: dict, source: str, reference: str) -> dict:
-    return next(c for c in result["comparisons"] if c["source"] == source and c["reference"] == reference)
-
-
-def check_acceptance(result: dict, acceptance: AcceptanceSection) -> dict:
-    """Pass/fail of each acceptance criterion of the bridging model against its operational model.
-
-    1. Hellinger distance of Niño 3 and Niño 4 at least ``hellinger_reduction`` smaller than the operational
-       model's, against each reference.
-    2. Std and skewness of Niño 3 / Niño 4: where the operational model differs from a reference by more than
-       ``significance_se`` standard errors of the difference, the bridging model is closer. Where it does not
-       differ significantly the criterion does not apply (recorded as passed, ``applies: false``).
-    3. EP/CP ratio closer to each reference than the operational model's.
-    4. Residual std map (SST and thermocline depth) poleward of ``residual_min_abs_lat``: pattern correlation with
-       the operational model's ≥ ``residual_pattern_correlation`` and RMS amplitude ratio ≥
-       ``residual_amplitude_ratio``.
-    """
-    criteria = []
-    for ref in REFERENCES:
-        op, br = _comparison(result, "operational", ref), _comparison(result, "bridging", ref)
-        for index in ACCEPTANCE_INDICES:
-            h_op, h_br = op["indices"][index]["hellinger"], br["indices"][index]["hellinger"]
-            limit = (1.0 - acceptance.hellinger_reduction) * h_op
-            # The criterion is applied as stated; beside it, what sampling noise alone gives (two samples of one
-            # model as long as the shorter of the two records compared), so a reader sees when the operational
-            # model is not distinguishable from the reference, or when the threshold lies below what any record
-            # of the bridging model's length could reach.
-            floor_op = _floor_for(result, "operational", ref, index)
-            floor_br = _floor_for(result, "bridging", ref, index)
-            criteria.append(
-                {
-                    "name": f"hellinger_{index}_vs_{ref}",
-                    "description": f"Hellinger({index}) vs {ref}: bridging ≤ {1 - acceptance.hellinger_reduction:.2f} × operational",
-                    "applies": True,
-                    "passed": bool(h_br <= limit),
-                    "value": h_br,
-                    "threshold": limit,
-                    "operational": h_op,
-                    "floor_operational_length": floor_op,
-                    "floor_bridging_length": floor_br,
-                    "operational_above_floor": bool(h_op > floor_op["p90"]) if np.isfinite(floor_op["p90"]) else None,
-                    "threshold_above_floor": bool(limit > floor_br["mean"]) if np.isfinite(floor_br["mean"]) else None,
-                }
-            )
-        for index in ACCEPTANCE_INDICES:
-            for moment in ("std", "skewness"):
-                d_op = op["indices"][index][f"abs_diff_{moment}"]
-                se = op["indices"][index][f"se_diff_{moment}"]
-                d_br = br["indices"][index][f"abs_diff_{moment}"]
-                applies = bool(d_op > acceptance.significance_se * se)
-                criteria.append(
-                    {
-                        "name": f"{moment}_{index}_vs_{ref}",
-                        "description": (
-                            f"{moment} of {index} vs {ref}: bridging closer than operational where the operational "
-                            f"model differs by > {acceptance.significance_se:g} standard errors"
-                        ),
-                        "applies": applies,
-                        "passed": bool(d_br < d_op) if applies else True,
-                        "value": d_br,
-                        "threshold": d_op,
-                        "operational_significance": d_op / se if se > 0 else float("inf"),
-                    }
-                )
-        r_ref = _ratio(result["event_statistics"][ref])
-        r_op = _ratio(result["event_statistics"]["operational"])
-        r_br = _ratio(result["event_statistics"]["bridging"])
-        # An undefined ratio (no CP event) is infinitely far from a defined one; an undefined reference ratio
-        # cannot be approached, so the criterion does not apply (noted, not silently passed as a comparison).
-        defined = bool(np.isfinite(r_ref))
-        d_op = abs(r_op - r_ref) if np.isfinite([r_op, r_ref]).all() else float("inf")
-        d_br = abs(r_br - r_ref) if np.isfinite([r_br, r_ref]).all() else float("inf")
-        criteria.append(
-            {
-                "name": f"ep_cp_ratio_vs_{ref}",
-                "description": f"EP/CP ratio closer to {ref} than the operational model's",
-                "applies": defined,
-                "passed": bool(d_br < d_op) if defined else True,
-                "value": r_br,
-                "threshold": r_op,
-                "reference": r_ref,
-                **({} if defined else {"note": f"the {ref} has no CP El Niño, so its EP/CP ratio is undefined"}),
-            }
-        )
-    off = result["versus_operational"]["bridging"]["off_equator"]
-    for field in MAP_FIELDS:
-        stats = off.get(f"{field}_residual_std")
-        if stats is None:
-            criteria.append(
-                {"name": f"residual_std_{field}", "description": "residual std map missing", "applies": True, "passed": False}
-            )
-            continue
-        corr, ratio = stats["pattern_correlation"], stats["amplitude_ratio"]
-        criteria.append(
-            {
-                "name": f"residual_std_{field}",
-                "description": (
-                    f"{field} residual std map poleward of {acceptance.residual_min_abs_lat:g}°: pattern correlation with the "
-                    f"operational model ≥ {acceptance.residual_pattern_correlation:g} and amplitude ratio ≥ "
-                    f"{acceptance.residual_amplitude_ratio:g}"
-                ),
-                "applies": True,
-                "passed": bool(
-                    corr >= acceptance.residual_pattern_correlation and ratio >= acceptance.residual_amplitude_ratio
-                ),
-                "value": {"pattern_correlation": corr, "amplitude_ratio": ratio},
-                "threshold": {
-                    "pattern_correlation": acceptance.residual_pattern_correlation,
-                    "amplitude_ratio": acceptance.residual_amplitude_ratio,
-                },
-            }
-        )
-    return {"passed": all(c["passed"] for c in criteria), "criteria": criteria}
-
-
-# --------------------------------------------------------------------------------------------------- the table
-
-
-def _row_values(result: dict, comparison: dict | None, role: str) -> dict:
-    row: dict = {}
-    moments_ = result["moments"][role]
-    for index in DISTANCE_INDICES:
-        for moment in ("std", "skewness", "kurtosis"):
-            row[f"{index}_{moment}"] = moments_[index][moment]["value"]
-        if comparison is not None:
-            d = comparison["indices"][index]
-            for metric in ("hellinger", "wasserstein1", "abs_diff_std", "abs_diff_skewness"):
-                row[f"{index}_{metric}"] = d[metric]
-    ev = result["event_statistics"][role]
-    for k in EVENT_NAMES:
-        row[f"{k}_per_century"] = ev["per_century"][k]
-    row["ep_cp_ratio"] = _ratio(ev)
-    if comparison is not None:
-        row.update(comparison["events"])
-        for name, stats in comparison["maps"].items():
-            row[f"{name}_pattern_correlation"] = stats["pattern_correlation"]
-            row[f"{name}_rmse"] = stats["rmse"]
-    return row
-
-
-def comparison_rows(result: dict) -> list[dict]:
-    """The comparison as flat rows: one per (source, reference), then the sampling floors (mean and 90th percentile)."""
-    rows = []
-    for comp in result["comparisons"]:
-        role = comp["source"]
-        src = result["sources"][role]
-        rows.append(
-            {
-                "source": role,
-                "source_name": src["name"],
-                "reference": comp["reference"],
-                "years": src["n_months"] // 12,
-                "members": src["n_members"],
-                **_row_values(result, comp, role),
-            }
-        )
-    for key, floor in result["floor"].items():
-        for stat in ("mean", "p90"):
-            row = {
-                "source": f"sampling floor ({stat})",
-                "source_name": f"{result['sources']['idealized']['name']}: pairs of {floor['length_months'] // 12}-year chunks",
-                "reference": "same model",
-                "years": floor["length_months"] // 12,
-                "members": 1,
-            }
-            for index in DISTANCE_INDICES:
-                for metric, v in floor[index].items():
-                    row[f"{index}_{metric}"] = v[stat]
-            for metric, v in floor["events"].items():
-                row[metric] = v[stat]
-            rows.append(row)
-    return rows
-
-
-def write_table_csv(rows: list[dict], path) -> None:
-    import csv
-    import io
-
-    from ..atomic import write_text_atomic
-
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in columns})
-    write_text_atomic(buffer.getvalue(), path)
-
-
-def _csv_value(v):
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return "" if math.isnan(v) else f"{v:.6g}"
-    return v
-
-
-def _fmt(v, digits: int = 2) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    v = float(v)
-    if math.isnan(v):
-        return "–"
-    if math.isinf(v):
-        return "∞"
-    return f"{v:.{digits}f}"
-
-
-def _md_table(header: list[str], body: list[list[str]]) -> list[str]:
-    def cells(row):
-        return " | ".join(str(c).replace("|", "\\|") for c in row)  # a literal | would end the cell
-
-    lines = ["| " + cells(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + cells(row) + " |" for row in body]
-    return lines + [""]
-
-
-def render_markdown(result: dict) -> str:
-    """The comparison as Markdown: index distributions, events, maps, the sampling floor and the acceptance check."""
-    src = result["sources"]
-    lines = [f"# ENSO diagnostics: bridging {result['model']}", ""]
-    lines.append("Sources: " + "; ".join(
-        f"{ROLE_LABELS[r]} `{s['name']}` ({s['n_months'] // 12} years × {s['n_members']} member{'s' if s['n_members'] > 1 else ''})"
-        for r, s in src.items()
-    ))
-    lines.append("")
-    lines.append(
-        f"Moments are pooled over members, with bootstrap {100 * result['settings']['confidence_level']:g} % intervals in "
-        "brackets (kurtosis is Pearson's, Gaussian = 3). "
-        "H = Hellinger distance of the KDE PDFs, W1 = Wasserstein-1 (°C). A distance matters only where it exceeds the "
-        "sampling floor below."
+def find_effect(result: dict, effect: str, index: str, statistic: str, reference: str | None = None) -> dict | None:
+    return next(
+        (e for e in result["effects"] if (e["effect"], e["index"], e["statistic"], e["reference"]) == (effect, index, statistic, reference)),
+        None,
     )
-    lines.append("")
-    for ref in REFERENCES:
-        lines.append(f"## Index distributions against the {ROLE_LABELS[ref]}")
-        lines.append("")
-        header = ["source"]
-        for index in ACCEPTANCE_INDICES:
-            header += [f"{index} std", f"{index} skewness", f"{index} H", f"{index} W1"]
-        body = []
-        ref_m = result["moments"][ref]
-        row = [f"**{ROLE_LABELS[ref]} (reference)**"]
-        for index in ACCEPTANCE_INDICES:
-            row += [_ci(ref_m[index]["std"]), _ci(ref_m[index]["skewness"]), "0", "0"]
-        body.append(row)
-        for comp in (c for c in result["comparisons"] if c["reference"] == ref):
-            m = result["moments"][comp["source"]]
-            row = [ROLE_LABELS[comp["source"]]]
-            for index in ACCEPTANCE_INDICES:
-                d = comp["indices"][index]
-                row += [_ci(m[index]["std"]), _ci(m[index]["skewness"]), _fmt(d["hellinger"], 3), _fmt(d["wasserstein1"], 3)]
-            body.append(row)
-        lines += _md_table(header, body)
-    lines.append("## DJF events (per century, pooled over members)")
-    lines.append("")
-    header = ["source", "EP El Niño", "CP El Niño", "La Niña", "extreme EP", "EP/CP ratio"]
-    body = []
-    for role in ROLES:
-        ev = result["event_statistics"][role]
-        ci = ev.get("bootstrap", {})
-        body.append(
-            [ROLE_LABELS[role]]
-            + [_ci({"value": ev["per_century"][k], **ci.get(k, {})}, 1) for k in EVENT_NAMES]
-            + [_ci({"value": _ratio(ev), **ci.get("ep_cp_ratio", {})})]
-        )
-    lines += _md_table(header, body)
-    lines.append("## Maps: centred pattern correlation with the reanalysis (cos-lat weighted, common ocean cells)")
-    lines.append("")
-    names = []
-    for comp in result["comparisons"]:
-        names.extend(n for n in comp["maps"] if n not in names)
-    if names:
-        roles = [c["source"] for c in result["comparisons"] if c["reference"] == "reanalysis" and c["maps"]]
-        body = []
-        for name in names:
-            row = [name]
-            for role in roles:
-                stats = _comparison(result, role, "reanalysis")["maps"].get(name)
-                row.append(_fmt(stats["pattern_correlation"]) if stats else "–")
-            body.append(row)
-        lines += _md_table(["map"] + [ROLE_LABELS[r] for r in roles], body)
-    lines.append("## What the bridge kept: maps against the operational model")
-    lines.append("")
-    body = []
-    for role, per in result["versus_operational"].items():
-        for field in MAP_FIELDS:
-            for region in ("all_cells", "off_equator"):
-                stats = per[region].get(f"{field}_residual_std")
-                if stats:
-                    body.append(
-                        [ROLE_LABELS[role], f"{field} residual std", region.replace("_", " "),
-                         _fmt(stats["pattern_correlation"]), _fmt(stats["amplitude_ratio"])]
-                    )
-    if body:
-        lines += _md_table(["source", "map", "cells", "pattern correlation", "amplitude ratio"], body)
-    lines.append("## Sampling floor (pairs of disjoint chunks of the idealized long run)")
-    lines.append("")
-    body = []
-    for floor in result["floor"].values():
-        years = floor["length_months"] // 12
-        row = [f"{years} years ({floor['n_pairs']} pairs)"]
-        for index in ACCEPTANCE_INDICES:
-            f = floor[index]
-            row += [f"{_fmt(f['hellinger']['mean'], 3)} / {_fmt(f['hellinger']['p90'], 3)}",
-                    f"{_fmt(f['abs_diff_skewness']['mean'])} / {_fmt(f['abs_diff_skewness']['p90'])}",
-                    f"{_fmt(f['abs_diff_std']['mean'])} / {_fmt(f['abs_diff_std']['p90'])}"]
-        row.append(f"{_fmt(floor['events']['abs_diff_ep_cp_ratio']['mean'])} / {_fmt(floor['events']['abs_diff_ep_cp_ratio']['p90'])}")
-        body.append(row)
-    header = ["chunk length"]
-    for index in ACCEPTANCE_INDICES:
-        header += [f"{index} H (mean / p90)", f"{index} abs Δ skewness", f"{index} abs Δ std"]
-    header.append("abs Δ EP/CP ratio")
-    lines += _md_table(header, body)
-    acc = result["acceptance"]
-    lines.append(f"## Acceptance: {'PASSED' if acc['passed'] else 'FAILED'}")
-    lines.append("")
-    body = []
-    for c in acc["criteria"]:
-        status = ("pass" if c["passed"] else "**FAIL**") if c["applies"] else f"n/a ({c.get('note', 'not significant')})"
-        body.append([c["name"], status, c["description"], _criterion_value(c)])
-    lines += _md_table(["criterion", "result", "rule", "value (bridging vs threshold)"], body)
-    return "\n".join(lines)
 
 
-def _ci(stat: dict, digits: int = 2) -> str:
-    value = _fmt(stat.get("value"), digits)
-    if "ci_low" in stat and "ci_high" in stat and stat["ci_low"] is not None and not math.isnan(float(stat["ci_low"])):
-        return f"{value} [{_fmt(stat['ci_low'], digits)}, {_fmt(stat['ci_high'], digits)}]"
-    return value
-
-
-def _criterion_value(c: dict) -> str:
-    value, threshold = c.get("value"), c.get("threshold")
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_fmt(v)} (≥ {_fmt(threshold[k])})" for k, v in value.items())
-    if value is None:
-        return "–"
-    text = f"{_fmt(value, 3)} vs {_fmt(threshold, 3)}"
-    floor_op, floor_br = c.get("floor_operational_length"), c.get("floor_bridging_length")
-    if floor_op and floor_br and floor_op.get("years"):
-        text += (
-            f"; floor {_fmt(floor_br['mean'], 3)} ({floor_br['years']} yr), operational {_fmt(c['operational'], 3)} vs "
-            f"its floor {_fmt(floor_op['mean'], 3)}/{_fmt(floor_op['p90'], 3)} (mean/p90, {floor_op['years']} yr)"
-        )
-        if c.get("operational_above_floor") is False:
-            text += ": operational model within sampling noise of the reference"
-        if c.get("threshold_above_floor") is False:
-            text += ": threshold below the floor"
-    return text
+__all__ = ["STATISTICS", "ROLES", "REFERENCES", "compare_sources", "find_test", "find_effect", "load_source", "SourceResult"]

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputDataError
+from ..idealized.reconstruction import CF23Reconstruction, has_node_fields
 from ..stores import FIELDS, anomalies, monthly_climatology, open_store
 from ..timeaxis import month_counter, year_month
 
@@ -292,13 +293,68 @@ def store_indices(ds: xr.Dataset, path=None) -> xr.Dataset:
     return field_indices(fields, ocean, path)
 
 
-def idealized_indices(ds: xr.Dataset, path=None) -> xr.Dataset:
-    """Niño indices of an idealized-model run store (``nino3``, ``nino34``, ``nino4`` on ``([member,] time)``, raw
-    model anomalies), re-referenced to the run's own monthly climatology like every other source."""
+def target_grid_mask(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lat ascending, lon, ocean mask) of a project store: the grid and land mask every source is averaged on."""
+    lat = np.asarray(ds["lat"].values, float)
+    ocean = np.asarray(ds["ocean_mask"].transpose("lat", "lon").values, bool)
+    if np.any(np.diff(lat) < 0):
+        lat, ocean = lat[::-1], ocean[::-1]
+    return lat, np.asarray(ds["lon"].values, float) % 360.0, ocean
+
+
+# Months of an idealized run reconstructed at a time: bounds the (months × index strip) fields in memory.
+RECONSTRUCTION_CHUNK_MONTHS = 1200
+
+
+def reconstructed_indices(run: xr.Dataset, lat: np.ndarray, lon: np.ndarray, ocean: np.ndarray, path=None) -> xr.Dataset:
+    """Every index (Niño boxes, WP thermocline) of a CF23 run, as box means of its 2-D fields on the target grid.
+
+    The fields are CF23's own reconstruction (:mod:`bridging.idealized.reconstruction`) on the grid's cells, and the
+    box means are :func:`box_means` with the grid's ocean mask: the operator every gridded source goes through.
+    Only the rows that hold the boxes are reconstructed, one time chunk at a time.
+    """
+    boxes = list(BOXES.values())
+    lat0, lat1, _, _ = _index_strip(boxes)
+    rows = np.flatnonzero((lat >= lat0) & (lat <= lat1))
+    la, lo = np.meshgrid(lat[rows], lon, indexing="ij")
+    reconstruction = CF23Reconstruction.build(la, lo)
+    has_member = "member" in run["sst_anomaly"].dims
+    n_time = run.sizes["time"]
+    parts: dict[str, list[np.ndarray]] = {b.name: [] for b in boxes}
+    for start in range(0, n_time, RECONSTRUCTION_CHUNK_MONTHS):
+        months = slice(start, min(start + RECONSTRUCTION_CHUNK_MONTHS, n_time))
+        sst, depth = reconstruction.apply_run(run, months)
+        dims = ("member", "time", "lat", "lon") if has_member else ("time", "lat", "lon")
+        coords = {"lat": lat[rows], "lon": lon}
+        fields = {"sst": xr.DataArray(sst, dims=dims, coords=coords), "thermocline_depth": xr.DataArray(depth, dims=dims, coords=coords)}
+        for variable, field in fields.items():
+            for name, series in box_means(field, [b for b in boxes if b.variable == variable], ocean[rows], path).items():
+                parts[name].append(series.values)
+    out = {}
+    for box in boxes:
+        values = np.concatenate(parts[box.name], axis=-1)
+        dims = ("member", "time") if has_member else ("time",)
+        series = xr.DataArray(values, dims=dims, coords={"time": run["time"]}, attrs={"units": box.units, "long_name": box.long_name})
+        out[box.name] = monthly_anomalies(series)
+    return xr.Dataset(out)
+
+
+def idealized_indices(ds: xr.Dataset, path=None, grid: xr.Dataset | None = None) -> tuple[xr.Dataset, str]:
+    """The indices of an idealized-model run and the operator that made them.
+
+    CF23 runs (node fields present) with a ``grid`` (a project store on the target grid): box means of the run's
+    2-D reconstruction on that grid and its ocean mask, exactly as for gridded sources. Otherwise (CFY22, whose
+    state is three box variables) the run's own ``nino3``, ``nino34``, ``nino4``, re-referenced to the run's monthly
+    climatology like every other source.
+    """
+    check_monthly(ds["time"], path)
+    if grid is not None and has_node_fields(ds):
+        lat, lon, ocean = target_grid_mask(grid)
+        operator = "box means (cos-latitude, ocean cells) of CF23's 2-D reconstruction on the target grid"
+        return reconstructed_indices(ds, lat, lon, ocean, path), operator
     missing = [n for n in NINO_INDICES if n not in ds]
     if missing:
         raise InputDataError(path, f"idealized-run store lacks the index variables {missing}")
-    check_monthly(ds["time"], path)
     out = {}
     for name in NINO_INDICES:
         series = ds[name].astype("float64")
@@ -310,7 +366,7 @@ def idealized_indices(ds: xr.Dataset, path=None) -> xr.Dataset:
             raise InputDataError(path, f"{name} has missing (non-finite) values")
         series.attrs = {"units": BOXES[name].units, "long_name": BOXES[name].long_name}
         out[name] = monthly_anomalies(series)
-    return xr.Dataset(out)
+    return xr.Dataset(out), "the model's own box variables (no 2-D fields)"
 
 
 def indices_from_file(path: str | Path, variable: str = "sst") -> xr.Dataset:

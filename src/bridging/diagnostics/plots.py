@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 from ..atomic import atomic_output  # noqa: E402
 from ..settings import PlottingSection  # noqa: E402
 from . import FIGURES  # noqa: E402
-from .compare import ACCEPTANCE_INDICES, EVENT_NAMES, ROLE_LABELS  # noqa: E402
+from .acceptance import find_test  # noqa: E402
+from .compare import ACCEPTANCE_INDICES, EVENT_NAMES, MODEL_ROLES, REFERENCES, ROLE_LABELS  # noqa: E402
 from .events import EVENT_LABELS  # noqa: E402
 
 ROLE_STYLE = {
@@ -29,8 +30,9 @@ ROLE_STYLE = {
     "operational": {"color": "tab:red", "linestyle": "-", "linewidth": 1.6},
     "free_run": {"color": "tab:orange", "linestyle": ":", "linewidth": 1.6},
     "bridging": {"color": "tab:blue", "linestyle": "-", "linewidth": 2.2},
+    "pseudo_obs": {"color": "tab:green", "linestyle": "-.", "linewidth": 1.4},
 }
-PLOT_ORDER = ("reanalysis", "idealized", "operational", "free_run", "bridging")
+PLOT_ORDER = ("reanalysis", "idealized", "pseudo_obs", "operational", "free_run", "bridging")
 MAP_ROLES = ("operational", "free_run", "bridging", "reanalysis")
 INDEX_TITLES = {"nino3": "Niño 3", "nino34": "Niño 3.4", "nino4": "Niño 4", "wp_thermocline": "WP thermocline"}
 FIELD_TITLES = {"sst": "SST", "thermocline_depth": "thermocline depth (D20)"}
@@ -78,30 +80,82 @@ def plot_index_pdfs(sources: dict, path, plotting: PlottingSection, indices=("ni
 
 
 def plot_moments(comparison: dict, path, plotting: PlottingSection, indices=ACCEPTANCE_INDICES) -> None:
-    """Std and skewness (pooled) per source with bootstrap intervals; the reanalysis interval shaded."""
-    fig, axes = plt.subplots(2, len(indices), figsize=(5.2 * len(indices), 6.5), squeeze=False)
-    roles = [r for r in PLOT_ORDER if r in comparison["moments"]]
-    for col, index in enumerate(indices):
-        for row, moment in enumerate(("std", "skewness")):
-            ax = axes[row, col]
-            ref = comparison["moments"].get("reanalysis", {}).get(index, {}).get(moment)
-            if ref is not None and ref.get("ci_low") is not None:
-                ax.axhspan(ref["ci_low"], ref["ci_high"], color="0.85", zorder=0, label="reanalysis interval")
-            for k, role in enumerate(roles):
-                stat = comparison["moments"][role][index][moment]
-                v = _value(stat["value"])
-                lo, hi = _value(stat.get("ci_low")), _value(stat.get("ci_high"))
-                err = [[v - lo], [hi - v]] if np.isfinite([lo, hi]).all() else None
-                ax.errorbar(k, v, yerr=err, fmt="o", color=ROLE_STYLE[role]["color"], capsize=4, markersize=7)
+    """Std and skewness of the model sources at equal record length against each reference's null band.
+
+    One row per (reference, moment), one column per index: the shaded band is the 5–95 % range of the reference's own
+    records of the compared length; each source shows the median over its chunks (dot) and the range of its chunks.
+    """
+    rows = [(ref, moment) for ref in REFERENCES for moment in ("std", "skewness")]
+    fig, axes = plt.subplots(len(rows), len(indices), figsize=(5.6 * len(indices), 2.9 * len(rows)), squeeze=False)
+    for r, (ref, moment) in enumerate(rows):
+        for c, index in enumerate(indices):
+            ax = axes[r, c]
+            first = find_test(comparison, "operational", ref, index, moment)
+            ax.axhspan(first["null_low"], first["null_high"], color="0.85", zorder=0, label=f"{ROLE_LABELS[ref]}: 5–95 % band")
+            ax.axhline(first["reference_value"], color="0.4", linewidth=1.0, linestyle="--", zorder=1)
+            for k, role in enumerate(MODEL_ROLES):
+                t = find_test(comparison, role, ref, index, moment)
+                chunk_values = np.asarray(t["chunk_values"], float)
+                colour = ROLE_STYLE[role]["color"]
+                ax.vlines(k, chunk_values.min(), chunk_values.max(), color=colour, linewidth=2, alpha=0.5)
+                ax.plot(k, t["value"], "o", color=colour, markersize=8)
+                p = t["p_value"]
+                ax.annotate("p<0.01" if p < 0.01 else f"p={p:.2f}", (k, t["value"]), textcoords="offset points", xytext=(8, 0), fontsize=9)
             if moment == "skewness":
-                ax.axhline(0, color="0.5", linewidth=0.8)
-            ax.set_xticks(range(len(roles)))
-            ax.set_xticklabels([ROLE_LABELS[r] for r in roles], rotation=25, ha="right", fontsize=8)
+                ax.axhline(0, color="0.6", linewidth=0.6)
+            ax.set_xticks(range(len(MODEL_ROLES)))
+            ax.set_xticklabels([ROLE_LABELS[x] for x in MODEL_ROLES], fontsize=9)
+            ax.set_xlim(-0.5, len(MODEL_ROLES) - 0.3)
             unit = " (°C)" if moment == "std" else ""
-            ax.set_ylabel(f"{moment}{unit}")
-            ax.set_title(f"{INDEX_TITLES[index]} {moment}")
+            ax.set_ylabel(f"{moment}{unit}", fontsize=10)
+            ax.set_title(f"{INDEX_TITLES[index]} {moment} vs {ROLE_LABELS[ref]}, {first['record_months'] // 12}-year records", fontsize=10)
             ax.grid(alpha=0.3, axis="y")
-    fig.suptitle(f"Pooled moments with {_level(comparison)} bootstrap intervals")
+            if r == 0 and c == 0:
+                ax.legend(fontsize=8, loc="best")
+    fig.suptitle("Equal record length: median over chunks (dot), range of chunks (bar), reference's 5–95 % band (grey)", fontsize=11)
+    fig.tight_layout()
+    save_figure(fig, path, plotting.dpi)
+
+
+def plot_propagation(result: dict, path, plotting: PlottingSection) -> None:
+    """Anomaly correlation (and RMSE) of the bridging model's and the free run's ensemble mean with the pseudo-
+    observation run's known fields, against latitude (top) and longitude near the equator (bottom)."""
+    fields = [f for f in ("sst", "thermocline_depth") if f in result]
+    fig, axes = plt.subplots(2, len(fields), figsize=(6.0 * len(fields), 7.5), squeeze=False)
+    for c, f in enumerate(fields):
+        ax = axes[0, c]
+        for source in ("bridging", "free_run"):
+            entry = result[f][source]
+            lat = np.asarray(entry["latitude"], float)
+            ax.plot(lat, [_value(v) for v in entry["correlation"]], label=f"{ROLE_LABELS[source]}: correlation", **ROLE_STYLE[source])
+        ax.axhline(0, color="0.6", linewidth=0.6)
+        ax.axvline(0, color="0.6", linewidth=0.6, linestyle=":")
+        ax.set_ylim(-0.3, 1.02)
+        ax.set_xlabel("latitude (°N)")
+        ax.set_ylabel("anomaly correlation with the known truth")
+        ax.set_title(f"{FIELD_TITLES[f]}: skill against latitude (observed: equator only)", fontsize=10)
+        twin = ax.twinx()
+        truth = [_value(v) for v in result[f]["truth_std"]]
+        twin.plot(lat, truth, color="0.5", linestyle="--", linewidth=1.0, label="truth anomaly std")
+        twin.plot(lat, [_value(v) for v in result[f]["bridging"]["rmse"]], color=ROLE_STYLE["bridging"]["color"], linestyle="--",
+                  linewidth=1.0, alpha=0.7, label="bridging RMSE")  # fmt: skip
+        twin.set_ylabel(f"std / RMSE ({FIELD_UNITS[f]})")
+        twin.set_ylim(bottom=0)
+        lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="lower center")
+        ax.grid(alpha=0.3)
+        ax = axes[1, c]
+        for source in ("bridging", "free_run"):
+            entry = result[f][source]
+            ax.plot(entry["longitude"], [_value(v) for v in entry["correlation_by_longitude"]], label=ROLE_LABELS[source], **ROLE_STYLE[source])
+        ax.axhline(0, color="0.6", linewidth=0.6)
+        ax.set_ylim(-0.3, 1.02)
+        ax.set_xlabel("longitude (°E)")
+        ax.set_ylabel("anomaly correlation")
+        ax.set_title(f"{FIELD_TITLES[f]}: skill against longitude, {result['equatorial_band_deg']:g}°S–{result['equatorial_band_deg']:g}°N", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Known-truth propagation test: the pseudo-observation run's fields away from the observed cells")
     fig.tight_layout()
     save_figure(fig, path, plotting.dpi)
 
@@ -296,13 +350,13 @@ def map_annotations(comparison: dict, labels: dict[str, str]) -> dict:
     """Panel notes: pattern correlation against the reanalysis (and, for residual std maps, against the
     operational model off the equator)."""
     notes = {}
-    for comp in comparison["comparisons"]:
-        if comp["reference"] != "reanalysis" or comp["source"] not in labels:
+    for role, per in comparison.get("maps", {}).items():
+        if role not in labels:
             continue
-        for name, stats in comp["maps"].items():
+        for name, stats in per.items():
             r = _value(stats["pattern_correlation"])
             if np.isfinite(r):
-                notes[(labels[comp["source"]], name)] = f"r = {r:.2f} vs reanalysis"
+                notes[(labels[role], name)] = f"r = {r:.2f} vs reanalysis"
     for role, per in comparison.get("versus_operational", {}).items():
         if role not in labels:
             continue
@@ -313,10 +367,6 @@ def map_annotations(comparison: dict, labels: dict[str, str]) -> dict:
                 new = f"poleward of the observed band vs operational: r = {r:.2f}, RMS ratio {a:.2f}"
                 notes[(labels[role], name)] = f"{old}\n{new}" if old else new
     return notes
-
-
-# --------------------------------------------------------------------------------------------------- all figures
-
 
 
 def plot_all(model: str, comparison: dict, sources: dict, figures: dict, plotting: PlottingSection) -> None:

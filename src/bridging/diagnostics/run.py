@@ -31,8 +31,10 @@ from ..settings import DiagnosticsSection, PlottingSection
 from ..stores import open_store, open_zarr_checked
 from ..timeaxis import time_encoding, year_month
 from .events import EVENT_CODES, EVENT_LABELS, WinterClassification, bootstrap_event_frequencies, classify_winters, event_summary, winter_windows
+from .compare import REQUIRED_ROLES, ROLES, compare_sources, load_source
 from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, store_indices
 from .statistics import MOMENTS, bootstrap_series_statistics, index_pdf, moments, pdf_grid
+from .tables import csv_rows, render_html, render_markdown, write_table_csv
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +153,16 @@ def index_statistics(
     return {"indices": stats, "events": events}, out, classification, winter_starts
 
 
-def _header(name: str, kind: str, path, indices: xr.Dataset, settings: DiagnosticsSection) -> dict:
+GRIDDED_OPERATOR = "box means (cos-latitude, ocean cells) of the store's fields on the target grid"
+
+
+def _header(name: str, kind: str, path, indices: xr.Dataset, settings: DiagnosticsSection, operator: str) -> dict:
     years, _ = year_month(indices["time"])
     return {
         "source": name,
         "kind": kind,
         "path": str(path),
+        "index_operator": operator,
         "n_members": int(indices.sizes.get("member", 1)),
         "n_months": int(indices.sizes["time"]),
         "years": [int(years.min()), int(years.max())],
@@ -203,7 +209,7 @@ def gridded_source_diagnostics(
         path=store,
     )
     maps_ds.attrs.update({"source": name, "kind": kind})
-    record = {**_header(name, kind, store, idx, settings), **stats}
+    record = {**_header(name, kind, store, idx, settings, GRIDDED_OPERATOR), **stats}
     idx_out.attrs.update({"source": name, "kind": kind})
     write_netcdf(idx_out, indices)
     write_netcdf(maps_ds, maps)
@@ -212,16 +218,25 @@ def gridded_source_diagnostics(
     return record
 
 
-def idealized_source_diagnostics(store, *, statistics, indices, diagnostics: dict | DiagnosticsSection) -> dict:
-    """Index statistics of an idealized-model run (its store carries the Niño indices; no gridded maps)."""
+def idealized_source_diagnostics(
+    store, *, statistics, indices, diagnostics: dict | DiagnosticsSection, grid=None, kind: str = "idealized"
+) -> dict:
+    """Index statistics of an idealized-model run: the long reference run or the pseudo-observation record.
+
+    ``grid``: a project store on the target grid whose ocean mask the indices are averaged over; with it, a CF23
+    run's indices are box means of its 2-D reconstruction, the operator of every gridded source
+    (:func:`bridging.diagnostics.indices.idealized_indices`).
+    """
     settings = DiagnosticsSection.model_validate(diagnostics)
     path = Path(store)
     ds = open_zarr_checked(path, "idealized-run store")
-    name = ds.attrs.get("model", path.stem)
-    idx = idealized_indices(ds, path)
+    name = str(ds.attrs.get("model", path.stem))
+    name = name if kind == "idealized" else f"{name} pseudo-observation record"
+    grid_ds = open_store(grid) if grid is not None else None
+    idx, operator = idealized_indices(ds, path, grid_ds)
     stats, idx_out, _, _ = index_statistics(idx, settings)
-    record = {**_header(str(name), "idealized", store, idx, settings), **stats}
-    idx_out.attrs.update({"source": str(name), "kind": "idealized"})
+    record = {**_header(name, kind, store, idx, settings, operator), **stats}
+    idx_out.attrs.update({"source": name, "kind": kind})
     write_netcdf(idx_out, indices)
     write_json(record, statistics)
     _log_summary(record)
@@ -243,8 +258,6 @@ def _log_summary(record: dict) -> None:
 
 def source_inputs(named: dict) -> dict[str, dict[str, str]]:
     """Group named rule inputs ``<role>_<statistics|indices|maps>`` by role (other names, e.g. ``code``, ignored)."""
-    from .compare import ROLES
-
     out: dict[str, dict[str, str]] = {}
     for key, value in named.items():
         for role in ROLES:
@@ -255,9 +268,7 @@ def source_inputs(named: dict) -> dict[str, dict[str, str]]:
 
 
 def load_sources(inputs: dict[str, dict[str, str]]):
-    from .compare import ROLES, load_source
-
-    missing = [r for r in ROLES if r not in inputs]
+    missing = [r for r in REQUIRED_ROLES if r not in inputs]
     if missing:
         raise ValueError(f"the comparison needs the outputs of every source; missing {missing}")
     return {role: load_source(role, p["statistics"], p["indices"], p.get("maps")) for role, p in inputs.items()}
@@ -265,18 +276,18 @@ def load_sources(inputs: dict[str, dict[str, str]]):
 
 def compare_model(model: str, inputs: dict, outputs: dict, *, diagnostics: dict | DiagnosticsSection) -> dict:
     """The comparison of one bridging experiment: ``outputs`` names ``comparison`` (JSON), ``table_csv``,
-    ``table_md`` and ``acceptance``."""
-    from .compare import compare_sources, comparison_rows, render_markdown, write_table_csv
-
+    ``table_md``, ``summary_html`` (optional) and ``acceptance``."""
     settings = DiagnosticsSection.model_validate(diagnostics)
     sources = load_sources(source_inputs(inputs))
     result = compare_sources(sources, settings, model)
-    write_table_csv(comparison_rows(result), outputs["table_csv"])
+    write_table_csv(csv_rows(result), outputs["table_csv"])
     write_text_atomic(render_markdown(result) + "\n", outputs["table_md"])
+    if outputs.get("summary_html"):
+        write_text_atomic(render_html(result), outputs["summary_html"])
     write_json(result["acceptance"], outputs["acceptance"])
     write_json(result, outputs["comparison"])
     for c in result["acceptance"]["criteria"]:
-        log.info("acceptance %-40s %s", c["name"], ("pass" if c["passed"] else "FAIL") if c["applies"] else "n/a")
+        log.info("acceptance %-50s %s", c["name"], ("pass" if c["passed"] else "FAIL") if c["applies"] else "n/a")
     log.info("acceptance overall: %s", "PASSED" if result["acceptance"]["passed"] else "FAILED")
     return result
 
@@ -325,4 +336,15 @@ def nino_stats(path, variable: str = "sst", diagnostics: dict | DiagnosticsSecti
         extreme_threshold=settings.extreme_threshold,
     )
     out["events"] = {**classification.counts(), "winters": classification.n_winters}
+    return out
+
+
+def propagation_stage(pseudo_obs, bridging, free_run, *, result, figure, plotting: dict | PlottingSection) -> dict:
+    """The rule ``propagation``: the known-truth test's numbers (JSON) and its figure."""
+    from . import plots
+    from .propagation import run_propagation
+
+    out = run_propagation(pseudo_obs, bridging, free_run)
+    write_json(out, result)
+    plots.plot_propagation(out, figure, PlottingSection.model_validate(plotting))
     return out

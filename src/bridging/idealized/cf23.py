@@ -487,29 +487,10 @@ def reference_integrate(model: CF23Model, state: CF23State, n_years: int) -> dic
     return {name: np.stack(v, axis=1) for name, v in out.items()}
 
 
-# --- 2-D reconstruction ---------------------------------------------------------------------------------------------
+# --- meridional structure (the 2-D fields: bridging.idealized.reconstruction) ----------------------------------------------------------------------------------------
 def meridional_functions(lat) -> tuple[np.ndarray, np.ndarray]:
     """φ0(Y), φ2(Y) of the ocean's equatorial Rossby radius at latitudes (°N)."""
     Y = np.asarray(lat, dtype=float) * KM_PER_DEG_LAT / OCEAN_MERIDIONAL_KM
     phi0 = np.pi**-0.25 * np.exp(-0.5 * Y**2)
     phi2 = (4 * np.pi) ** -0.25 * (2 * Y**2 - 1) * np.exp(-0.5 * Y**2)
     return phi0, phi2
-
-
-def reconstruct_2d(sst_anomaly, thermocline_depth_anomaly, zonal_current, lat) -> dict[str, np.ndarray]:
-    """SST and thermocline-depth anomalies on (…, lat, node) from the equatorial outputs, as DCM does.
-
-    K_O and R_O are recovered exactly from H and U at the equator, then H(Y) = 20.8 m·[(K+R)φ0(Y) + Rφ2(Y)/√2]
-    (equatorial Kelvin lobe plus the off-equatorial Rossby lobes) and SST(Y) = SST(0)·φ0(Y)/φ0(0).
-    """
-    a, b = PHI0_EQ, PHI2_EQ / math.sqrt(2.0)
-    h = np.asarray(thermocline_depth_anomaly, dtype=float) / DEPTH_SCALE
-    u = np.asarray(zonal_current, dtype=float) / CURRENT_SCALE
-    R = (h - u) / (2.0 * a)
-    K = (h - R * (a + b)) / a
-    phi0, phi2 = meridional_functions(lat)
-    phi0 = phi0[:, None]
-    phi2 = phi2[:, None]
-    sst = np.asarray(sst_anomaly, dtype=float)[..., None, :] * phi0 / PHI0_EQ
-    depth = DEPTH_SCALE * ((K + R)[..., None, :] * phi0 + R[..., None, :] * phi2 / math.sqrt(2.0))
-    return {"sst_anomaly": sst, "thermocline_depth_anomaly": depth}

@@ -4,13 +4,17 @@ Store (docs/architecture.md, "Pseudo-observations"): ``observations`` (time, obs
 units against the run's own monthly climatology (spin-up dropped); ``obs_error_variance`` (obs) =
 ``error_fraction`` × the variance of each observable over the record ("4 % of energy"); the observable coordinates
 of :class:`bridging.observables.ObservationLayout`; attributes ``model``, ``seed``, ``years``. The run's Niño
-indices (``nino3``, ``nino34``, ``nino4``, anomalies, on ``time``) ride along for the diagnostics.
+indices (``nino3``, ``nino34``, ``nino4``: the model's own node means, anomalies, on ``time``) ride along for the log;
+for CF23 so do its equatorial node fields (``sst_anomaly``, ``thermocline_depth_anomaly``, ``zonal_current`` on
+(time, cf23_node)), from which the diagnostics reconstruct the run's 2-D fields.
 
 Observables:
 
 * CF23: every ``node_stride``-th of the 56 equatorial nodes, each mapped to the target-grid cell on the equator
   nearest to its longitude (126 + 2.8125 (i − 1) °E); all SST observables west → east, then all thermocline-depth
-  observables west → east (112 by default).
+  observables west → east (112 by default). The values are those of the run's 2-D fields
+  (:mod:`bridging.idealized.reconstruction`) at those cells, taken by the same ``ObservationLayout.extract`` that
+  observes every gridded source; the run's node fields are stored beside them.
 * CFY22: box observables through the same layout: SST over the Niño 4 box (T_C) and the Niño 3 box (T_E), and the
   thermocline depth over the western-Pacific box 5°S–5°N, 120–180°E (h_W), in that order.
 """
@@ -32,13 +36,13 @@ from ..settings import IdealizedSection, PseudoObsSection
 from ..stores import provenance
 from ..timeaxis import time_encoding, year_month
 from .cf23 import NODE_LON
+from .reconstruction import NODE_FIELDS, CF23Reconstruction
 from .run import idealized_section, simulate
 from .stats import monthly_anomalies, nino_statistics
 
 log = logging.getLogger(__name__)
 
 VARIABLE_ORDER = ("sst", "thermocline_depth")
-CF23_FIELDS = {"sst": "sst_anomaly", "thermocline_depth": "thermocline_depth_anomaly"}
 NODE_SPACING_DEG = 2.8125
 
 # CFY22 observables: (variable, (lat_min, lat_max, lon_min, lon_max), run variable); order = the store's obs order.
@@ -123,6 +127,24 @@ def observation_layout(
     return cfy22_layout(_grid(grid), section.variables)[0]
 
 
+# Months reconstructed at a time: bounds the (months × grid) fields in memory.
+RECONSTRUCTION_CHUNK_MONTHS = 600
+
+
+def observe_reconstruction(run: xr.Dataset, layout: ObservationLayout, grid: TargetGrid) -> np.ndarray:
+    """(time, obs) raw values of a CF23 run seen through the observation operator: the layout's ``extract`` applied
+    to the run's 2-D fields on the target grid (CF23's reconstruction), as every gridded source is observed."""
+    la, lo = np.meshgrid(grid.lat, grid.lon, indexing="ij")
+    reconstruction = CF23Reconstruction.build(la, lo)
+    n_time = run.sizes["time"]
+    out = np.empty((n_time, layout.size))
+    for start in range(0, n_time, RECONSTRUCTION_CHUNK_MONTHS):
+        months = slice(start, min(start + RECONSTRUCTION_CHUNK_MONTHS, n_time))
+        sst, depth = reconstruction.apply_run(run, months)
+        out[months] = layout.extract({"sst": sst, "thermocline_depth": depth}, grid)
+    return out
+
+
 def build_pseudo_obs(
     *,
     idealized: IdealizedSection | Mapping | None = None,
@@ -143,9 +165,7 @@ def build_pseudo_obs(
     run = run.isel(member=0, drop=True)
     _, months = year_month(run["time"])
     if model == "cf23":
-        raw = np.stack(
-            [run[CF23_FIELDS[var]].values[:, n] for var, n in zip(layout.variable, node)], axis=1
-        )  # (time, obs)
+        raw = observe_reconstruction(run, layout, target)
     else:
         raw = np.stack([run[name].values for name in sources], axis=1)
     anomalies = monthly_anomalies(raw.T, months, pool_leading=False).T  # each observable its own climatology
@@ -170,6 +190,9 @@ def build_pseudo_obs(
             obs_node=("obs", (node + 1).astype(np.int32), {"long_name": "CF23 node (1-based)"}),
             obs_node_lon=("obs", NODE_LON[node], {"long_name": "CF23 node longitude", "units": "degrees_east"}),
         )
+        # The run's equatorial fields ride along: its 2-D fields (the diagnostics' index operator, the known truth
+        # of the propagation test) are reconstructed from them.
+        ds = ds.assign(run[list(NODE_FIELDS)].rename(node="cf23_node", node_lon="cf23_node_lon"))
     for name in ("nino3", "nino34", "nino4"):
         ds[name] = xr.DataArray(
             monthly_anomalies(run[name].values, months).astype(np.float32),

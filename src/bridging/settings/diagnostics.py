@@ -28,11 +28,11 @@ class PlottingSection(Section):
 class AcceptanceSection(Section):
     """Thresholds of the acceptance criteria the comparison checks (bridging model vs its operational model)."""
 
-    hellinger_reduction: float = Field(
-        0.3, ge=0, lt=1, description="Bridging Hellinger distance (Niño 3, Niño 4) must be this fraction smaller than the operational model's."
-    )
     significance_se: float = Field(
-        2.0, gt=0, description="An operational std/skewness differs from a reference when |Δ| exceeds this many bootstrap standard errors."
+        2.0,
+        gt=0,
+        description="A bridging model that moves away from a reference by more than this many standard errors of the "
+        "difference (bootstrap) fails the criterion, whether or not the operational model was off.",
     )
     residual_pattern_correlation: float = Field(
         0.8, ge=-1, le=1, description="Minimum pattern correlation of the bridging residual std map with the operational model's."
@@ -64,6 +64,17 @@ class DiagnosticsSection(Section):
         ge=1,
         description="Leading PCs of the (standardised) observables regressed out for the residual std map; few, to avoid overfitting.",
     )
+    null_min_chunks: int = Field(
+        100,
+        ge=2,
+        description="A reference's null at a record length comes from its own disjoint chunks of that length when it holds at "
+        "least this many (the idealized long run), otherwise from block-bootstrap pseudo-records (the reanalysis).",
+    )
+    null_samples: int = Field(1000, ge=10, description="Block-bootstrap pseudo-records of a null built by bootstrap.")
+    null_max_partners: int = Field(
+        100, ge=1, description="Reference records a source chunk's distance is taken to (the median over them is its distance)."
+    )
+    null_max_pairs: int = Field(2000, ge=10, description="Pairs of reference records in the null of a distance.")
     seed: int = Field(0)
     explain_month: int | None = Field(
         None, ge=1, description="Month index of the bridging run whose filter gain the explainability maps show; null = the middle."

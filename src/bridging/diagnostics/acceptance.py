@@ -178,7 +178,10 @@ def check_acceptance(result: dict, acceptance: AcceptanceSection) -> dict:
             for statistic in CLOSENESS_STATISTICS:
                 op = _test(result, "operational", ref, index, statistic)
                 br = _test(result, "bridging", ref, index, statistic)
-                criteria.append(closeness_criterion(op, br, acceptance.significance_se))
+                criterion = closeness_criterion(op, br, acceptance.significance_se)
+                # the control beside it: what the same models reach without the analysis
+                criterion["free_run"] = _distance(_test(result, "free_run", ref, index, statistic))
+                criteria.append(criterion)
     for index in ACCEPTANCE_INDICES:
         for statistic in GOAL_STATISTICS:
             criteria.append(goal_criterion(_test(result, "bridging", "idealized", index, statistic, kind="pair")))

@@ -1,6 +1,6 @@
 """DJF ENSO event classification (EP / CP El Niño, La Niña, extreme EP El Niño).
 
-Definitions (../shared/spec/idealized_models.md §3.6 and the precedence of §3.9): for each winter, the DJF means of
+Definitions (docs/idealized_models.md, "ENSO events", with its El Niño-first precedence): for each winter, the DJF means of
 the Niño 3 and Niño 4 anomalies decide
 
 * **El Niño** when the larger of the two exceeds the threshold (0.5 °C): **EP** if Niño 3 ≥ Niño 4, else **CP**;

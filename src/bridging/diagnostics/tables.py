@@ -238,7 +238,7 @@ def acceptance_table(result: dict) -> Table:
     for c in acc["criteria"]:
         status = ("pass" if c["passed"] else "FAIL") if c["applies"] else f"n/a ({c.get('note', '')})"
         rows.append([c["name"], status, c["description"], _criterion_value(c)])
-    return Table(f"Acceptance: {'PASSED' if acc['passed'] else 'FAILED'}", ["criterion", "result", "rule", "value"], rows,
+    return Table(f"Acceptance: {'PASSED' if acc['passed'] else 'FAILED'}", ["criterion", "result", "rule", "value (distance to the reference)"], rows,
                  emphasis=[[False, not c["passed"], False, False] for c in acc["criteria"]])  # fmt: skip
 
 
@@ -249,7 +249,8 @@ def _criterion_value(c: dict) -> str:
     if isinstance(threshold, list):
         return f"{fmt(value, 3)} in [{fmt(threshold[0], 3)}, {fmt(threshold[1], 3)}] (p {fmt_p(c.get('p_value'))})"
     if "se" in c:
-        return f"bridging {fmt(value, 3)} vs operational {fmt(threshold, 3)} (difference {_signed(c['difference'], 3)} ± {fmt(c['se'], 3)})"
+        text = f"bridging {fmt(value, 3)} vs operational {fmt(threshold, 3)} (difference {_signed(c['difference'], 3)} ± {fmt(c['se'], 3)})"
+        return text + (f"; free run {fmt(c['free_run'], 3)}" if "free_run" in c else "")
     return f"bridging {fmt(value, 3)} vs operational {fmt(threshold, 3)}" + (f", reference {fmt(c['reference'], 3)}" if "reference" in c else "")
 
 

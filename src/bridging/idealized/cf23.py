@@ -1,6 +1,6 @@
 """CF23: the multiscale intermediate coupled stochastic ENSO model of Chen & Fang (2023, JAMES 15, e2022MS003469).
 
-Implementation of /work/shared/spec/idealized_models.md §3 (the DCM Fortran port, re-derived), nondimensional
+Implementation of CF23 as described in docs/idealized_models.md (the DCM Fortran port, re-derived), nondimensional
 units: x in 15 000 km, t in 34 days. State per member: ocean Kelvin and first-Rossby long-wave amplitudes K_O,
 R_O and SST amplitude T on the 56 equatorial ocean nodes, the wind-burst amplitude a_p and the decadal Walker
 variable I.
@@ -38,7 +38,7 @@ from ..errors import ConfigError
 from ..settings import CF23Params
 from .rng import MemberStreams, next_normal
 
-# --- grids and scales (spec §3.1) ---------------------------------------------------------------------------------
+# --- grids and scales (docs/idealized_models.md) ---------------------------------------------------------------------------------
 N_OCEAN = 56
 N_ATMOS = 128
 EQUATOR_LENGTH = 8.0 / 3.0  # 40 000 km in units of 15 000 km
@@ -60,14 +60,14 @@ BETA = 2.28e-11  # 1/(m s)
 OCEAN_MERIDIONAL_KM = math.sqrt(2.5 / BETA) / 1e3  # ≈ 331 km: Y = y / this
 KM_PER_DEG_LAT = 111.195
 
-# Niño boxes as 1-based node ranges (§3.1), stored 0-based half-open.
+# Niño boxes as 1-based node ranges (docs/idealized_models.md), stored 0-based half-open.
 NINO3_NODES = slice(30, 53)
 NINO4_NODES = slice(13, 31)
 NINO34_NODES = slice(24, 43)
 
 MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
-# ζ-damping structural constants of §3.3 (not tunable: they define the fitted DCM damping)
+# ζ-damping structural constants (not tunable: they define the fitted DCM damping)
 _DAMP_ETA2 = 1.0 / 3.0
 _SEASON_ANNUAL = 0.5
 _SEASON_ETA2 = 0.1

@@ -3,7 +3,7 @@
 Parameter choice: the **ACI parameter set** (Fang & Chen 2024, J. Climate; as coded in marandmath/ACI_code
 ``ENSO_model_cond_ACI_u_unobs.m``), scaling factor f = 0.65, with α_1 = α_2·f/2 (the code applies f twice; the
 spec's independent check found no difference). The original npj-2022 values differ slightly
-(/work/shared/spec/idealized_models.md §4.4); the ACI set is the best documented, so it is the default.
+(docs/idealized_models.md); the ACI set is the best documented, so it is the default.
 
 Variables (all anomalies, nondimensional): u (central-Pacific zonal current, ×1.5 m/s), h_W (western-Pacific
 thermocline depth, ×150 m), T_C (central-Pacific SST ≈ Niño 4, ×7.5 °C), T_E (eastern-Pacific SST ≈ Niño 3,
@@ -64,7 +64,7 @@ def _params(params: CFY22Params | Mapping | None) -> CFY22Params:
 
 
 def _coefficients(p: CFY22Params) -> _Coef:
-    """The §4.3 table: f and √f applied where the ACI code applies them."""
+    """The ACI parameter table: f and √f applied where the ACI code applies them."""
     f = p.factor
     sf = np.sqrt(f)
     alpha2 = p.alpha2 * f
@@ -262,7 +262,7 @@ class CFY22Model:
 
 
 def reference_integrate(model: CFY22Model, state: CFY22State, n_steps: int) -> np.ndarray:
-    """A plain per-step NumPy transcription of the §4.2 equations (members vectorised), for checking the compiled
+    """A plain per-step NumPy transcription of the equations (docs/idealized_models.md) (members vectorised), for checking the compiled
     loop: draws the same noise, returns the state after ``n_steps`` (n, 6) and advances ``state``."""
     p = model.params
     f = p.factor

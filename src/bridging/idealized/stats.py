@@ -2,7 +2,7 @@
 
 The definitions are the diagnostics stage's (:mod:`bridging.diagnostics.statistics` for moments: population std,
 g1 skewness, Pearson kurtosis; :mod:`bridging.diagnostics.events` for the DJF EP/CP/La Niña classification with
-the §3.9 precedence), so the numbers recorded here and the diagnostics agree by construction. This module only
+the El Niño-first precedence), so the numbers recorded here and the diagnostics agree by construction. This module only
 adds the anomaly step for raw model series and a compact summary for logs, store attributes and the demo data's
 statistics files.
 """

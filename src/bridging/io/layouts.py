@@ -1,7 +1,7 @@
 """Writers of the real CMIP6 Omon (CESM2, GFDL-CM4) and ORAS5 file layouts, and curvilinear grids shaped like theirs.
 
-These produce files the project's readers must accept as if they came from ESGF or the Copernicus CDS (see
-``shared/spec/data_layouts.md``): the same dimension and variable names, units (CESM2 ``lev`` in centimetres with
+These produce files the project's readers must accept as if they came from ESGF or the Copernicus CDS (the README,
+"Using real CMIP6 / ORAS5 files"): the same dimension and variable names, units (CESM2 ``lev`` in centimetres with
 ``lev_bnds`` in metres), longitude conventions (0–360, GFDL's −300…60, NEMO's −180…180), calendars and time
 units, fill values (1e20), DRS folder trees and file names, and CMOR global attributes. They serve the test
 fixtures (:mod:`bridging.testing`) and the demo-data generator, which passes its own fields.

@@ -11,7 +11,7 @@ from .base import Section
 
 class CF23Params(Section):
     """Chen & Fang (2023) intermediate coupled stochastic model (DCM Fortran port); values and equations from
-    /work/shared/spec/idealized_models.md §3 (parameter table §3.4, profiles and damping §3.3)."""
+    docs/idealized_models.md (parameters, profiles and damping)."""
 
     c1: float = Field(0.15, description="Ocean Kelvin speed (nondimensional; 15 000 km per 34 days units).")
     zeta: float = Field(8.7, description="Latent-heat loss coefficient ζ.")
@@ -54,9 +54,9 @@ class CF23Params(Section):
 
 class CFY22Params(Section):
     """Chen, Fang & Yu (2022) six-variable conceptual model with the ACI parameter set (Fang & Chen 2024, as used
-    in marandmath/ACI_code), /work/shared/spec/idealized_models.md §4.3.
+    in marandmath/ACI_code), docs/idealized_models.md.
 
-    Coefficients are given before the scaling factor f; the model applies f (or √f) exactly as in the §4.3 table.
+    Coefficients are given before the scaling factor f; the model applies f (or √f) exactly as the ACI code does.
     Time unit: 2 months.
     """
 

@@ -93,10 +93,12 @@ def test_chunk_values_and_sizes_are_reported():
 
 
 def test_p_values_are_empirical_and_never_zero():
-    null = np.arange(1, 100, dtype=float)
-    assert p_value(1000.0, null, two_sided=False) == pytest.approx(1 / 100)
-    assert p_value(50.0, null, two_sided=True) == pytest.approx(1.0)
-    assert p_value(0.0, null, two_sided=True) == pytest.approx(2 / 100)
+    null = np.arange(1, 101, dtype=float)  # 1 … 100
+    assert p_value(1000.0, null, two_sided=False) == pytest.approx(1 / 101)
+    assert p_value(50.5, null, two_sided=True) == pytest.approx(1.0)
+    assert p_value(0.0, null, two_sided=True) == pytest.approx(2 / 101)
+    assert p_value(95.5, null, two_sided=False) == pytest.approx(0.05)  # just above the 95th percentile
+    assert p_value(95.5, null, two_sided=True) == pytest.approx(0.10)
 
 
 def test_bootstrap_standard_error_of_the_median_chunk_std():

@@ -182,7 +182,7 @@ class EqualFooting:
                         if role in MODEL_ROLES and kind == "common":
                             replicates = bootstrap_chunk_medians(
                                 series, length, reference, STATISTICS, self.grid, s.kde_bandwidth,
-                                n_samples=s.bootstrap_samples, block_months=s.bootstrap_block_months, seed=s.seed,
+                                n_samples=s.se_bootstrap_samples, block_months=s.bootstrap_block_months, seed=s.seed,
                             )  # fmt: skip
                             se = {k: float(np.std(v, ddof=1)) for k, v in replicates.items()}
                         for statistic, r in results.items():

@@ -75,6 +75,12 @@ class DiagnosticsSection(Section):
         100, ge=1, description="Reference records a source chunk's distance is taken to (the median over them is its distance)."
     )
     null_max_pairs: int = Field(2000, ge=10, description="Pairs of reference records in the null of a distance.")
+    se_bootstrap_samples: int = Field(
+        200,
+        ge=10,
+        description="Block-bootstrap replicates behind the standard errors of the equal-footing values (effects and "
+        "acceptance); a standard error needs fewer replicates than a percentile interval (about 5 % precision at 200).",
+    )
     seed: int = Field(0)
     explain_month: int | None = Field(
         None, ge=1, description="Month index of the bridging run whose filter gain the explainability maps show; null = the middle."

@@ -15,7 +15,10 @@ lazy (dask) ``xarray.Dataset`` holding
 
 Every problem that makes a file unusable raises :class:`~bridging.errors.InputDataError` naming the file(s):
 unreadable or truncated files, a missing variable, unknown units, an unknown grid layout, duplicate or overlapping
-months, time running backwards, missing months, grids that differ between files, implausible values.
+months, time running backwards, missing months, grids that differ between files, implausible values. Values are
+checked in every month as the data are read (:mod:`bridging.io.plausibility`: undeclared fill values → NaN, values
+outside the physical range and isolated spikes → error naming the month and the location), and a read that fails
+inside the dask computation (a corrupt compressed chunk) names the file.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import xarray as xr
 from ..errors import InputDataError
 from ..regrid import grid_fingerprint
 from ..timeaxis import month_counter, time_from_year_month, year_month_from_counter
+from .plausibility import FILL_THRESHOLD, PLAUSIBLE, ArrayLocator, mask_fill_values, month_labels, read_lazily, screen_array
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +60,12 @@ LENGTH_UNITS = {
     **{u: 1.0 for u in ("m", "meter", "meters", "metre", "metres")},
     **{u: 0.01 for u in ("cm", "centimeter", "centimeters", "centimetre", "centimetres")},
 }
-#: plausible ranges after conversion, to catch mislabelled units (Kelvin data labelled degC, cm labelled m)
-PLAUSIBLE = {"sst": (-5.0, 45.0), "thetao": (-5.0, 45.0), "thermocline_depth": (0.0, 2000.0)}
+#: the deepest plausible level centre (m): deeper vertical coordinates are mislabelled (centimetres labelled m)
+MAX_LEVEL_DEPTH = 11000.0
 
 LAT_NAMES = ("lat", "latitude", "nav_lat", "nav_lat_grid_T", "TLAT", "geolat", "yh_lat")
 LON_NAMES = ("lon", "longitude", "nav_lon", "nav_lon_grid_T", "TLONG", "geolon", "xh_lon")
 TIME_NAMES = ("time", "time_counter", "t")
-#: |values| at or above this are fill values even without a _FillValue attribute (CMIP6 uses 1e20)
-FILL_THRESHOLD = 1e19
 
 ORAS5_NAME = re.compile(r"^(?P<variable>[A-Za-z0-9]+)_control_monthly_highres_(?P<dims>2D|3D)_(?P<yyyymm>\d{6})_(?P<stream>CONS|OPER)_v(?P<version>[\d.]+)\.nc$")
 
@@ -248,6 +250,12 @@ def _depth_axis(ds: xr.Dataset, var: xr.DataArray, zdim: str, path: Path) -> tup
         depth = -depth
     if depth.size > 1 and not (np.all(np.diff(depth) > 0) or np.all(np.diff(depth) < 0)):
         raise InputDataError(path, f"vertical coordinate {zdim!r} is not monotonic: {depth.tolist()}")
+    if np.abs(depth).max() > MAX_LEVEL_DEPTH:
+        raise InputDataError(
+            path,
+            f"vertical coordinate {zdim!r} reaches {np.abs(depth).max():.6g} m with units {units!r}, deeper than any ocean "
+            f"(max {MAX_LEVEL_DEPTH:g} m); are the levels in cm?",
+        )
     reverse = depth.size > 1 and depth[1] < depth[0]
     return (depth[::-1] if reverse else depth), bool(reverse)
 
@@ -257,7 +265,22 @@ def _chunk_months(var: xr.DataArray, chunk_mb: float) -> int:
     return max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
 
 
-def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
+class _FileLocator:
+    """(lat, lon) of a grid point of a file, read only when an error needs it (nothing large travels with tasks)."""
+
+    def __init__(self, path: Path, variable: str):
+        self.path, self.variable = path, variable
+
+    def __dask_tokenize__(self):
+        return ("bridging-file-locator", str(self.path), self.variable)
+
+    def __call__(self, j: int, i: int) -> tuple[float, float]:
+        with xr.open_dataset(self.path, engine="netcdf4", decode_times=False, decode_timedelta=False) as raw:
+            lat, lon, _, _ = _horizontal(raw, raw[self.variable], self.path)
+        return float(lat[j, i]), float(lon[j, i])
+
+
+def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | None = None) -> _Part:
     if not path.is_file():
         raise InputDataError(path, "file does not exist")
     try:
@@ -269,6 +292,10 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
     canonical = CANONICAL_NAMES[name]
     var = raw[name]
     lat, lon, (ydim, xdim), layout = _horizontal(raw, var, path)
+    grid_hash = grid_fingerprint(lat, lon)
+    if grids is not None:
+        # Files of one grid share one pair of coordinate arrays (a global 0.25° grid is 24 MB a file).
+        lat, lon = grids.setdefault(grid_hash, (lat, lon))
 
     oras5 = ORAS5_NAME.match(path.name)
     tdim = _time_dim(var, raw)
@@ -307,18 +334,18 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
     scale, offset = _unit_conversion(source_units, canonical, name, path)
     _probe(var, canonical, scale, offset, path)
     # Keep only the data; the file's own coordinates (nlat/nlon indices, x/y projection, lev in cm) are replaced.
+    # Each block is screened as it is read: undeclared fill values → NaN (before any scaling: after cm → m, 1e20
+    # would no longer look like one), units converted, range and spikes checked (bridging.io.plausibility).
     months_per_chunk = _chunk_months(var, chunk_mb)
-    data = var.variable.chunk({"time": months_per_chunk, **{d: -1 for d in var.dims if d != "time"}}).data
-    var = xr.DataArray(data, dims=var.dims, name=name, attrs=dict(var.attrs))
-    # Fill values first: after a cm → m scaling 1e20 would no longer look like one.
-    var = var.where(np.abs(var) < FILL_THRESHOLD)
-    if scale != 1.0:
-        var = var * scale
-    if offset != 0.0:
-        var = var + offset
-    var = var.astype(np.float32)
-
+    data = read_lazily(var.variable, path, name, (months_per_chunk, *var.shape[1:]))
     years, months = year_month_from_counter(counters)
+    data = screen_array(
+        data, canonical=canonical, scale=scale, offset=offset, label=path, variable=name,
+        months=[f"{int(y):04d}-{int(m):02d}" for y, m in zip(years, months)], locate=_FileLocator(path, name),
+        extra_dims=("depth",) if canonical == "thetao" else (),
+    )  # fmt: skip
+    var = xr.DataArray(data, dims=var.dims, name=name, attrs=dict(var.attrs))
+
     coords = {
         "time": time_from_year_month(years, months),
         "lat": (("y", "x"), lat, {"units": "degrees_north", "standard_name": "latitude"}),
@@ -328,24 +355,29 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
         coords["depth"] = ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"})
     out = xr.Dataset({canonical: var.assign_attrs(units="degC" if canonical in TEMPERATURE else "m")}, coords=coords)
     out.attrs.update({"source_variable": name, "source_units": str(source_units), "grid_layout": layout})
-    return _Part(path, out, counters, grid_fingerprint(lat, lon))
+    return _Part(path, out, counters, grid_hash)
 
 
 def _probe(var: xr.DataArray, canonical: str, scale: float, offset: float, path: Path) -> None:
-    """Read two slabs now, straight from the file: the last record (a truncated file fails here, not deep inside a
-    later computation) and the first record's top level (its values must be plausible for the declared units)."""
+    """Read one or two slabs now, straight from the file: the last record (a truncated file fails here, not deep
+    inside a later computation) and the first record's top level (its values must be plausible for the declared
+    units; the same slab when a file holds one month of a 2-D field)."""
     try:
         last = var.isel(time=-1)
         if "depth" in var.dims:
             last = last.isel(depth=-1)
-        last.values
-        first = var.isel(time=0)
-        if "depth" in var.dims:
-            first = first.isel(depth=0)
-        first = np.asarray(first.values, dtype=np.float64)
+        last = np.asarray(last.values)
+        if "depth" in var.dims or var.sizes["time"] > 1:
+            first = var.isel(time=0)
+            if "depth" in var.dims:
+                first = first.isel(depth=0)
+            first = np.asarray(first.values)
+        else:
+            first = last
     except Exception as err:
         raise InputDataError(path, f"reading {var.name} failed ({type(err).__name__}: {err}); the file is corrupt or truncated") from None
-    finite = first[np.isfinite(first) & (np.abs(first) < FILL_THRESHOLD)] * scale + offset
+    first = mask_fill_values(first).astype(np.float64)
+    finite = first[np.isfinite(first)] * scale + offset
     if finite.size == 0:
         raise InputDataError(path, f"{var.name}: the first month holds no valid values (all fill values)")
     lo, hi = PLAUSIBLE[canonical]
@@ -398,7 +430,8 @@ def open_variable(
     if len(set(p.resolve() for p in paths)) != len(paths):
         dup = sorted({str(p) for p in paths if sum(q.resolve() == p.resolve() for q in paths) > 1})
         raise InputDataError(dup, "the same file is listed more than once")
-    parts = [_open_file(p, variable, chunk_mb) for p in paths]
+    grids: dict = {}
+    parts = [_open_file(p, variable, chunk_mb, grids) for p in paths]
     names = {part.dataset.attrs["source_variable"] for part in parts}
     if len(names) > 1:
         raise InputDataError(paths, f"files hold different variables: {sorted(names)}")
@@ -443,3 +476,22 @@ def open_variable(
 def input_files(ds: xr.Dataset) -> list[str]:
     """The files a Dataset from :func:`open_variable` was read from."""
     return json.loads(ds.attrs.get("input_files", "[]"))
+
+
+def screen_field(field: xr.DataArray, path, *, canonical: str = "sst", chunk_mb: float = 128.0) -> xr.DataArray:
+    """A field of a user's file (dims ``(time, lat, lon)``, 1-D or 2-D ``lat``/``lon`` coordinates, not yet
+    loaded) converted to °C by its ``units`` attribute (unknown units are taken as °C) and screened lazily as
+    :func:`open_variable` screens what it reads: undeclared fill values → NaN; values outside the plausible range,
+    isolated spikes and damaged chunks → errors naming ``path``, the month and the location."""
+    scale, offset = TEMPERATURE_UNITS.get(_units_key(field.attrs.get("units")), (1.0, 0.0)) if canonical in TEMPERATURE else (1.0, 0.0)
+    per_month = 4.0 * float(np.prod([n for d, n in field.sizes.items() if d != "time"]))
+    months_per_chunk = max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
+    data = read_lazily(field.variable, Path(path), str(field.name), (months_per_chunk, *field.shape[1:]))
+    data = screen_array(
+        data, canonical=canonical, scale=scale, offset=offset, label=path, variable=str(field.name),
+        months=month_labels(field["time"]), locate=ArrayLocator(field["lat"].values, field["lon"].values),
+        dtype=np.result_type(field.dtype, np.float32),
+    )  # fmt: skip
+    out = xr.DataArray(data, dims=field.dims, coords=field.coords, name=field.name, attrs=dict(field.attrs))
+    out.attrs["units"] = "degC" if canonical in TEMPERATURE else out.attrs.get("units")
+    return out

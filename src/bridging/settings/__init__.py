@@ -100,6 +100,11 @@ def _format_validation_error(err: ValidationError, origin: str, sources) -> str:
     return "\n".join(lines)
 
 
+def format_validation_error(err: ValidationError, origin: str) -> str:
+    """A pydantic ValidationError of a config section as the lines of a config error (each bad key named)."""
+    return _format_validation_error(err, origin, None)
+
+
 def validate_config(data: dict[str, Any], origin: str = "config", sources: Sequence[tuple[str, dict]] | None = None) -> Config:
     """Validate a plain (merged) config mapping; raise ConfigError naming each bad key and, given ``sources``
     ((path, mapping) of the merged files, in order), the file that set it."""
@@ -207,6 +212,7 @@ __all__ = [
     "UniqueKeySafeLoader",
     "config_hash",
     "deep_merge",
+    "format_validation_error",
     "load_config",
     "n_observables",
     "read_config_file",

@@ -279,3 +279,4 @@ def test_ingest_refuses_an_empty_ocean_mask(archive, tmp_path, monkeypatch):
     with pytest.raises(InputDataError, match="the ocean mask is empty"):
         _ingest(archive, tmp_path)
     assert not (tmp_path / "s.zarr").exists()
+

@@ -27,7 +27,7 @@ from . import __version__
 from .errors import ConfigError, InputDataError
 from .grid import TargetGrid
 from .io.catalog import find_files
-from .io.readers import input_files, open_variable
+from .io.readers import bounded_file_cache, input_files, open_variable
 from .regrid import load_weights, regrid, save_weights, weights_from_config
 from .settings import (
     DataSection,
@@ -183,7 +183,15 @@ def build_weights(
     spec = resolve_source(source, data)
     target = TargetGrid.from_config(GridSection.model_validate(grid))
     regrid_cfg = RegridSection.model_validate(regrid_cfg)
-    sst = _open(catalog, spec.sst_query, spec.years, chunk_mb)
+    # Only the first year's files: the weights need the grid and the first month (a record of monthly files would
+    # otherwise be opened whole twice, here and in ingest_source, which checks all of it).
+    first_year = (spec.years[0], spec.years[0]) if spec.years is not None else None
+    try:
+        sst = _open(catalog, spec.sst_query, first_year, chunk_mb)
+    except InputDataError as err:
+        if first_year is None:
+            raise
+        raise InputDataError(err.path, f"{err.problem} (the regrid weights come from the first month of the years {spec.years[0]}–{spec.years[1]})") from None
     first = np.asarray(sst["sst"].isel(time=0).values)
     ocean = np.isfinite(first)
     weights = weights_from_config(sst["lat"].values, sst["lon"].values, ocean, target, regrid_cfg)
@@ -242,7 +250,7 @@ def ingest_source(
     thermo_t = regrid(thermo, w, label=thermo_files)
     import dask
 
-    with dask_scheduler(ingest, threads):
+    with dask_scheduler(ingest, threads), bounded_file_cache():
         sst_values, thermo_values = dask.compute(sst_t, thermo_t)
     if not np.isfinite(thermo_values.values).any():
         what = f"no column crosses the {ingest.isotherm:g} °C isotherm (ingest.isotherm)" if spec.thermocline_from_thetao else "it is missing everywhere"
@@ -379,7 +387,7 @@ def regrid_files(
     out_field = regrid(field, weights, check_mask="depth" not in field.dims, max_missing_fraction=regrid_cfg.max_missing_fraction, label=files)
     result = out_field.to_dataset(name=name)
     result.attrs = {"source_files": "\n".join(files), "regrid_method": weights.method, "history": f"bridging regrid ({__version__})"}
-    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads):
+    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
         return _write_output(result, out)
 
 
@@ -405,6 +413,6 @@ def thermocline_files(
     result = depth.to_dataset()
     result.attrs = {"source_files": "\n".join(input_files(ds)), "history": f"bridging thermocline ({__version__})"}
     reason = f"no column crosses the {isotherm:g} °C isotherm (is it within the profiles' range?)"
-    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads):
+    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
         return _write_output(result, out, refuse_all_nan=reason, label=input_files(ds))
 

@@ -23,6 +23,7 @@ inside the dask computation (a corrupt compressed chunk) names the file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -127,11 +128,14 @@ def _layout(lat_v: xr.Variable, lon_v: xr.Variable, vdims) -> str | None:
     return None
 
 
-def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, str], str]:
-    """2-D lat/lon arrays, the variable's (y, x) dim names, and the layout (curvilinear | regular).
+def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | None = None):
+    """2-D lat/lon arrays, the variable's (y, x) dim names, the layout (curvilinear | regular) and the grid's
+    fingerprint (:func:`bridging.regrid.grid_fingerprint`).
 
     Among the candidate pairs that span the variable's horizontal dimensions, 2-D ones win, then the conventional
-    names in order (a file may carry nominal 1-D axes beside the true 2-D cell positions)."""
+    names in order (a file may carry nominal 1-D axes beside the true 2-D cell positions). ``grids`` caches the
+    result by the coordinates' raw bytes: the files of one record share one grid, which is then read but not
+    converted and fingerprinted again (and they share one pair of arrays)."""
     pairs = _coordinate_pairs(ds)
     if not pairs:
         raise InputDataError(
@@ -154,13 +158,25 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path) -> tuple[np.ndarr
         )
     lat_name, lon_name, layout = found
     lat_v, lon_v = ds[lat_name], ds[lon_name]
+    lat_raw, lon_raw = np.asarray(lat_v.values), np.asarray(lon_v.values)
+    dims = tuple(lat_v.dims) if layout == "curvilinear" else (lat_v.dims[0], lon_v.dims[0])
+    ydim, xdim = dims
+    key = None
+    if grids is not None:
+        h = hashlib.blake2b(digest_size=16)
+        for part in (lat_name, lon_name, layout, str(lat_raw.dtype), str(lat_raw.shape), str(lon_raw.shape)):
+            h.update(part.encode() + b"\0")
+        h.update(np.ascontiguousarray(lat_raw).view(np.uint8))
+        h.update(np.ascontiguousarray(lon_raw).view(np.uint8))
+        key = ("raw", h.hexdigest())
+        if key in grids:
+            lat, lon, cached_layout, grid_hash = grids[key]
+            return lat, lon, (str(ydim), str(xdim)), cached_layout, grid_hash
     if layout == "curvilinear":
-        ydim, xdim = lat_v.dims
-        lat = np.asarray(lat_v.values, dtype=np.float64)
-        lon = np.asarray(lon_v.values, dtype=np.float64)
+        lat = np.asarray(lat_raw, dtype=np.float64)
+        lon = np.asarray(lon_raw, dtype=np.float64)
     else:
-        ydim, xdim = lat_v.dims[0], lon_v.dims[0]
-        lat, lon = np.meshgrid(np.asarray(lat_v.values, np.float64), np.asarray(lon_v.values, np.float64), indexing="ij")
+        lat, lon = np.meshgrid(np.asarray(lat_raw, np.float64), np.asarray(lon_raw, np.float64), indexing="ij")
     bad = ~np.isfinite(lat) | ~np.isfinite(lon) | (np.abs(lat) >= FILL_THRESHOLD) | (np.abs(lon) >= FILL_THRESHOLD)
     lat[bad] = np.nan
     lon[bad] = np.nan
@@ -169,7 +185,12 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path) -> tuple[np.ndarr
     if np.nanmax(np.abs(lat)) > 90.0 + 1e-6:
         raise InputDataError(path, f"{lat_name} has values beyond ±90° ({np.nanmin(lat):.3g}…{np.nanmax(lat):.3g}): not latitudes in degrees")
     lon = np.mod(lon, 360.0)
-    return lat, lon, (str(ydim), str(xdim)), layout
+    grid_hash = grid_fingerprint(lat, lon)
+    if key is not None:
+        # Files of one grid share one pair of coordinate arrays (a global 0.25° grid is 24 MB a file).
+        lat, lon, _, _ = grids.setdefault(("fingerprint", grid_hash), (lat, lon, layout, grid_hash))
+        grids[key] = (lat, lon, layout, grid_hash)
+    return lat, lon, (str(ydim), str(xdim)), layout, grid_hash
 
 
 def _time_dim(var: xr.DataArray, ds: xr.Dataset) -> str | None:
@@ -276,7 +297,7 @@ class _FileLocator:
 
     def __call__(self, j: int, i: int) -> tuple[float, float]:
         with xr.open_dataset(self.path, engine="netcdf4", decode_times=False, decode_timedelta=False) as raw:
-            lat, lon, _, _ = _horizontal(raw, raw[self.variable], self.path)
+            lat, lon, _, _, _ = _horizontal(raw, raw[self.variable], self.path)
         return float(lat[j, i]), float(lon[j, i])
 
 
@@ -285,17 +306,13 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
         raise InputDataError(path, "file does not exist")
     try:
         # Lazily indexed backend arrays (no dask yet): the probes below read single slabs straight from the file.
-        raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False, mask_and_scale=True)
+        raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False, mask_and_scale=True, cache=False)
     except Exception as err:  # netCDF4/HDF5 raise OSError, RuntimeError, ValueError … for damaged files
         raise InputDataError(path, f"cannot be read as netCDF ({type(err).__name__}: {err}); the file is corrupt, truncated or not netCDF") from None
     name = _find_variable(raw, path, variable)
     canonical = CANONICAL_NAMES[name]
     var = raw[name]
-    lat, lon, (ydim, xdim), layout = _horizontal(raw, var, path)
-    grid_hash = grid_fingerprint(lat, lon)
-    if grids is not None:
-        # Files of one grid share one pair of coordinate arrays (a global 0.25° grid is 24 MB a file).
-        lat, lon = grids.setdefault(grid_hash, (lat, lon))
+    lat, lon, (ydim, xdim), layout, grid_hash = _horizontal(raw, var, path, grids)
 
     oras5 = ORAS5_NAME.match(path.name)
     tdim = _time_dim(var, raw)
@@ -355,6 +372,10 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
         coords["depth"] = ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"})
     out = xr.Dataset({canonical: var.assign_attrs(units="degC" if canonical in TEMPERATURE else "m")}, coords=coords)
     out.attrs.update({"source_variable": name, "source_units": str(source_units), "grid_layout": layout})
+    # Close the file now: an open netCDF file keeps the chunks read (here the coordinates and the probed month) in
+    # its HDF5 cache, 18 MB for an ORCA025 file, and xarray keeps up to 128 files open. The reads of the
+    # computation reopen it (see bounded_file_cache).
+    raw.close()
     return _Part(path, out, counters, grid_hash)
 
 
@@ -471,6 +492,16 @@ def open_variable(
         "grid_fingerprint": reference.grid_hash,
     }
     return ds
+
+
+#: files kept open (with their HDF5 chunk caches) while a computation reads many files one after the other
+OPEN_FILES = 8
+
+
+def bounded_file_cache():
+    """Context for computations over many files: xarray keeps at most :data:`OPEN_FILES` files open (128 by
+    default, each holding its last decompressed chunks: gigabytes for a record of ORCA025 monthly files)."""
+    return xr.set_options(file_cache_maxsize=OPEN_FILES)
 
 
 def input_files(ds: xr.Dataset) -> list[str]:

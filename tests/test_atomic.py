@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -190,7 +189,3 @@ def test_output_paths_are_checked_before_any_computation(tmp_path):
             check_writable(locked / "out.nc")
     assert check_writable(tmp_path / "new" / "deeper" / "out.zarr", (".zarr",)) == tmp_path / "new" / "deeper" / "out.zarr"
 
-
-def test_killed_writer_script_is_a_valid_template():
-    # the subprocess script above must compile (a syntax error would make the kill tests pass vacuously)
-    compile(textwrap.dedent(KILLED_WRITER.format(exchange=True)), "writer", "exec")

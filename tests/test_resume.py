@@ -7,7 +7,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -117,6 +116,3 @@ def test_a_readable_filter_checkpoint_that_is_not_a_state_is_corrupt(tmp_path, c
         assert "corrupt checkpoint" in caplog.text
         caplog.clear()
 
-
-def test_subprocess_script_compiles():
-    compile(textwrap.dedent(SAVE_THEN_LOAD), "resume", "exec")

@@ -27,7 +27,8 @@ from . import __version__
 from .errors import ConfigError, InputDataError
 from .grid import TargetGrid
 from .io.catalog import find_files
-from .io.readers import bounded_file_cache, input_files, open_variable
+from .io.plausibility import bounded_file_cache
+from .io.readers import input_files, open_variable
 from .regrid import load_weights, regrid, save_weights, weights_from_config
 from .settings import (
     DataSection,

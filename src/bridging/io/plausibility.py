@@ -237,3 +237,41 @@ def month_labels(time) -> list[str] | None:
     except (AttributeError, TypeError, ValueError):
         return None
     return [f"{int(y):04d}-{int(m):02d}" for y, m in zip(years, months)]
+
+
+#: files kept open (with their HDF5 chunk caches) while a computation reads many files one after the other
+OPEN_FILES = 8
+
+
+def bounded_file_cache():
+    """Context for computations over many files: xarray keeps at most :data:`OPEN_FILES` files open (128 by
+    default, each holding its last decompressed chunks: gigabytes for a record of ORCA025 monthly files)."""
+    import xarray as xr
+
+    return xr.set_options(file_cache_maxsize=OPEN_FILES)
+
+
+def screen_field(field, path, *, canonical: str = "sst", chunk_mb: float = 128.0):
+    """A field of a user's file (``xarray.DataArray`` with dims ``(time, lat, lon)``, 1-D or 2-D ``lat``/``lon``
+    coordinates, not yet loaded) converted to °C by its ``units`` attribute (unknown units are taken as °C) and
+    screened lazily as :func:`bridging.io.readers.open_variable` screens what it reads: undeclared fill values →
+    NaN; values outside the plausible range, isolated spikes and damaged chunks → errors naming ``path``, the month
+    and the location."""
+    import xarray as xr
+
+    from .readers import TEMPERATURE, TEMPERATURE_UNITS, _units_key
+
+    scale, offset = (1.0, 0.0)
+    if canonical in TEMPERATURE:
+        scale, offset = TEMPERATURE_UNITS.get(_units_key(field.attrs.get("units")), (1.0, 0.0))
+    per_month = 4.0 * float(np.prod([n for d, n in field.sizes.items() if d != "time"]))
+    months_per_chunk = max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
+    data = read_lazily(field.variable, Path(path), str(field.name), (months_per_chunk, *field.shape[1:]))
+    data = screen_array(
+        data, canonical=canonical, scale=scale, offset=offset, label=path, variable=str(field.name),
+        months=month_labels(field["time"]), locate=ArrayLocator(field["lat"].values, field["lon"].values),
+        dtype=np.result_type(field.dtype, np.float32),
+    )  # fmt: skip
+    out = xr.DataArray(data, dims=field.dims, coords=field.coords, name=field.name, attrs=dict(field.attrs))
+    out.attrs["units"] = "degC" if canonical in TEMPERATURE else out.attrs.get("units")
+    return out

@@ -38,7 +38,7 @@ import xarray as xr
 from ..errors import InputDataError
 from ..regrid import grid_fingerprint
 from ..timeaxis import month_counter, time_from_year_month, year_month_from_counter
-from .plausibility import FILL_THRESHOLD, PLAUSIBLE, ArrayLocator, mask_fill_values, month_labels, read_lazily, screen_array
+from .plausibility import FILL_THRESHOLD, PLAUSIBLE, mask_fill_values, read_lazily, screen_array
 
 log = logging.getLogger(__name__)
 
@@ -374,7 +374,7 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
     out.attrs.update({"source_variable": name, "source_units": str(source_units), "grid_layout": layout})
     # Close the file now: an open netCDF file keeps the chunks read (here the coordinates and the probed month) in
     # its HDF5 cache, 18 MB for an ORCA025 file, and xarray keeps up to 128 files open. The reads of the
-    # computation reopen it (see bounded_file_cache).
+    # computation reopen it (see bridging.io.plausibility.bounded_file_cache).
     raw.close()
     return _Part(path, out, counters, grid_hash)
 
@@ -494,35 +494,7 @@ def open_variable(
     return ds
 
 
-#: files kept open (with their HDF5 chunk caches) while a computation reads many files one after the other
-OPEN_FILES = 8
-
-
-def bounded_file_cache():
-    """Context for computations over many files: xarray keeps at most :data:`OPEN_FILES` files open (128 by
-    default, each holding its last decompressed chunks: gigabytes for a record of ORCA025 monthly files)."""
-    return xr.set_options(file_cache_maxsize=OPEN_FILES)
-
-
 def input_files(ds: xr.Dataset) -> list[str]:
     """The files a Dataset from :func:`open_variable` was read from."""
     return json.loads(ds.attrs.get("input_files", "[]"))
 
-
-def screen_field(field: xr.DataArray, path, *, canonical: str = "sst", chunk_mb: float = 128.0) -> xr.DataArray:
-    """A field of a user's file (dims ``(time, lat, lon)``, 1-D or 2-D ``lat``/``lon`` coordinates, not yet
-    loaded) converted to °C by its ``units`` attribute (unknown units are taken as °C) and screened lazily as
-    :func:`open_variable` screens what it reads: undeclared fill values → NaN; values outside the plausible range,
-    isolated spikes and damaged chunks → errors naming ``path``, the month and the location."""
-    scale, offset = TEMPERATURE_UNITS.get(_units_key(field.attrs.get("units")), (1.0, 0.0)) if canonical in TEMPERATURE else (1.0, 0.0)
-    per_month = 4.0 * float(np.prod([n for d, n in field.sizes.items() if d != "time"]))
-    months_per_chunk = max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
-    data = read_lazily(field.variable, Path(path), str(field.name), (months_per_chunk, *field.shape[1:]))
-    data = screen_array(
-        data, canonical=canonical, scale=scale, offset=offset, label=path, variable=str(field.name),
-        months=month_labels(field["time"]), locate=ArrayLocator(field["lat"].values, field["lon"].values),
-        dtype=np.result_type(field.dtype, np.float32),
-    )  # fmt: skip
-    out = xr.DataArray(data, dims=field.dims, coords=field.coords, name=field.name, attrs=dict(field.attrs))
-    out.attrs["units"] = "degC" if canonical in TEMPERATURE else out.attrs.get("units")
-    return out

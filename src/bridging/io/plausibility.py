@@ -245,7 +245,7 @@ OPEN_FILES = 8
 
 def bounded_file_cache():
     """Context for computations over many files: xarray keeps at most :data:`OPEN_FILES` files open (128 by
-    default, each holding its last decompressed chunks: gigabytes for a record of ORCA025 monthly files)."""
+    default, each holding its last decompressed chunks; docs/method.md has what that costs at ORCA025 size)."""
     import xarray as xr
 
     return xr.set_options(file_cache_maxsize=OPEN_FILES)

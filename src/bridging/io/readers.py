@@ -187,7 +187,7 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | Non
     lon = np.mod(lon, 360.0)
     grid_hash = grid_fingerprint(lat, lon)
     if key is not None:
-        # Files of one grid share one pair of coordinate arrays (a global 0.25° grid is 24 MB a file).
+        # Files of one grid share one pair of coordinate arrays (not two float64 arrays of the grid per file).
         lat, lon, _, _ = grids.setdefault(("fingerprint", grid_hash), (lat, lon, layout, grid_hash))
         grids[key] = (lat, lon, layout, grid_hash)
     return lat, lon, (str(ydim), str(xdim)), layout, grid_hash
@@ -373,8 +373,8 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
     out = xr.Dataset({canonical: var.assign_attrs(units="degC" if canonical in TEMPERATURE else "m")}, coords=coords)
     out.attrs.update({"source_variable": name, "source_units": str(source_units), "grid_layout": layout})
     # Close the file now: an open netCDF file keeps the chunks read (here the coordinates and the probed month) in
-    # its HDF5 cache, 18 MB for an ORCA025 file, and xarray keeps up to 128 files open. The reads of the
-    # computation reopen it (see bridging.io.plausibility.bounded_file_cache).
+    # its HDF5 cache, three whole-grid chunks for an ORAS5 file, and xarray keeps up to 128 files open. The reads
+    # of the computation reopen it (see bridging.io.plausibility.bounded_file_cache).
     raw.close()
     return _Part(path, out, counters, grid_hash)
 

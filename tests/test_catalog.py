@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -132,3 +134,22 @@ def test_cli(archive, tmp_path, capsys):
     assert main(["catalog", str(tmp_path / "missing"), "--out", str(tmp_path / "d.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "d.json").exists()
+
+
+def test_symlink_cycles_end_the_scan_and_list_each_file_once(archive, tmp_path):
+    """Links back to an ancestor (two of them: exponentially many paths for a plain followlinks walk) and a link
+    to a sibling folder: the scan and the parse-time listing both finish, each file listed once."""
+    root = tmp_path / "root"
+    shutil.copytree(archive / "ORAS5", root / "ORAS5")
+    (root / "loop_a").symlink_to(root, target_is_directory=True)
+    (root / "ORAS5" / "loop_b").symlink_to(root, target_is_directory=True)
+    (root / "ORAS5" / "sosstsst" / "up").symlink_to(root / "ORAS5", target_is_directory=True)
+    (root / "twin").symlink_to(root / "ORAS5" / "so20chgt", target_is_directory=True)
+    code = (
+        "import sys; from bridging.io.catalog import scan, listing_fingerprint; "
+        f"df = scan([{str(root)!r}]); print(len(df), df['path'].nunique(), listing_fingerprint([{str(root)!r}]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    n, unique, _ = proc.stdout.split()
+    assert int(n) == int(unique) == 24

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -75,3 +76,106 @@ def test_deep_merge_overrides_leaves_only():
 def test_schema_rejects_unknown_keys(project_root):
     schema = json.loads((project_root / "workflow/schemas/config.schema.json").read_text())
     assert schema["additionalProperties"] is False
+
+
+# ---------------------------------------------------------------------------------------------------- issue 13
+
+
+@pytest.mark.parametrize("name", ["..", ".", ".hidden", "a/b", "..\\\\x", ""])
+def test_run_and_source_names_cannot_leave_their_folder(name):
+    with pytest.raises(ConfigError, match=r"run\.name"):
+        validate_config({"run": {"name": name}})
+    with pytest.raises(ConfigError, match=r"data\.operational\.0\.name"):
+        validate_config({"data": {"operational": [{"name": name, "source_id": "X"}]}})
+    with pytest.raises(ConfigError, match=r"data\.reanalysis\.name"):
+        validate_config({"data": {"reanalysis": {"name": name}}})
+
+
+def test_source_names_are_unique():
+    model = {"name": "ORAS5", "source_id": "CESM2"}
+    with pytest.raises(ConfigError, match="reanalysis.name 'ORAS5' is also the name"):
+        validate_config({"data": {"operational": [model]}})
+    twice = [{"name": "CESM2", "source_id": "CESM2"}, {"name": "CESM2", "source_id": "GFDL-CM4"}]
+    with pytest.raises(ConfigError, match=r"unique, \['CESM2'\]"):
+        validate_config({"data": {"operational": twice}})
+    with pytest.raises(ConfigError, match="bridging_/free_run_"):
+        validate_config({"data": {"operational": [{"name": "A", "source_id": "A"}, {"name": "bridging_A", "source_id": "B"}]}})
+
+
+@pytest.mark.parametrize(
+    "overlay, key",
+    [
+        ({"da": {"inflation": float("nan")}}, r"da\.inflation"),
+        ({"da": {"inflation": float("inf")}}, r"da\.inflation"),
+        ({"ingest": {"isotherm": float("nan")}}, r"ingest\.isotherm"),
+        ({"grid": {"lat_min": float("-inf")}}, r"grid\.lat_min"),
+        ({"idealized": {"cf23": {"zeta": float("nan")}}}, r"idealized\.cf23\.zeta"),
+    ],
+)
+def test_non_finite_numbers_are_refused(overlay, key):
+    with pytest.raises(ConfigError, match=key):
+        validate_config(overlay)
+
+
+@pytest.mark.parametrize(
+    "overlay, message",
+    [
+        ({"grid": {"lat_min": 20.0, "lat_max": -20.0}}, r"grid: lat_min \(20.0\) must be below lat_max"),
+        ({"grid": {"lon_min": 280.0, "lon_max": 120.0}}, r"grid: lon_min \(280.0\) must be below lon_max"),
+        ({"data": {"reanalysis": {"years": [2023, 1981]}}}, r"data\.reanalysis: years: first year 2023 is after"),
+        ({"data": {"operational": [{"name": "A", "source_id": "A", "years": [2000, 1990]}]}}, r"data\.operational\.0: years"),
+        ({"da": {"adaptive_noise": {"min_factor": 3.0, "max_factor": 2.0}}}, r"min_factor \(3.0\) must not exceed max_factor"),
+        ({"autoencoder": {"latent_dim": 100}}, r"latent_dim \(100\) must be at least the number of observables \(112"),
+        ({"data": {"operational": []}}, r"data\.operational: List should have at least 1 item"),
+        ({"demo": {"reanalysis": {"first_year": 2023, "last_year": 2004}}}, r"demo\.reanalysis\.first_year \(2023\) is after"),
+    ],
+)
+def test_cross_field_checks_at_load(overlay, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_config(overlay)
+
+
+def test_latent_dim_check_counts_the_observables_of_the_configured_layout():
+    # 28 observables with every 4th node (config/test.yaml); CFY22 has three boxes
+    validate_config({"pseudo_obs": {"node_stride": 4}, "autoencoder": {"latent_dim": 28}})
+    with pytest.raises(ConfigError, match=r"\(28 with"):
+        validate_config({"pseudo_obs": {"node_stride": 4}, "autoencoder": {"latent_dim": 27}})
+    validate_config({"idealized": {"model": "cfy22"}, "autoencoder": {"latent_dim": 3}})
+
+
+@pytest.mark.parametrize("model, stride, variables", [("cf23", 1, ["sst", "thermocline_depth"]), ("cf23", 3, ["sst"]),
+                                                      ("cf23", 4, ["thermocline_depth", "sst"]), ("cfy22", 1, ["sst"]),
+                                                      ("cfy22", 1, ["sst", "thermocline_depth"])])  # fmt: skip
+def test_observable_count_matches_the_layouts(model, stride, variables):
+    from bridging.idealized.pseudo_obs import observation_layout
+    from bridging.settings import PseudoObsSection, n_observables
+
+    po = PseudoObsSection(node_stride=stride, variables=variables)
+    assert n_observables(model, po) == observation_layout({}, model=model, pseudo_obs=po).size
+
+
+def test_duplicate_yaml_keys_are_errors_naming_the_file(tmp_path):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("da:\n  inflation: 1.2\nautoencoder:\n  epochs: 3\nda:\n  ensemble_size: 20\n")
+    with pytest.raises(ConfigError, match=r"overlay\.yaml: duplicate key 'da' at line 5 \(first at line 1\)"):
+        load_config(overlay)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("da:\n  inflation: 1.2\n  inflation: 1.3\n")
+    with pytest.raises(ConfigError, match=r"nested\.yaml: duplicate key 'inflation' at line 3"):
+        load_config(nested)
+
+
+def test_error_names_the_overlay_that_set_the_key(tmp_path, project_root):
+    first = tmp_path / "first.yaml"
+    first.write_text("da:\n  inflation: 1.2\n")
+    second = tmp_path / "second.yaml"
+    second.write_text("da:\n  inflation: 0.5\ngrid:\n  lat_min: 30.0\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(project_root / "config/config.default.yaml", first, second)
+    text = str(info.value)
+    assert re.search(r"da\.inflation: .*\[set in \S*second\.yaml\]", text), text
+    assert re.search(r"grid: lat_min .*\[set in \S*second\.yaml\]", text), text
+    third = tmp_path / "third.yaml"
+    third.write_text("autoencoder:\n  latent_dim: 10\n")
+    with pytest.raises(ConfigError, match=r"latent_dim \(10\).*\[set in \S*third\.yaml\]"):
+        load_config(first, third)

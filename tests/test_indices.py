@@ -35,9 +35,9 @@ def constructed_field() -> tuple[xr.DataArray, np.ndarray, float]:
     a = rng.standard_normal(N_MONTHS)
     row_value = 10.0 + LAT  # the value of each latitude row
     field = np.broadcast_to(row_value[None, :, None] + a[:, None, None], (N_MONTHS, LAT.size, LON.size)).copy()
-    # Decoys just outside the box: anything leaking in changes the mean by a lot.
-    field[:, np.abs(LAT) > 5.0 + 1e-9, :] = 1000.0
-    field[:, :, (LON < 210.0) | (LON > 270.0)] = -1000.0
+    # Decoys just outside the box (plausible SSTs, far from the box values): anything leaking in changes the mean by a lot.
+    field[:, np.abs(LAT) > 5.0 + 1e-9, :] = 44.0
+    field[:, :, (LON < 210.0) | (LON > 270.0)] = -4.0
     land_rows = {2.0: [230.0, 231.0], -5.0: [250.0]}  # land inside the box, one on the box edge row
     for lat, lons in land_rows.items():
         for lon in lons:

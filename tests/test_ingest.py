@@ -92,7 +92,7 @@ def test_bad_input_leaves_no_store(archive, tmp_path):
     gfdl_tos[0].unlink()  # 2008–2009 file: the years 2009–2010 lose 2009
     catalog, _ = build_catalog([data_root], tmp_path / "catalog.json")
     out = tmp_path / "stores" / "M-GFDL.zarr"
-    with pytest.raises(InputDataError, match="does not include every month of 2009–2010"):
+    with pytest.raises(InputDataError, match="no file covers any month of 2009–2009 .*first month of the years 2009–2010"):
         weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="M-GFDL", data=DATA, grid={}, regrid_cfg={})
     weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="M-CESM2", data=DATA, grid={}, regrid_cfg={})
     with pytest.raises(InputDataError, match="does not include every month"):
@@ -241,3 +241,40 @@ def test_snakemake_rules_catalog_weights_ingest(archive, tmp_path, project_root)
     dry = subprocess.run([*snakemake, "-n", *targets], capture_output=True, text=True, env=env, cwd=work)
     out = dry.stdout + dry.stderr
     assert "M-GFDL" in out and "wildcards: source=M-CESM2" not in out and "wildcards: source=ORAS5" not in out
+
+
+def test_weights_read_only_the_first_year_and_readers_close_their_files(archive, tmp_path, monkeypatch):
+    """At ORAS5's size (one file a month) the weights would otherwise open the whole record a second time, and 128
+    open files keep gigabytes of decompressed chunks (bench/bench_ingest_orca025.py)."""
+    from xarray.backends.file_manager import FILE_CACHE
+
+    import bridging.ingest as ingest_module
+
+    root, catalog, sources = archive
+    opened = []
+    real_open = ingest_module.open_variable
+
+    def recording_open(files, *args, **kwargs):
+        opened.append(list(files))
+        return real_open(files, *args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "open_variable", recording_open)
+    build_weights(tmp_path / "w.nc", catalog=catalog, source="ORAS5", data=DATA, grid={}, regrid_cfg={})
+    assert [len(f) for f in opened] == [12], "the first year's 12 monthly files, not the whole record"
+    before = len(FILE_CACHE)
+    from bridging.io.readers import open_variable
+
+    open_variable(sources["ORAS5"].files["sosstsst"][:12], "sosstsst")
+    assert len(FILE_CACHE) <= before, "files are closed after they were checked"
+
+
+def test_orca025_like_grid_has_orca025s_size_and_wrap_columns():
+    from bridging.io.layouts import orca025_like_global_grid
+
+    grid = orca025_like_global_grid()
+    assert grid.shape == (1021, 1442)
+    np.testing.assert_array_equal(grid.lon[:, 0], grid.lon[:, 1440])
+    np.testing.assert_array_equal(grid.lat[:, -1], grid.lat[:, 1])
+    equator = int(np.argmin(np.abs(grid.lat[:, 700])))
+    assert grid.lat[equator + 1, 700] - grid.lat[equator, 700] == pytest.approx(0.25, abs=1e-6)
+    assert grid.lat.min() < -76 and 0.5 < grid.ocean.mean() < 0.7

@@ -53,6 +53,20 @@ def test_bad_config_fails_at_load_naming_the_key(tmp_path):
     assert "da.inflaton: unknown key" in proc.stdout + proc.stderr
 
 
+def test_config_errors_name_the_overlay_and_duplicate_keys(tmp_path):
+    """Duplicate YAML keys are an error naming the file; a bad value names the overlay that set it."""
+    duplicate = tmp_path / "duplicate.yaml"
+    duplicate.write_text("da:\n  inflation: 1.2\nautoencoder:\n  epochs: 3\nda:\n  ensemble_size: 20\n")
+    proc = snakemake(ROOT, "-n", "--configfile", str(duplicate), check=False, timeout=300)
+    assert proc.returncode != 0
+    assert f"{duplicate}: duplicate key 'da' at line 5" in proc.stdout + proc.stderr
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("run:\n  name: '..'\n")
+    proc = snakemake(ROOT, "-n", "--configfile", "config/test.yaml", str(overlay), check=False, timeout=300)
+    assert proc.returncode != 0
+    assert re.search(rf"run\.name: .*not allowed.*\[set in {re.escape(str(overlay))}\]", proc.stdout + proc.stderr)
+
+
 SCRIPT_MAX_STATEMENTS = 8
 
 

@@ -27,6 +27,7 @@ from . import __version__
 from .errors import ConfigError, InputDataError
 from .grid import TargetGrid
 from .io.catalog import find_files
+from .io.plausibility import bounded_file_cache
 from .io.readers import input_files, open_variable
 from .regrid import load_weights, regrid, save_weights, weights_from_config
 from .settings import (
@@ -43,6 +44,9 @@ from .thermocline import thermocline_depth
 from .timeaxis import month_counter, year_month
 
 log = logging.getLogger(__name__)
+
+#: the only interface a local dask.distributed cluster listens on
+LOCALHOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,8 @@ def dask_scheduler(ingest: IngestSection | dict, threads: int = 1):
     * ``threads``: a thread pool of ``threads`` workers (the rule's threads); NumPy/SciPy release the GIL;
     * ``distributed``: a local ``dask.distributed`` cluster of ``ingest.n_workers`` worker processes, each with
       ``threads // n_workers`` threads and ``ingest.memory_limit`` of memory (workers spill, then pause, at it).
+      Scheduler and workers listen on the loopback interface only (127.0.0.1; no dashboard): a cluster node's
+      other users cannot reach them.
 
     A batch cluster plugs in the same way: with ``dask-jobqueue`` installed (not a dependency), replace the
     LocalCluster below by e.g. ``SLURMCluster(cores=4, memory="16GB", walltime="01:00:00", account=...)``, call
@@ -154,7 +160,7 @@ def dask_scheduler(ingest: IngestSection | dict, threads: int = 1):
         with (
             LocalCluster(
                 n_workers=ingest.n_workers, threads_per_worker=max(1, threads // ingest.n_workers),
-                memory_limit=ingest.memory_limit, processes=True, dashboard_address=None,
+                memory_limit=ingest.memory_limit, processes=True, dashboard_address=None, host=LOCALHOST,
             ) as cluster,
             Client(cluster) as client,
         ):  # fmt: skip
@@ -178,7 +184,15 @@ def build_weights(
     spec = resolve_source(source, data)
     target = TargetGrid.from_config(GridSection.model_validate(grid))
     regrid_cfg = RegridSection.model_validate(regrid_cfg)
-    sst = _open(catalog, spec.sst_query, spec.years, chunk_mb)
+    # Only the first year's files: the weights need the grid and the first month (a record of monthly files would
+    # otherwise be opened whole twice, here and in ingest_source, which checks all of it).
+    first_year = (spec.years[0], spec.years[0]) if spec.years is not None else None
+    try:
+        sst = _open(catalog, spec.sst_query, first_year, chunk_mb)
+    except InputDataError as err:
+        if first_year is None:
+            raise
+        raise InputDataError(err.path, f"{err.problem} (the regrid weights come from the first month of the years {spec.years[0]}–{spec.years[1]})") from None
     first = np.asarray(sst["sst"].isel(time=0).values)
     ocean = np.isfinite(first)
     weights = weights_from_config(sst["lat"].values, sst["lon"].values, ocean, target, regrid_cfg)
@@ -237,8 +251,11 @@ def ingest_source(
     thermo_t = regrid(thermo, w, label=thermo_files)
     import dask
 
-    with dask_scheduler(ingest, threads):
+    with dask_scheduler(ingest, threads), bounded_file_cache():
         sst_values, thermo_values = dask.compute(sst_t, thermo_t)
+    if not np.isfinite(thermo_values.values).any():
+        what = f"no column crosses the {ingest.isotherm:g} °C isotherm (ingest.isotherm)" if spec.thermocline_from_thetao else "it is missing everywhere"
+        raise InputDataError(thermo_files, f"the thermocline depth on the target grid is undefined in every cell and month: {what}")
     fields = {"sst": sst_values, "thermocline_depth": thermo_values.assign_coords(time=sst_values["time"])}
     valid = np.isfinite(sst_values.values).all(axis=0)
     log.info(
@@ -273,7 +290,22 @@ def ingest_source(
         provenance_json=prov,
         extra_attrs=extra,
     )
+    _check_ocean(store, sst_values, thermo_values, [*sst_files, *thermo_files], spec)
     return write_store(store, out_store, time_chunk=ingest.time_chunk)
+
+
+def _check_ocean(store: xr.Dataset, sst: xr.DataArray, thermo: xr.DataArray, files, spec: SourceSpec) -> None:
+    """Refuse a store without ocean: no target cell with both fields in every month (e.g. an isotherm crossed only
+    in some months, or a source that does not cover the target grid)."""
+    if int(store["ocean_mask"].sum()) > 0:
+        return
+    n_sst = int(np.isfinite(sst.values).all(axis=0).sum())
+    n_thermo = int(np.isfinite(thermo.values).all(axis=0).sum())
+    raise InputDataError(
+        files,
+        f"{spec.name}: the ocean mask is empty: no target cell has SST and thermocline depth in every month ({n_sst} "
+        f"cells have SST in every month, {n_thermo} a thermocline depth); check the isotherm and the grid",
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -281,19 +313,39 @@ def ingest_source(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _write_output(ds: xr.Dataset, out: str | Path) -> Path:
-    from .atomic import atomic_output, write_zarr_atomic
+OUTPUT_SUFFIXES = (".nc", ".zarr")
+
+
+def _write_output(ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None = None, label=None) -> Path:
+    """Write ``ds`` (lazy) to ``out`` (.nc or .zarr) atomically, in one pass. ``refuse_all_nan``: the reason to give
+    when its data variable holds no finite value (counted while writing; nothing is left behind then)."""
+    import dask
+    import dask.array as dsa
+
+    from .atomic import atomic_output, variable_length_strings
     from .timeaxis import time_encoding
 
-    out = Path(out)
+    out = check_writable(out, OUTPUT_SUFFIXES)
     encoding = {"time": time_encoding()} if "time" in ds.coords else {}
-    if out.suffix == ".zarr":
-        return write_zarr_atomic(ds, out, encoding=encoding)
-    if out.suffix != ".nc":
-        raise ConfigError(f"{out}: output must end in .nc or .zarr")
+    name = next(iter(ds.data_vars))
+    data = ds[name].data
+    finite = dsa.isfinite(data).sum() if isinstance(data, dsa.Array) else np.isfinite(data).sum()
     with atomic_output(out) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        if out.suffix == ".zarr":
+            write = variable_length_strings(ds).to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+        else:
+            write = ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=False)
+        _, n_finite = dask.compute(write, finite)
+        if refuse_all_nan is not None and int(n_finite) == 0:
+            raise InputDataError(label, f"{name} is undefined (NaN) everywhere: {refuse_all_nan}; nothing written")
     return out
+
+
+def check_writable(out, suffixes=OUTPUT_SUFFIXES) -> Path:
+    """The output path, refused (ConfigError) before any computation when its suffix or folder is wrong."""
+    from .atomic import check_writable as _check
+
+    return _check(out, suffixes)
 
 
 def regrid_files(
@@ -317,6 +369,9 @@ def regrid_files(
     """
     target = TargetGrid.from_config(GridSection.model_validate(grid or {}))
     regrid_cfg = RegridSection.model_validate(regrid_cfg or {})
+    check_writable(out)
+    if weights_out is not None:
+        check_writable(weights_out, (".nc",))
     ds = open_variable(list(inputs), variable, chunk_mb=chunk_mb)
     name = next(iter(ds.data_vars))
     field = ds[name]
@@ -333,7 +388,7 @@ def regrid_files(
     out_field = regrid(field, weights, check_mask="depth" not in field.dims, max_missing_fraction=regrid_cfg.max_missing_fraction, label=files)
     result = out_field.to_dataset(name=name)
     result.attrs = {"source_files": "\n".join(files), "regrid_method": weights.method, "history": f"bridging regrid ({__version__})"}
-    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads):
+    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
         return _write_output(result, out)
 
 
@@ -346,13 +401,19 @@ def thermocline_files(
     scheduler: dict | None = None,
     threads: int = 1,
 ) -> Path:
-    """The isotherm depth of ``thetao`` file(s) on their native grid, written to ``out`` (.nc or .zarr)."""
+    """The isotherm depth of ``thetao`` file(s) on their native grid, written to ``out`` (.nc or .zarr).
+
+    A result without any finite depth (no column crosses the isotherm) is an error, and nothing is written."""
+    check_writable(out)
+    if not np.isfinite(isotherm) or not -5.0 <= float(isotherm) <= 45.0:
+        raise ConfigError(f"isotherm {isotherm!r}: must be a finite temperature within -5…45 °C")
     ds = open_variable(list(inputs), None, chunk_mb=chunk_mb)
     if "thetao" not in ds:
         raise InputDataError(input_files(ds), f"no potential temperature (thetao/votemper) in these files, found {list(ds.data_vars)}")
     depth = thermocline_depth(ds["thetao"], isotherm, label=input_files(ds))
     result = depth.to_dataset()
     result.attrs = {"source_files": "\n".join(input_files(ds)), "history": f"bridging thermocline ({__version__})"}
-    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads):
-        return _write_output(result, out)
+    reason = f"no column crosses the {isotherm:g} °C isotherm (is it within the profiles' range?)"
+    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
+        return _write_output(result, out, refuse_all_nan=reason, label=input_files(ds))
 

@@ -1,11 +1,14 @@
-"""Per-run provenance: the resolved config, package versions and the git commit, written next to the results."""
+"""Per-run provenance: the resolved config, package versions and the git commit, written next to the results;
+and :func:`code_hash`, the identity of the code a stage runs (resume checkpoints carry it)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Sequence
 
 import yaml
 
@@ -16,6 +19,35 @@ PACKAGES = (
     "numpy", "scipy", "pandas", "xarray", "zarr", "dask", "netCDF4", "cftime", "numba",
     "torch", "intake-esm", "matplotlib", "pydantic", "snakemake", "snakemake-executor-plugin-slurm",
 )
+
+
+#: the package's source folder (src/bridging, or site-packages/bridging when installed)
+PACKAGE_ROOT = Path(__file__).resolve().parent
+#: modules every stage runs (the same core as the workflow's src() inputs)
+CORE_MODULES = ("__init__.py", "errors.py", "runtime.py", "atomic.py")
+
+
+def code_hash(modules: Sequence[str], *, root: str | Path | None = None) -> str:
+    """A short hash of the package version and the source of ``modules``: files or packages relative to the
+    package folder (``"models"``, ``"da"``, ``"stores.py"``), always with :data:`CORE_MODULES`.
+
+    A resume checkpoint written by other code (an edit in one of these files, another version) must not be
+    continued: the finished output would mix two programs' numbers."""
+    root = Path(root) if root is not None else PACKAGE_ROOT
+    files: set[Path] = set()
+    for module in (*CORE_MODULES, *modules):
+        path = root / module
+        if path.is_dir():
+            files.update(path.rglob("*.py"))
+        elif path.is_file():
+            files.add(path)
+        else:
+            raise ValueError(f"code_hash: no module {module} under {root}")
+    h = hashlib.sha256(__version__.encode())
+    for path in sorted(files):
+        h.update(f"\0{path.relative_to(root).as_posix()}\0".encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def git_commit(root: str | Path = ".") -> str | None:

@@ -6,7 +6,9 @@ T (or land), and where no level below is colder than T (the isotherm lies below 
 Levels below the sea floor are NaN and never count as a crossing.
 
 The computation is vectorised over whole slabs and, for dask-backed ``thetao``, runs chunk by chunk (whole columns
-in each chunk, split in time), so a 165-year record is never in memory at once.
+in each chunk, split in time), so a 165-year record is never in memory at once. Each chunk's depths are checked as
+they are computed (:mod:`bridging.io.plausibility`: 0…1000 m, no isolated spikes): levels in centimetres labelled
+metres give isotherm depths of kilometres, an error naming the files, the month and the location.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .errors import InputDataError
+from .errors import ConfigError, InputDataError
 
 DEFAULT_ISOTHERM = 20.0
 
@@ -49,6 +51,8 @@ def thermocline_depth(thetao: xr.DataArray, isotherm: float = DEFAULT_ISOTHERM, 
     Lazy for dask-backed input: one task per chunk, the depth dimension kept whole. Returns float32 metres with
     ``depth`` removed and the other coordinates (time, lat, lon) kept.
     """
+    if not np.isfinite(isotherm) or not -5.0 <= float(isotherm) <= 45.0:
+        raise ConfigError(f"isotherm {isotherm!r}: must be a finite temperature within -5…45 °C")
     if "depth" not in thetao.dims or "depth" not in thetao.coords:
         raise InputDataError(label, f"thetao needs a 'depth' dimension and coordinate, got dims {thetao.dims}")
     depth = np.asarray(thetao["depth"].values, dtype=np.float64)
@@ -65,6 +69,16 @@ def thermocline_depth(thetao: xr.DataArray, isotherm: float = DEFAULT_ISOTHERM, 
         dask="parallelized",
         output_dtypes=[np.float32],
     )
+    if out.chunks is not None and {"time", "y", "x"} <= set(out.dims):
+        from .io.plausibility import ArrayLocator, month_labels, screen_array
+
+        lat = out["lat"].values if "lat" in out.coords else None
+        data = screen_array(
+            out.transpose("time", ..., "y", "x").data, canonical="thermocline_depth", label=label,
+            variable=f"depth of the {isotherm:g} degC isotherm", months=month_labels(out["time"]),
+            locate=ArrayLocator(lat, out["lon"].values) if lat is not None else None,
+        )  # fmt: skip
+        out = out.transpose("time", ..., "y", "x").copy(data=data)
     out.attrs = {
         "standard_name": "depth_of_isosurface_of_sea_water_potential_temperature",
         "long_name": f"Depth of the {isotherm:g} degC isotherm",

@@ -21,10 +21,19 @@ os.environ.update(
 
 from bridging.errors import ConfigError  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
-from bridging.settings import validate_config  # noqa: E402
+from bridging.settings import read_config_files, validate_config  # noqa: E402
 
+# The files in merge order (the Snakefile's, then --configfile's), re-read to refuse duplicate keys and to name the
+# file that set a bad key.
+_CONFIGFILES = [f for f in workflow.configfiles if f not in workflow.overwrite_configfiles] + list(
+    workflow.overwrite_configfiles
+)
 try:
-    _validated = validate_config(config, origin="Snakemake config (config/config.default.yaml + overlays)")
+    _validated = validate_config(
+        config,
+        origin="Snakemake config (config/config.default.yaml + overlays)",
+        sources=read_config_files(_CONFIGFILES),
+    )
 except ConfigError as err:
     raise WorkflowError(str(err))
 # Normalised values (tuples as lists, defaults filled) so params compare equal between runs.

@@ -57,6 +57,10 @@ def run(args) -> int:
     for key in paths:
         if getattr(args, key, None):
             paths[key] = Path(getattr(args, key))
+    from ..atomic import check_writable
+
+    check_writable(paths["out"], (".zarr",))
+    check_writable(paths["statistics"], (".json",))
     da = cfg.da.model_copy()
     if args.months is not None:
         da.months = args.months

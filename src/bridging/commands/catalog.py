@@ -12,8 +12,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..atomic import check_writable
     from ..io.catalog import build_catalog
 
+    check_writable(args.out, (".json",))
+    if args.csv:
+        check_writable(args.csv, (".csv",))
     json_path, csv_path = build_catalog(args.roots, args.out, args.csv)
     print(f"wrote {json_path} and {csv_path}")
     return 0

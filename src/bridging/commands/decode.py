@@ -35,8 +35,11 @@ def run(args) -> int:
     limit_threads(cfg.compute.torch_threads)
     run_dir = Path(cfg.run.results_dir) / cfg.run.name
     kind = "free_run" if args.free_run else "bridging"
+    from ..atomic import check_writable
+
+    out_path = check_writable(args.out or run_dir / "stores" / f"{kind}_{args.model}.zarr", (".zarr",))
     out = decode_filter_store(
-        args.out or run_dir / "stores" / f"{kind}_{args.model}.zarr",
+        out_path,
         assimilation=args.assimilation or run_dir / ("free_run" if args.free_run else "assimilation") / f"{args.model}.zarr",
         autoencoder=args.autoencoder or run_dir / "models" / args.model / "autoencoder.pt",
         operational_store=args.operational_store or run_dir / "stores" / f"{args.model}.zarr",

@@ -23,7 +23,9 @@ def run(args) -> int:
     demo = load_config(*args.config).demo if args.config else DemoSection()
     if args.full_record:
         demo.full_record = True
-    out = generate_demo_data(args.out or demo.output_dir, demo)
+    from ..atomic import check_writable
+
+    out = generate_demo_data(check_writable(args.out or demo.output_dir), demo)
     for plan in plan_sources(demo):
         record = load_statistics(out, plan.source_id)
         print(f"{plan.source_id} {record['years'][0]}–{record['years'][1]}: {summary_line(record['statistics'])}")

@@ -34,6 +34,9 @@ def run(args) -> int:
     for key in paths:
         if getattr(args, key, None):
             paths[key] = Path(getattr(args, key))
+    from ..atomic import check_writable
+
+    check_writable(paths["out_dir"] / "operational.zarr", (".zarr",))
     written = encode_sources(
         paths["autoencoder"],
         paths["operational_store"],

@@ -26,6 +26,9 @@ def run(args) -> int:
     from ..idealized.stats import run_statistics, summary_line
     from ..settings import IdealizedSection, load_config
 
+    from ..atomic import check_writable
+
+    check_writable(args.out, (".zarr",))
     section = load_config(*args.config).idealized if args.config else IdealizedSection()
     out = run_to_zarr(
         args.out,

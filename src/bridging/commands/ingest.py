@@ -28,7 +28,12 @@ def run(args) -> int:
     from ..ingest import build_weights, ingest_source, source_config
     from ..settings import load_config
 
+    from ..atomic import check_writable
+
     cfg = load_config(*args.config)
+    check_writable(args.out, (".zarr",))
+    if args.weights is None:
+        check_writable(Path(args.out).with_suffix(".weights.nc"), (".nc",))
     source = source_config(args.source, cfg.data)
     weights = args.weights
     if weights is None:

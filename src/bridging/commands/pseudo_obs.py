@@ -21,6 +21,9 @@ def run(args) -> int:
     from ..idealized.pseudo_obs import make_pseudo_obs
     from ..settings import Config, load_config
 
+    from ..atomic import check_writable
+
+    check_writable(args.out, (".zarr",))
     cfg = load_config(*args.config) if args.config else Config()
     idealized = cfg.idealized.model_copy()
     if args.model:

@@ -56,6 +56,9 @@ def run(args) -> int:
         if getattr(args, key, None):
             paths[key] = Path(getattr(args, key))
     out = paths["out_dir"]
+    from ..atomic import check_writable
+
+    check_writable(out / "autoencoder.pt", (".pt",))
     record = train_autoencoder(
         paths["operational_store"],
         paths["reanalysis_store"],

@@ -37,6 +37,9 @@ def run(args) -> int:
         if getattr(args, key, None):
             paths[key] = Path(getattr(args, key))
     out = paths["out_dir"]
+    from ..atomic import check_writable
+
+    check_writable(out / "forecast.pt", (".pt",))
     record = train_forecast(
         paths["latent_dir"] / "operational.zarr",
         paths["latent_dir"] / "reanalysis.zarr",

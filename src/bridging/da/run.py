@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -67,6 +66,9 @@ from .localization import taper_from_training, taper_summary
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 2
+#: the modules the filter stage runs (as the workflow's src() inputs of the assimilate rule); their hash is part of
+#: the resume fingerprint, so a run interrupted and re-run after a code edit starts afresh
+FILTER_CODE = ("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py")
 # Re-encoding that moves training states by more than this fraction of their spread jolts members by far more than a
 # typical analysis spread (a few % of the climatological spread): warn.
 REENCODE_CHANGE_WARN = 0.1
@@ -745,9 +747,21 @@ def _fingerprint_path(path) -> list:
     return [(path.name, st.st_size, st.st_mtime_ns)]
 
 
+def filter_code_hash() -> str:
+    from ..provenance import code_hash
+
+    return code_hash(FILTER_CODE)
+
+
 def run_fingerprint(inputs: Sequence, settings: Mapping) -> str:
-    """Identity of a run for resuming: input files (names, sizes, mtimes) and every setting that changes numbers."""
-    record = {"version": CHECKPOINT_VERSION, "settings": settings, "inputs": [_fingerprint_path(p) for p in inputs]}
+    """Identity of a run for resuming: input files (names, sizes, mtimes), every setting that changes numbers, and
+    the code (version and the hash of the modules the stage runs)."""
+    record = {
+        "version": CHECKPOINT_VERSION,
+        "code": [__version__, filter_code_hash()],
+        "settings": settings,
+        "inputs": [_fingerprint_path(p) for p in inputs],
+    }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -855,6 +869,8 @@ def _save_checkpoint(path: Path, state: FilterState, fingerprint: str) -> None:
     record = {
         "version": CHECKPOINT_VERSION,
         "fingerprint": fingerprint,
+        "code_version": __version__,
+        "code_hash": filter_code_hash(),
         "month": state.month,
         "members": state.members.detach().cpu(),
         "recurrent": _map_tensors(state.recurrent, lambda t: t.detach().cpu()),
@@ -872,6 +888,15 @@ def _load_checkpoint(path: Path, fingerprint: str, device) -> dict | None:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file: start again rather than fail
         log.warning("%s: unreadable checkpoint (%s); starting from month 0", path, err)
+        return None
+    if not isinstance(record, dict) or not {"fingerprint", "month", "members", "recurrent", "rng_state"} <= record.keys():
+        log.warning("%s: corrupt checkpoint (not a filter state: %s); starting from month 0", path, type(record).__name__)
+        return None
+    if record.get("version") == CHECKPOINT_VERSION and record.get("code_hash") != filter_code_hash():
+        log.info(
+            "%s: checkpoint was written by other code (version %s, code hash %s; now %s, %s); starting from month 0",
+            path, record.get("code_version"), record.get("code_hash"), __version__, filter_code_hash(),
+        )  # fmt: skip
         return None
     if record.get("version") != CHECKPOINT_VERSION or record.get("fingerprint") != fingerprint:
         log.info("%s: checkpoint belongs to other inputs or settings; starting from month 0", path)

@@ -199,6 +199,10 @@ def open_monthly_field(path: str | Path, variable: str) -> tuple[xr.DataArray, n
         except Exception as err:  # the backends raise many types for unreadable or undecodable files
             raise InputDataError(path, f"cannot open ({type(err).__name__}: {err})") from None
         field = normalise_grid(ds, variable, path)
+        # a user's file: undeclared fill values → NaN; implausible values, spikes and damaged chunks → errors
+        from ..io.plausibility import screen_field
+
+        field = screen_field(field, path)
         ocean = None
     check_monthly(field["time"], path)
     return field, ocean

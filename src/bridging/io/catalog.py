@@ -71,8 +71,27 @@ def parse_file(path: Path) -> dict | None:
 
 
 def _walk_nc(root: Path) -> Iterable[Path]:
+    """The .nc files under ``root``, following symbolic links to folders but entering each real folder once.
+
+    Archives link folders into each other (shared versions, ``latest`` links); a link back to an ancestor would
+    make ``os.walk(followlinks=True)`` recurse until the path is too long, which with two such links takes
+    exponential time. Visited real paths cut every cycle, so the walk always ends."""
+    visited: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # skip hidden (e.g. atomic temporaries)
+        real = os.path.realpath(dirpath)
+        if real in visited:
+            dirnames[:] = []
+            continue
+        visited.add(real)
+        keep = []
+        for d in sorted(dirnames):
+            if d.startswith("."):  # skip hidden (e.g. atomic temporaries)
+                continue
+            if os.path.realpath(os.path.join(dirpath, d)) in visited:
+                log.debug("catalog: %s leads back to a folder already scanned; not followed", os.path.join(dirpath, d))
+                continue
+            keep.append(d)
+        dirnames[:] = keep
         for f in sorted(filenames):
             if f.endswith(".nc") and not f.startswith("."):
                 yield Path(dirpath) / f

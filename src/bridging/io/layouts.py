@@ -190,24 +190,51 @@ def gx1_like_global_grid(*, nlon: int = 320, nlat: int = 384, pole=(72.0, 320.0)
     lats = np.interp(np.linspace(0, base.size - 1, nlat), np.arange(base.size), base)
     lons = (np.arange(nlon) + 0.5) * 360.0 / nlon
     lat, lon = np.meshgrid(lats, lons, indexing="ij")
+    lat2, lon2 = _displace_pole(lat, lon, lats[-1], pole)
+    ocean = ~pacific_land_mask(lat2, lon2) if land else np.ones(lat2.shape, bool)
+    if land:
+        ocean &= lat2 < 80.0
+    return CurvilinearGrid(lat2, lon2, ocean, name=f"gx1-like global {nlat}x{nlon}")
+
+
+def _displace_pole(lat: np.ndarray, lon: np.ndarray, top: float, pole) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate the rows north of 20°N about the axis perpendicular to the geographic and the displaced pole, by an
+    angle rising smoothly from 0 at 20°N to the full pole offset at latitude ``top``."""
     p = _xyz(lat, lon)
-    # Rotate about the axis perpendicular to the geographic and the displaced pole, by an angle that rises
-    # smoothly from 0 at 20°N to the full pole offset at the top row.
     target = _xyz(np.array(pole[0]), np.array(pole[1]))
     axis = np.cross(np.array([0.0, 0.0, 1.0]), target)
     axis /= np.linalg.norm(axis)
     full_angle = np.deg2rad(90.0 - pole[0])
-    s = np.clip((lat - 20.0) / (lats[-1] - 20.0), 0.0, 1.0)
+    s = np.clip((lat - 20.0) / (top - 20.0), 0.0, 1.0)
     angle = full_angle * (3 * s**2 - 2 * s**3)
     # Rodrigues' rotation formula, per point.
     k = axis[None, None, :]
     cos_a, sin_a = np.cos(angle)[..., None], np.sin(angle)[..., None]
     p_rot = p * cos_a + np.cross(k, p) * sin_a + k * np.sum(k * p, axis=-1, keepdims=True) * (1 - cos_a)
-    lat2, lon2 = _latlon(p_rot)
+    return _latlon(p_rot)
+
+
+def orca025_like_global_grid(*, nlon: int = 1442, nlat: int = 1021, pole=(70.0, 260.0), land: bool = True) -> CurvilinearGrid:
+    """A global grid of ORCA025's size (1021 × 1442, as ORAS5's files): isotropic Mercator rows (Δlat = 0.25° ·
+    cos lat) from about 77°S, as many as ``nlat`` holds (to about 79°N); 1440 columns of 0.25° starting near 73°E plus
+    NEMO's two wrap columns (column 0 repeats column 1440, column 1441 repeats column 1); north of 20°N the rows
+    bend towards a displaced pole on land (ORCA's tripolar north; the fold itself is not reproduced). Used by the
+    benchmarks."""
+    step = 360.0 / (nlon - 2)
+    south = [-step * np.cos(0.0)]
+    while south[-1] > -77.0:
+        south.append(south[-1] - step * np.cos(np.deg2rad(south[-1])))
+    lats = [0.0]
+    while len(lats) < nlat - len(south):
+        lats.append(lats[-1] + step * np.cos(np.deg2rad(lats[-1])))
+    lats = np.array(south[::-1] + lats)
+    lons = 73.0 + step * (np.arange(nlon) - 1)
+    lat, lon = np.meshgrid(lats, lons, indexing="ij")
+    lat2, lon2 = _displace_pole(lat, lon, lats[-1], pole)
+    lat2[:, 0], lon2[:, 0] = lat2[:, nlon - 2], lon2[:, nlon - 2]
+    lat2[:, -1], lon2[:, -1] = lat2[:, 1], lon2[:, 1]
     ocean = ~pacific_land_mask(lat2, lon2) if land else np.ones(lat2.shape, bool)
-    if land:
-        ocean &= lat2 < 80.0
-    return CurvilinearGrid(lat2, lon2, ocean, name=f"gx1-like global {nlat}x{nlon}")
+    return CurvilinearGrid(lat2, lon2, ocean, name=f"ORCA025-like global {nlat}x{nlon}")
 
 
 def orca_like_grid(
@@ -797,8 +824,10 @@ def write_oras5_monthly(
     consolidated_until: int = 2014,
     extra_attrs: Mapping | None = None,
     complevel: int = 1,
+    coordinate_complevel: int = 0,
 ) -> dict[str, list[Path]]:
-    """Write ORAS5 monthly 2-D files, one per variable per month, under ``root/subdir/<variable>/``.
+    """Write ORAS5 monthly 2-D files, one per variable per month, under ``root/subdir/<variable>/``
+    (``coordinate_complevel`` > 0 also compresses ``nav_lat``/``nav_lon``).
 
     Layout as delivered by the CDS (``reanalysis-oras5``): dims ``time_counter`` (unlimited, 1), ``y``, ``x``
     with no coordinate variables for ``x``/``y``; 2-D float32 ``nav_lat``/``nav_lon`` (longitudes −180…180);
@@ -831,10 +860,11 @@ def write_oras5_monthly(
                 nc.createDimension("x", nx)
                 nc.createDimension("y", ny)
                 nc.createDimension("time_counter", None)
-                la = nc.createVariable("nav_lat", "f4", ("y", "x"))
+                packed = dict(zlib=True, complevel=coordinate_complevel) if coordinate_complevel > 0 else {}
+                la = nc.createVariable("nav_lat", "f4", ("y", "x"), **packed)
                 la.setncatts({"units": "degrees_north", "long_name": "Latitude", "standard_name": "latitude", "nav_model": "Default grid"})
                 la[:] = grid.lat.astype(np.float32)
-                lo = nc.createVariable("nav_lon", "f4", ("y", "x"))
+                lo = nc.createVariable("nav_lon", "f4", ("y", "x"), **packed)
                 lo.setncatts({"units": "degrees_east", "long_name": "Longitude", "standard_name": "longitude", "nav_model": "Default grid"})
                 lo[:] = nav_lon
                 tc = nc.createVariable("time_counter", "f8", ("time_counter",))

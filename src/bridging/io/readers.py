@@ -15,11 +15,15 @@ lazy (dask) ``xarray.Dataset`` holding
 
 Every problem that makes a file unusable raises :class:`~bridging.errors.InputDataError` naming the file(s):
 unreadable or truncated files, a missing variable, unknown units, an unknown grid layout, duplicate or overlapping
-months, time running backwards, missing months, grids that differ between files, implausible values.
+months, time running backwards, missing months, grids that differ between files, implausible values. Values are
+checked in every month as the data are read (:mod:`bridging.io.plausibility`: undeclared fill values → NaN, values
+outside the physical range and isolated spikes → error naming the month and the location), and a read that fails
+inside the dask computation (a corrupt compressed chunk) names the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -34,6 +38,7 @@ import xarray as xr
 from ..errors import InputDataError
 from ..regrid import grid_fingerprint
 from ..timeaxis import month_counter, time_from_year_month, year_month_from_counter
+from .plausibility import FILL_THRESHOLD, PLAUSIBLE, mask_fill_values, read_lazily, screen_array
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +61,12 @@ LENGTH_UNITS = {
     **{u: 1.0 for u in ("m", "meter", "meters", "metre", "metres")},
     **{u: 0.01 for u in ("cm", "centimeter", "centimeters", "centimetre", "centimetres")},
 }
-#: plausible ranges after conversion, to catch mislabelled units (Kelvin data labelled degC, cm labelled m)
-PLAUSIBLE = {"sst": (-5.0, 45.0), "thetao": (-5.0, 45.0), "thermocline_depth": (0.0, 2000.0)}
+#: the deepest plausible level centre (m): deeper vertical coordinates are mislabelled (centimetres labelled m)
+MAX_LEVEL_DEPTH = 11000.0
 
 LAT_NAMES = ("lat", "latitude", "nav_lat", "nav_lat_grid_T", "TLAT", "geolat", "yh_lat")
 LON_NAMES = ("lon", "longitude", "nav_lon", "nav_lon_grid_T", "TLONG", "geolon", "xh_lon")
 TIME_NAMES = ("time", "time_counter", "t")
-#: |values| at or above this are fill values even without a _FillValue attribute (CMIP6 uses 1e20)
-FILL_THRESHOLD = 1e19
 
 ORAS5_NAME = re.compile(r"^(?P<variable>[A-Za-z0-9]+)_control_monthly_highres_(?P<dims>2D|3D)_(?P<yyyymm>\d{6})_(?P<stream>CONS|OPER)_v(?P<version>[\d.]+)\.nc$")
 
@@ -125,11 +128,14 @@ def _layout(lat_v: xr.Variable, lon_v: xr.Variable, vdims) -> str | None:
     return None
 
 
-def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, str], str]:
-    """2-D lat/lon arrays, the variable's (y, x) dim names, and the layout (curvilinear | regular).
+def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | None = None):
+    """2-D lat/lon arrays, the variable's (y, x) dim names, the layout (curvilinear | regular) and the grid's
+    fingerprint (:func:`bridging.regrid.grid_fingerprint`).
 
     Among the candidate pairs that span the variable's horizontal dimensions, 2-D ones win, then the conventional
-    names in order (a file may carry nominal 1-D axes beside the true 2-D cell positions)."""
+    names in order (a file may carry nominal 1-D axes beside the true 2-D cell positions). ``grids`` caches the
+    result by the coordinates' raw bytes: the files of one record share one grid, which is then read but not
+    converted and fingerprinted again (and they share one pair of arrays)."""
     pairs = _coordinate_pairs(ds)
     if not pairs:
         raise InputDataError(
@@ -152,13 +158,25 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path) -> tuple[np.ndarr
         )
     lat_name, lon_name, layout = found
     lat_v, lon_v = ds[lat_name], ds[lon_name]
+    lat_raw, lon_raw = np.asarray(lat_v.values), np.asarray(lon_v.values)
+    dims = tuple(lat_v.dims) if layout == "curvilinear" else (lat_v.dims[0], lon_v.dims[0])
+    ydim, xdim = dims
+    key = None
+    if grids is not None:
+        h = hashlib.blake2b(digest_size=16)
+        for part in (lat_name, lon_name, layout, str(lat_raw.dtype), str(lat_raw.shape), str(lon_raw.shape)):
+            h.update(part.encode() + b"\0")
+        h.update(np.ascontiguousarray(lat_raw).view(np.uint8))
+        h.update(np.ascontiguousarray(lon_raw).view(np.uint8))
+        key = ("raw", h.hexdigest())
+        if key in grids:
+            lat, lon, cached_layout, grid_hash = grids[key]
+            return lat, lon, (str(ydim), str(xdim)), cached_layout, grid_hash
     if layout == "curvilinear":
-        ydim, xdim = lat_v.dims
-        lat = np.asarray(lat_v.values, dtype=np.float64)
-        lon = np.asarray(lon_v.values, dtype=np.float64)
+        lat = np.asarray(lat_raw, dtype=np.float64)
+        lon = np.asarray(lon_raw, dtype=np.float64)
     else:
-        ydim, xdim = lat_v.dims[0], lon_v.dims[0]
-        lat, lon = np.meshgrid(np.asarray(lat_v.values, np.float64), np.asarray(lon_v.values, np.float64), indexing="ij")
+        lat, lon = np.meshgrid(np.asarray(lat_raw, np.float64), np.asarray(lon_raw, np.float64), indexing="ij")
     bad = ~np.isfinite(lat) | ~np.isfinite(lon) | (np.abs(lat) >= FILL_THRESHOLD) | (np.abs(lon) >= FILL_THRESHOLD)
     lat[bad] = np.nan
     lon[bad] = np.nan
@@ -167,7 +185,12 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path) -> tuple[np.ndarr
     if np.nanmax(np.abs(lat)) > 90.0 + 1e-6:
         raise InputDataError(path, f"{lat_name} has values beyond ±90° ({np.nanmin(lat):.3g}…{np.nanmax(lat):.3g}): not latitudes in degrees")
     lon = np.mod(lon, 360.0)
-    return lat, lon, (str(ydim), str(xdim)), layout
+    grid_hash = grid_fingerprint(lat, lon)
+    if key is not None:
+        # Files of one grid share one pair of coordinate arrays (not two float64 arrays of the grid per file).
+        lat, lon, _, _ = grids.setdefault(("fingerprint", grid_hash), (lat, lon, layout, grid_hash))
+        grids[key] = (lat, lon, layout, grid_hash)
+    return lat, lon, (str(ydim), str(xdim)), layout, grid_hash
 
 
 def _time_dim(var: xr.DataArray, ds: xr.Dataset) -> str | None:
@@ -248,6 +271,12 @@ def _depth_axis(ds: xr.Dataset, var: xr.DataArray, zdim: str, path: Path) -> tup
         depth = -depth
     if depth.size > 1 and not (np.all(np.diff(depth) > 0) or np.all(np.diff(depth) < 0)):
         raise InputDataError(path, f"vertical coordinate {zdim!r} is not monotonic: {depth.tolist()}")
+    if np.abs(depth).max() > MAX_LEVEL_DEPTH:
+        raise InputDataError(
+            path,
+            f"vertical coordinate {zdim!r} reaches {np.abs(depth).max():.6g} m with units {units!r}, deeper than any ocean "
+            f"(max {MAX_LEVEL_DEPTH:g} m); are the levels in cm?",
+        )
     reverse = depth.size > 1 and depth[1] < depth[0]
     return (depth[::-1] if reverse else depth), bool(reverse)
 
@@ -257,18 +286,33 @@ def _chunk_months(var: xr.DataArray, chunk_mb: float) -> int:
     return max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
 
 
-def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
+class _FileLocator:
+    """(lat, lon) of a grid point of a file, read only when an error needs it (nothing large travels with tasks)."""
+
+    def __init__(self, path: Path, variable: str):
+        self.path, self.variable = path, variable
+
+    def __dask_tokenize__(self):
+        return ("bridging-file-locator", str(self.path), self.variable)
+
+    def __call__(self, j: int, i: int) -> tuple[float, float]:
+        with xr.open_dataset(self.path, engine="netcdf4", decode_times=False, decode_timedelta=False) as raw:
+            lat, lon, _, _, _ = _horizontal(raw, raw[self.variable], self.path)
+        return float(lat[j, i]), float(lon[j, i])
+
+
+def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | None = None) -> _Part:
     if not path.is_file():
         raise InputDataError(path, "file does not exist")
     try:
         # Lazily indexed backend arrays (no dask yet): the probes below read single slabs straight from the file.
-        raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False, mask_and_scale=True)
+        raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False, mask_and_scale=True, cache=False)
     except Exception as err:  # netCDF4/HDF5 raise OSError, RuntimeError, ValueError … for damaged files
         raise InputDataError(path, f"cannot be read as netCDF ({type(err).__name__}: {err}); the file is corrupt, truncated or not netCDF") from None
     name = _find_variable(raw, path, variable)
     canonical = CANONICAL_NAMES[name]
     var = raw[name]
-    lat, lon, (ydim, xdim), layout = _horizontal(raw, var, path)
+    lat, lon, (ydim, xdim), layout, grid_hash = _horizontal(raw, var, path, grids)
 
     oras5 = ORAS5_NAME.match(path.name)
     tdim = _time_dim(var, raw)
@@ -307,18 +351,18 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
     scale, offset = _unit_conversion(source_units, canonical, name, path)
     _probe(var, canonical, scale, offset, path)
     # Keep only the data; the file's own coordinates (nlat/nlon indices, x/y projection, lev in cm) are replaced.
+    # Each block is screened as it is read: undeclared fill values → NaN (before any scaling: after cm → m, 1e20
+    # would no longer look like one), units converted, range and spikes checked (bridging.io.plausibility).
     months_per_chunk = _chunk_months(var, chunk_mb)
-    data = var.variable.chunk({"time": months_per_chunk, **{d: -1 for d in var.dims if d != "time"}}).data
-    var = xr.DataArray(data, dims=var.dims, name=name, attrs=dict(var.attrs))
-    # Fill values first: after a cm → m scaling 1e20 would no longer look like one.
-    var = var.where(np.abs(var) < FILL_THRESHOLD)
-    if scale != 1.0:
-        var = var * scale
-    if offset != 0.0:
-        var = var + offset
-    var = var.astype(np.float32)
-
+    data = read_lazily(var.variable, path, name, (months_per_chunk, *var.shape[1:]))
     years, months = year_month_from_counter(counters)
+    data = screen_array(
+        data, canonical=canonical, scale=scale, offset=offset, label=path, variable=name,
+        months=[f"{int(y):04d}-{int(m):02d}" for y, m in zip(years, months)], locate=_FileLocator(path, name),
+        extra_dims=("depth",) if canonical == "thetao" else (),
+    )  # fmt: skip
+    var = xr.DataArray(data, dims=var.dims, name=name, attrs=dict(var.attrs))
+
     coords = {
         "time": time_from_year_month(years, months),
         "lat": (("y", "x"), lat, {"units": "degrees_north", "standard_name": "latitude"}),
@@ -328,24 +372,33 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float) -> _Part:
         coords["depth"] = ("depth", depth, {"units": "m", "positive": "down", "standard_name": "depth"})
     out = xr.Dataset({canonical: var.assign_attrs(units="degC" if canonical in TEMPERATURE else "m")}, coords=coords)
     out.attrs.update({"source_variable": name, "source_units": str(source_units), "grid_layout": layout})
-    return _Part(path, out, counters, grid_fingerprint(lat, lon))
+    # Close the file now: an open netCDF file keeps the chunks read (here the coordinates and the probed month) in
+    # its HDF5 cache, three whole-grid chunks for an ORAS5 file, and xarray keeps up to 128 files open. The reads
+    # of the computation reopen it (see bridging.io.plausibility.bounded_file_cache).
+    raw.close()
+    return _Part(path, out, counters, grid_hash)
 
 
 def _probe(var: xr.DataArray, canonical: str, scale: float, offset: float, path: Path) -> None:
-    """Read two slabs now, straight from the file: the last record (a truncated file fails here, not deep inside a
-    later computation) and the first record's top level (its values must be plausible for the declared units)."""
+    """Read one or two slabs now, straight from the file: the last record (a truncated file fails here, not deep
+    inside a later computation) and the first record's top level (its values must be plausible for the declared
+    units; the same slab when a file holds one month of a 2-D field)."""
     try:
         last = var.isel(time=-1)
         if "depth" in var.dims:
             last = last.isel(depth=-1)
-        last.values
-        first = var.isel(time=0)
-        if "depth" in var.dims:
-            first = first.isel(depth=0)
-        first = np.asarray(first.values, dtype=np.float64)
+        last = np.asarray(last.values)
+        if "depth" in var.dims or var.sizes["time"] > 1:
+            first = var.isel(time=0)
+            if "depth" in var.dims:
+                first = first.isel(depth=0)
+            first = np.asarray(first.values)
+        else:
+            first = last
     except Exception as err:
         raise InputDataError(path, f"reading {var.name} failed ({type(err).__name__}: {err}); the file is corrupt or truncated") from None
-    finite = first[np.isfinite(first) & (np.abs(first) < FILL_THRESHOLD)] * scale + offset
+    first = mask_fill_values(first).astype(np.float64)
+    finite = first[np.isfinite(first)] * scale + offset
     if finite.size == 0:
         raise InputDataError(path, f"{var.name}: the first month holds no valid values (all fill values)")
     lo, hi = PLAUSIBLE[canonical]
@@ -398,7 +451,8 @@ def open_variable(
     if len(set(p.resolve() for p in paths)) != len(paths):
         dup = sorted({str(p) for p in paths if sum(q.resolve() == p.resolve() for q in paths) > 1})
         raise InputDataError(dup, "the same file is listed more than once")
-    parts = [_open_file(p, variable, chunk_mb) for p in paths]
+    grids: dict = {}
+    parts = [_open_file(p, variable, chunk_mb, grids) for p in paths]
     names = {part.dataset.attrs["source_variable"] for part in parts}
     if len(names) > 1:
         raise InputDataError(paths, f"files hold different variables: {sorted(names)}")
@@ -443,3 +497,4 @@ def open_variable(
 def input_files(ds: xr.Dataset) -> list[str]:
     """The files a Dataset from :func:`open_variable` was read from."""
     return json.loads(ds.attrs.get("input_files", "[]"))
+

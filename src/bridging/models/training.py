@@ -28,6 +28,15 @@ from ..errors import InputDataError
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
+#: the modules a training stage runs (as the workflow's src() inputs of the model rules); their hash is part of a
+#: resume checkpoint's identity
+TRAINING_CODE = ("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py")
+
+
+def training_code_hash() -> str:
+    from ..provenance import code_hash
+
+    return code_hash(TRAINING_CODE)
 
 
 # --------------------------------------------------------------------------------------------- devices and seeds
@@ -182,17 +191,29 @@ class ResumeState:
 
     path: Path
     fingerprint: str
+    code: str = field(default_factory=training_code_hash)
 
     def load(self, device="cpu") -> dict | None:
-        """The saved state if it belongs to this run (same settings and data), else None (start afresh)."""
+        """The saved state if it belongs to this run (same settings, data and code), else None (start afresh)."""
         import torch
+
+        from .. import __version__
 
         if not self.path.is_file():
             return None
         try:
             state = torch.load(self.path, map_location=device, weights_only=True)
         except Exception as err:
-            log.warning("ignoring unreadable resume checkpoint %s (%s)", self.path, err)
+            log.warning("ignoring unreadable resume checkpoint %s (%s); starting afresh", self.path, err)
+            return None
+        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or "fingerprint" not in state:
+            log.warning("ignoring corrupt resume checkpoint %s (not a training state: %s); starting afresh", self.path, type(state).__name__)
+            return None
+        if state.get("code_hash") != self.code:
+            log.info(
+                "resume checkpoint %s was written by other code (version %s, code hash %s; now %s, %s); starting afresh",
+                self.path, state.get("code_version"), state.get("code_hash"), __version__, self.code,
+            )  # fmt: skip
             return None
         if state.get("fingerprint") != self.fingerprint:
             log.info("resume checkpoint %s belongs to other settings or data; starting afresh", self.path)
@@ -203,7 +224,9 @@ class ResumeState:
     def save(self, state: dict) -> None:
         import torch
 
-        state = dict(state, fingerprint=self.fingerprint)
+        from .. import __version__
+
+        state = dict(state, fingerprint=self.fingerprint, code_hash=self.code, code_version=__version__)
         with atomic_output(self.path) as tmp:
             torch.save(state, tmp)
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from ..errors import ConfigError
 from .base import Section
 from .da import AdaptiveNoiseSection, DASection, DecodeSection, LocalizationSection
 from .data import DataSection, GridSection, IngestSection, OperationalModelSection, ReanalysisSection, RegridSection
 from .diagnostics import AcceptanceSection, DiagnosticsSection, PlottingSection
+from .loading import UniqueKeySafeLoader, file_setting, read_config_file, read_config_files
 from .idealized import (
     CF23Params,
     CFY22Params,
@@ -31,6 +33,18 @@ from .idealized import (
 )
 from .models import AutoencoderSection, CurriculumSection, ForecastSection, GateSection
 from .run import ComputeSection, RunSection
+
+#: CF23's equatorial nodes and the CFY22 observation boxes per variable (bridging.idealized.pseudo_obs; a test
+#: checks these against the layouts it builds)
+CF23_NODES = 56
+CFY22_BOXES = {"sst": 2, "thermocline_depth": 1}
+
+
+def n_observables(model: str, pseudo_obs: PseudoObsSection) -> int:
+    """Number of observables y of the pseudo-observations of ``model`` (without building the layout)."""
+    if model == "cf23":
+        return -(-CF23_NODES // pseudo_obs.node_stride) * len(set(pseudo_obs.variables))
+    return sum(CFY22_BOXES[v] for v in set(pseudo_obs.variables))
 
 
 class Config(Section):
@@ -49,24 +63,55 @@ class Config(Section):
     decode: DecodeSection = Field(default_factory=DecodeSection)
     diagnostics: DiagnosticsSection = Field(default_factory=DiagnosticsSection)
 
+    @model_validator(mode="after")
+    def _cross_section(self):
+        n_obs = n_observables(self.idealized.model, self.pseudo_obs)
+        if self.autoencoder.latent_dim < n_obs:
+            raise ValueError(
+                f"autoencoder.latent_dim ({self.autoencoder.latent_dim}) must be at least the number of observables "
+                f"({n_obs} with idealized.model {self.idealized.model} and pseudo_obs.node_stride {self.pseudo_obs.node_stride}): "
+                "each observable has a designated latent variable"
+            )
+        demo = self.demo.reanalysis
+        if demo.first_year > demo.last_year:
+            raise ValueError(f"demo.reanalysis.first_year ({demo.first_year}) is after demo.reanalysis.last_year ({demo.last_year})")
+        return self
 
-def _format_validation_error(err: ValidationError, origin: str) -> str:
+
+#: dotted config keys quoted in a cross-section error (used to find the file that set them)
+_DOTTED_KEY = re.compile(r"\b([a-z_]+(?:\.[a-z_0-9]+)+)\b")
+
+
+def _format_validation_error(err: ValidationError, origin: str, sources) -> str:
     lines = [f"invalid configuration ({origin}):"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or "<root>"
+        msg = e["msg"].removeprefix("Value error, ")
+        setters = [file_setting(sources, loc)] if loc else [file_setting(sources, k.split(".")) for k in _DOTTED_KEY.findall(msg)]
+        setters = list(dict.fromkeys(s for s in setters if s))
+        where = f" [set in {', '.join(setters)}]" if setters else ""
         if e["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
+            lines.append(f"  {key}: unknown key{where}")
+        elif e["type"] == "value_error" and isinstance(e.get("input"), dict):
+            lines.append(f"  {key}: {msg}{where}")
         else:
-            lines.append(f"  {key}: {e['msg']} (got {e.get('input')!r})")
+            lines.append(f"  {key}: {msg} (got {e.get('input')!r}){where}")
     return "\n".join(lines)
 
 
-def validate_config(data: dict[str, Any], origin: str = "config") -> Config:
-    """Validate a plain (merged) config mapping; raise ConfigError naming each bad key."""
+def format_validation_error(err: ValidationError, origin: str) -> str:
+    """A pydantic ValidationError of a config section as the lines of a config error (each bad key named)."""
+    return _format_validation_error(err, origin, None)
+
+
+def validate_config(data: dict[str, Any], origin: str = "config", sources: Sequence[tuple[str, dict]] | None = None) -> Config:
+    """Validate a plain (merged) config mapping; raise ConfigError naming each bad key and, given ``sources``
+    ((path, mapping) of the merged files, in order), the file that set it."""
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, origin)) from None
+        raise ConfigError(_format_validation_error(err, origin, sources)) from None
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -81,21 +126,12 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(*paths: str | Path) -> Config:
-    """Load and merge YAML files (later ones override), then validate. safe_load only."""
+    """Load and merge YAML files (later ones override), then validate. Safe loading only; duplicate keys are errors."""
+    sources = read_config_files(paths)
     merged: dict[str, Any] = {}
-    for path in paths:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file does not exist")
-        try:
-            with open(path) as fh:
-                data = yaml.safe_load(fh) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    for _, data in sources:
         merged = deep_merge(merged, data)
-    return validate_config(merged, origin=", ".join(str(p) for p in paths))
+    return validate_config(merged, origin=", ".join(str(p) for p in paths), sources=sources)
 
 
 def config_hash(data: dict[str, Any] | Section) -> str:
@@ -173,9 +209,14 @@ __all__ = [
     "RegridSection",
     "RunSection",
     "Section",
+    "UniqueKeySafeLoader",
     "config_hash",
     "deep_merge",
+    "format_validation_error",
     "load_config",
+    "n_observables",
+    "read_config_file",
+    "read_config_files",
     "render_default_yaml",
     "render_schema",
     "validate_config",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import Section
 
@@ -42,6 +42,12 @@ class AdaptiveNoiseSection(Section):
     )
     min_factor: float = Field(0.1, gt=0, description="Lower bound of the factor on the noise standard deviation.")
     max_factor: float = Field(5.0, gt=0, description="Upper bound of the factor on the noise standard deviation.")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self):
+        if self.min_factor > self.max_factor:
+            raise ValueError(f"min_factor ({self.min_factor}) must not exceed max_factor ({self.max_factor})")
+        return self
 
 
 class DASection(Section):

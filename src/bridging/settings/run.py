@@ -6,11 +6,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Section
+from .base import SafeName, Section
 
 
 class RunSection(Section):
-    name: str = Field("demo", pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; outputs go to <results_dir>/<name>/.")
+    name: SafeName = Field("demo", description="Run name; outputs go to <results_dir>/<name>/.")
     results_dir: str = Field("results", description="Folder that holds one sub-folder per run.")
 
 

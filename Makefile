@@ -25,7 +25,11 @@ run: $(STAMP)
 
 ## make test: the whole test suite, slow end-to-end tests included
 test: $(STAMP)
-	OMP_WAIT_POLICY=PASSIVE PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	OMP_WAIT_POLICY=PASSIVE PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest --durations=15
 
+## make lint: ruff (lint and format check) on the Python code, snakefmt on the Snakefiles, Snakemake's own lint
 lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint

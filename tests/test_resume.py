@@ -38,9 +38,9 @@ SAVE_THEN_LOAD = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 from pathlib import Path
-from bridging.models.training import ResumeState
-path = Path(sys.argv[1])
-state = ResumeState(path, "same-settings-and-data")
+from bridging.models.training import training_checkpoint
+output = Path(sys.argv[1])
+state = training_checkpoint(output, "same-settings-and-data")
 if sys.argv[2] == "save":
     state.save({"epoch": 3, "model": {}})
 else:
@@ -52,7 +52,7 @@ def test_training_resume_starts_afresh_after_an_edit_of_the_models_package(tmp_p
     root = _package_copy(tmp_path / "src")
     script = tmp_path / "resume.py"
     script.write_text(SAVE_THEN_LOAD)
-    ckpt = tmp_path / ".autoencoder.resume.pt"
+    ckpt = tmp_path / "autoencoder.pt"  # the output whose resume checkpoint is saved and loaded
 
     def run(action):
         env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
@@ -69,13 +69,13 @@ def test_training_resume_starts_afresh_after_an_edit_of_the_models_package(tmp_p
 
 
 def test_a_readable_training_checkpoint_that_is_not_a_state_is_corrupt(tmp_path, caplog):
-    from bridging.models.training import ResumeState
+    from bridging.models.training import training_checkpoint
 
-    path = tmp_path / ".forecast.resume.pt"
+    checkpoint = training_checkpoint(tmp_path / "forecast.pt", "fp")
     for payload in ([1, 2, 3], {"epoch": "three"}, torch.zeros(3)):
-        torch.save(payload, path)
+        torch.save(payload, checkpoint.path)
         with caplog.at_level(logging.WARNING):
-            assert ResumeState(path, "fp").load() is None
+            assert checkpoint.load() is None
         assert "corrupt resume checkpoint" in caplog.text
         caplog.clear()
 

@@ -13,18 +13,12 @@ import xarray as xr
 
 import bridging.da.decode as da_decode
 import bridging.da.run as da_run
-from bridging.da.run import (
-    CycleSetup,
-    FilterDivergedError,
-    FilterState,
-    assimilate,
-    free_run,
-    noise_factor,
-    observation_operator,
-    run_cycles,
-    sidecar_dir,
-)
-from bridging.errors import GateFailedError, InputDataError
+from bridging.da.checkpoint import sidecar_dir
+from bridging.da.cycle import CycleSetup, FilterDivergedError, FilterState, run_cycles
+from bridging.da.noise import noise_factor
+from bridging.da.run import assimilate, free_run
+from bridging.da.statistics import health_warnings
+from bridging.errors import ConfigError, GateFailedError, InputDataError
 from bridging.grid import TargetGrid
 from bridging.observables import ObservationLayout
 from bridging.settings import DASection
@@ -402,7 +396,7 @@ def test_layout_mismatch_names_both_files(world, monkeypatch, tmp_path):
 
 
 def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
-    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     analysis_path = runs["dir"] / "assimilation" / "TOY.zarr"
     out = da_decode.decode_filter_store(
         tmp_path / "bridging_TOY.zarr", assimilation=analysis_path, autoencoder=world["root"] / "autoencoder.pt",
@@ -438,9 +432,7 @@ def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
 
 
 def test_decode_refuses_more_realizations_than_members(runs, world, tmp_path, monkeypatch):
-    from bridging.errors import ConfigError
-
-    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     with pytest.raises(ConfigError, match="n_realizations = 13 exceeds the 12 members"):
         da_decode.decode_filter_store(
             tmp_path / "x.zarr", assimilation=runs["dir"] / "free_run" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
@@ -452,7 +444,7 @@ def test_observation_operator_equals_observation_layout_extract(world):
     rng = np.random.default_rng(3)
     fields = rng.standard_normal((5, 2, *GRID.shape))
     fields[:, :, ~world["ocean"]] = np.nan
-    op = observation_operator(world["layout"], GRID, world["ocean"])
+    op = world["layout"].operator(GRID, world["ocean"], FIELDS)
     ours = np.nan_to_num(fields).reshape(5, -1) @ op.T
     ref = world["layout"].extract({f: fields[:, c] for c, f in enumerate(FIELDS)}, GRID)
     np.testing.assert_allclose(ours, ref, atol=1e-12)
@@ -493,7 +485,7 @@ def test_decode_runs_the_decoder_once_per_time_chunk(runs, world, tmp_path, monk
     calls = []
     decode = type(world["ae"]).decode
     monkeypatch.setattr(type(world["ae"]), "decode", lambda self, z: calls.append(z.shape[0]) or decode(self, z))
-    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     da_decode.decode_filter_store(
         tmp_path / "b.zarr", assimilation=runs["dir"] / "assimilation" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
         operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 4, "batch_size": 1000, "time_chunk": 20},
@@ -505,10 +497,10 @@ def test_decode_runs_the_decoder_once_per_time_chunk(runs, world, tmp_path, monk
 
 def test_consistency_warnings_tell_the_filter_from_the_autoencoder():
     row = {"first_month": 0, "months": 120, "innovation_ratio": [0.5, 3.0], "consistency_correlation": [0.55, 0.2]}
-    warnings = da_run.health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=True, baseline=0.6)
+    warnings = health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=True, baseline=0.6)
     assert len(warnings) == 3
     assert "experiment 1: innovation ratio" in warnings[0] and "collapsing" in warnings[0]
     assert "experiment 0" in warnings[1] and "the autoencoder itself reaches only 0.600" in warnings[1]
     assert "experiment 1" in warnings[2] and "drifting off" in warnings[2]
     # A free run has no analysis whose spread could collapse.
-    assert len(da_run.health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=False, baseline=0.6)) == 2
+    assert len(health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=False, baseline=0.6)) == 2

@@ -81,38 +81,38 @@ def test_a_readable_training_checkpoint_that_is_not_a_state_is_corrupt(tmp_path,
 
 
 def test_filter_resume_ignores_a_checkpoint_of_other_code(tmp_path, caplog):
-    from bridging.da import run as da_run
+    from bridging.da import checkpoint as da_checkpoint
 
-    path = tmp_path / "checkpoint.pt"
+    checkpoint = da_checkpoint.filter_checkpoint(tmp_path / "checkpoint.pt", "fp")
     record = {
-        "version": da_run.CHECKPOINT_VERSION, "fingerprint": "fp", "code_version": "0.0.1", "code_hash": "0123456789abcdef",
+        "fingerprint": "fp", "code_version": "0.0.1", "code_hash": "0123456789abcdef",
         "month": 24, "members": torch.zeros(2, 3), "recurrent": None, "rng_state": torch.zeros(8, dtype=torch.uint8), "adapt": None,
     }  # fmt: skip
-    torch.save(record, path)
+    torch.save(record, checkpoint.path)
     with caplog.at_level(logging.INFO):
-        assert da_run._load_checkpoint(path, "fp", "cpu") is None
+        assert da_checkpoint.load_filter_state(checkpoint, "cpu") is None
     assert "written by other code" in caplog.text
-    torch.save({**record, "code_hash": da_run.filter_code_hash()}, path)
-    assert da_run._load_checkpoint(path, "fp", "cpu")["month"] == 24
+    torch.save({**record, "code_hash": da_checkpoint.filter_code_hash()}, checkpoint.path)
+    assert da_checkpoint.load_filter_state(checkpoint, "cpu")["month"] == 24
 
 
 def test_filter_fingerprint_includes_the_code(tmp_path, monkeypatch):
-    from bridging.da import run as da_run
+    from bridging.da import checkpoint as da_checkpoint
 
     (tmp_path / "input.zarr").mkdir()
-    before = da_run.run_fingerprint([tmp_path / "input.zarr"], {"a": 1})
-    monkeypatch.setattr(da_run, "filter_code_hash", lambda: "edited")
-    assert da_run.run_fingerprint([tmp_path / "input.zarr"], {"a": 1}) != before
+    before = da_checkpoint.run_fingerprint([tmp_path / "input.zarr"], {"a": 1})
+    monkeypatch.setattr(da_checkpoint, "filter_code_hash", lambda: "edited")
+    assert da_checkpoint.run_fingerprint([tmp_path / "input.zarr"], {"a": 1}) != before
 
 
 def test_a_readable_filter_checkpoint_that_is_not_a_state_is_corrupt(tmp_path, caplog):
-    from bridging.da import run as da_run
+    from bridging.da import checkpoint as da_checkpoint
 
-    path = tmp_path / "checkpoint.pt"
-    for payload in ([1, 2, 3], {"version": da_run.CHECKPOINT_VERSION, "fingerprint": "fp"}):
-        torch.save(payload, path)
+    checkpoint = da_checkpoint.filter_checkpoint(tmp_path / "checkpoint.pt", "fp")
+    for payload in ([1, 2, 3], {"fingerprint": "fp"}):
+        torch.save(payload, checkpoint.path)
         with caplog.at_level(logging.WARNING):
-            assert da_run._load_checkpoint(path, "fp", "cpu") is None
-        assert "corrupt checkpoint" in caplog.text
+            assert da_checkpoint.load_filter_state(checkpoint, "cpu") is None
+        assert "corrupt resume checkpoint" in caplog.text
         caplog.clear()
 

@@ -283,6 +283,29 @@ def test_the_filter_follows_the_pseudo_observations_and_stays_consistent(runs, w
     assert runs["free_summary"]["kind"] == "free_run" and runs["free_summary"]["reencode"] is False
 
 
+def test_the_free_run_records_no_analysis_settings(runs, world, monkeypatch, tmp_path):
+    """The free run has no analysis: its store and statistics record no inflation, method, localization, re-encoding
+    or adaptive noise (the DA section's defaults must not read as settings it used); the assimilation records them."""
+    analysis_settings = {"inflation", "method", "localization", "reencode", "adaptive_noise"}
+    free = xr.open_zarr(runs["dir"] / "free_run" / "TOY.zarr", consolidated=False)
+    assert "inflation" not in free.variables
+    recorded = json.loads(free.attrs["da_settings"])
+    assert not analysis_settings & recorded.keys(), recorded
+    assert recorded["ensemble_size"] == 12 and recorded["model_noise_scale"] == 1.0
+    assert free.attrs["method"] == "none" and free.attrs["reencode"] == 0
+    stats = json.loads((runs["dir"] / "free_run" / "TOY_statistics.json").read_text())
+    assert stats["experiments"] == [{"model_noise_scale": 1.0}]
+    assert stats["method"] is None and stats["localization"] is None and stats["reencode"] is False
+
+    assim = xr.open_zarr(runs["dir"] / "assimilation" / "TOY.zarr", consolidated=False)
+    assert assim["inflation"].values.tolist() == [1.09]
+    assert analysis_settings <= json.loads(assim.attrs["da_settings"]).keys()
+    assert runs["summary"]["experiments"] == [{"inflation": 1.09, "model_noise_scale": 1.0}]
+
+    with pytest.raises(ConfigError, match="free run has no analysis"):
+        _run(world, monkeypatch, tmp_path / "free.zarr", kind="free_run", inflation=[1.0, 1.2])
+
+
 LOCALIZED = {"enabled": True, "obs_halfwidth_deg": 15.0, "latent_halfwidth": 0.45}
 
 

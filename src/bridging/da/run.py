@@ -8,7 +8,8 @@ sidecar (:mod:`.checkpoint`), cycles month by month (:mod:`.cycle`) writing each
 statistics (:mod:`.statistics`), then adds the per-month statistics to the store, writes the JSON summary beside it
 and moves the store into place.
 
-Localization and re-encoding are off by default (docs/method.md, Filter): a taper gives z and y increments that
+The analysis settings (``ANALYSIS_SETTINGS``) apply to the assimilation only; the free run neither uses nor records
+them. Localization and re-encoding are off by default (docs/method.md, Filter): a taper gives z and y increments that
 do not match, and E(D(z)) moves the states of an imperfect autoencoder; each run reports the autoencoder's own
 consistency and ``reencode_relative_change`` (:func:`.inputs.autoencoder_check`) to decide.
 """
@@ -53,6 +54,8 @@ from .statistics import block_summary, format_values, health_warnings, monthly_s
 log = logging.getLogger(__name__)
 
 KINDS = ("assimilation", "free_run")
+#: the DASection entries only the analysis uses: the free run neither applies nor records them
+ANALYSIS_SETTINGS = ("method", "inflation", "localization", "reencode", "adaptive_noise")
 
 
 def run_filter_stage(
@@ -76,7 +79,8 @@ def run_filter_stage(
     """Run the filter (kind "assimilation") or the free run (kind "free_run") and write the store and statistics.
 
     ``inflation`` / ``model_noise_scale`` lists turn the run into a batched sweep over their Cartesian product (the
-    experiment dimension); by default one experiment with the configured values.
+    experiment dimension); by default one experiment with the configured values. The free run has no analysis, so
+    its experiments are the model-noise scales alone.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be 'assimilation' or 'free_run', got {kind!r}")
@@ -123,14 +127,16 @@ def free_run(output, statistics, **kwargs) -> dict:
 
 @dataclass(frozen=True)
 class Experiments:
-    """The experiments of a (batched) run: one inflation and one model-noise scale each."""
+    """The experiments of a (batched) run: one inflation (assimilation only) and one model-noise scale each."""
 
-    inflation: tuple[float, ...]
+    inflation: tuple[float, ...] | None  # None for the free run
     model_noise_scale: tuple[float, ...]
 
     @classmethod
     def of(cls, da: DASection, inflation, model_noise_scale, *, assimilating: bool) -> "Experiments":
         """The Cartesian product of the given inflation and noise-scale values (default: the configured ones)."""
+        if not assimilating and inflation is not None:
+            raise ConfigError("the free run has no analysis: inflation values do not apply to it")
         infl = [float(v) for v in (inflation if inflation is not None else [da.inflation])]
         noise = [float(v) for v in (model_noise_scale if model_noise_scale is not None else [da.model_noise_scale])]
         if not infl or not noise:
@@ -139,6 +145,8 @@ class Experiments:
             raise ConfigError(f"inflation values must be ≥ 1, got {infl}")
         if min(noise) < 0.0:
             raise ConfigError(f"model_noise_scale values must be ≥ 0, got {noise}")
+        if not assimilating:
+            return cls(None, tuple(noise))
         pairs = [(a, b) for a in infl for b in noise]
         return cls(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
 
@@ -146,6 +154,8 @@ class Experiments:
         return len(self.model_noise_scale)
 
     def records(self) -> list[dict]:
+        if self.inflation is None:
+            return [{"model_noise_scale": b} for b in self.model_noise_scale]
         return [{"inflation": a, "model_noise_scale": b} for a, b in zip(self.inflation, self.model_noise_scale)]
 
 
@@ -173,13 +183,21 @@ class FilterRun:
     def consistency_members(self) -> int:
         return min(self.da.consistency_members, self.da.ensemble_size)
 
+    def da_settings(self) -> dict:
+        """The DA settings the run uses: for the free run without the analysis settings."""
+        settings = self.da.model_dump(mode="json")
+        if not self.assimilating:
+            settings = {key: value for key, value in settings.items() if key not in ANALYSIS_SETTINGS}
+        return settings
+
     def settings(self, allow_failed_gate: bool) -> dict:
         """Every setting that changes the numbers (the resume fingerprint and the provenance hash)."""
-        return {
-            "kind": self.kind, "da": self.da.model_dump(mode="json"), "inflation": list(self.experiments.inflation),
-            "model_noise_scale": list(self.experiments.model_noise_scale), "device": self.device.type,
-            "allow_failed_gate": allow_failed_gate,
-        }  # fmt: skip
+        settings = {"kind": self.kind, "da": self.da_settings()}
+        if self.experiments.inflation is not None:
+            settings["inflation"] = list(self.experiments.inflation)
+        settings.update(model_noise_scale=list(self.experiments.model_noise_scale), device=self.device.type,
+                        allow_failed_gate=allow_failed_gate)
+        return settings
 
 
 def _taper(kind: str, da: DASection, inputs: StageInputs, latent_store) -> np.ndarray | None:
@@ -212,7 +230,7 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
         obs_var=torch.as_tensor(inputs.obs_error_variance, dtype=dtype, device=dev).expand(B, m),
         noise_factor=noise_factor(fm.noise_cov, path=forecast_path).to(device=dev, dtype=dtype),
         noise_std_scale=torch.as_tensor(run.experiments.model_noise_scale, dtype=dtype, device=dev).sqrt(),
-        inflation=torch.as_tensor(run.experiments.inflation if run.assimilating else [1.0] * B, dtype=dtype, device=dev),
+        inflation=torch.as_tensor(run.experiments.inflation or [1.0] * B, dtype=dtype, device=dev),
         n_latent=inputs.n_latent,
         method=da.method,
         taper=None if run.taper is None else torch.as_tensor(run.taper, dtype=dtype, device=dev),
@@ -267,14 +285,16 @@ def _fresh_state(sidecar: FilterSidecar, run: FilterRun, fm, setup: CycleSetup, 
 
 def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataArray]:
     inputs = run.inputs
-    static = {
-        "inflation": xr.DataArray(np.asarray(run.experiments.inflation), dims="experiment",
-                                  attrs={"long_name": "prior inflation factor"}),
+    static = {}
+    if run.experiments.inflation is not None:
+        static["inflation"] = xr.DataArray(np.asarray(run.experiments.inflation), dims="experiment",
+                                           attrs={"long_name": "prior inflation factor"})
+    static.update({
         "model_noise_scale": xr.DataArray(np.asarray(run.experiments.model_noise_scale), dims="experiment"),
         "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs"),
         "observable_std": xr.DataArray(inputs.observable_std, dims="obs", attrs={"long_name": "std of y over the training record"}),
         "initial_training_month": xr.DataArray(months0, dims="member", attrs={"long_name": "latent-store time index each member started from"}),
-    }
+    })  # fmt: skip
     if run.taper is not None:
         static["taper"] = xr.DataArray(run.taper.astype(np.float32), dims=("state", "obs"))
     return static

@@ -67,8 +67,9 @@ class ResumeCheckpoint:
             return None
         if state.get("code_hash") != self.code_hash:
             log.info(
-                "%s: resume checkpoint was written by other code (version %s, code hash %s; now %s, %s); starting afresh",
-                self.path, state.get("code_version"), state.get("code_hash"), __version__, self.code_hash,
+                "%s: resume checkpoint was written by other code (version %s, code hash %s; now %s, %s); "
+                "starting afresh", self.path, state.get("code_version"), state.get("code_hash"), __version__,
+                self.code_hash,
             )  # fmt: skip
             return None
         if state.get("fingerprint") != self.fingerprint:

@@ -7,14 +7,14 @@ Loss (documented here, in the checkpoint and in the metrics JSON)::
     L_corr  = −(1/K) Σ_k corr_batch(z_k, y_k),   k = 0 … K−1              (K = number of observables)
 
 i.e. latent coordinate k is *designated* to observable k and the loss rewards their Pearson correlation over the
-minibatch (the "designated coordinates" form, docs/method.md, Autoencoder). We chose it over "mean over observables
-of the max |corr| over latents" because it is smooth (a max is not), gives each observable a known latent partner,
-and makes the value directly interpretable (−1: every designated latent is a perfect linear proxy of its observable).
-Since y is itself a linear function of X here, a linear encoder layer can reach L_corr ≈ −1 without costing
-reconstruction, so the value is *not* a tuning target (docs/method.md, Autoencoder): the metrics therefore also report
-what the filter actually relies on — how well y is linearly recoverable from z (held-out R²), the cross-covariance
-norm ‖C‖, and the mean over observables of the largest |corr| with any latent — for every run, so λ = 0 and λ > 0 can
-be compared on equal terms.
+minibatch (the "designated coordinates" form, docs/method.md, Autoencoder). We chose it over "mean over
+observables of the max |corr| over latents" because it is smooth (a max is not), gives each observable a known
+latent partner, and makes the value directly interpretable (−1: every designated latent is a perfect linear proxy
+of its observable). Since y is itself a linear function of X here, a linear encoder layer can reach L_corr ≈ −1
+without costing reconstruction, so the value is *not* a tuning target (docs/method.md, Autoencoder): the metrics
+therefore also report what the filter actually relies on — how well y is linearly recoverable from z (held-out
+R²), the cross-covariance norm ‖C‖, and the mean over observables of the largest |corr| with any latent — for
+every run, so λ = 0 and λ > 0 can be compared on equal terms.
 """
 
 from __future__ import annotations

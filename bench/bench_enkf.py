@@ -10,7 +10,7 @@ One table per section, all numbers from this run (timings on a shared 2-vCPU mac
   1.7.1 ``EnKF_analysis`` ('PertObs' and 'Sqrt', NumPy float64, no localization: DAPPER's EnKF has none) on the same
   sizes. DAPPER caps every thread pool at one thread when imported, so it is timed in a child process (and its
   2-thread rows re-raise the cap with threadpoolctl);
-* full cycle (``bridging.da.run.run_cycles``: LSTM forecast step carrying (h, c), model noise, localized analysis,
+* full cycle (``bridging.da.cycle.run_cycles``: LSTM forecast step carrying (h, c), model noise, localized analysis,
   statistics, one host copy per block), with ``bridging.models.forecast.LSTMForecaster`` at the configured default
   size (n_state = 613, hidden 256, 1 layer; random weights), N = 50, at batch 1 and 16: seconds per 6000-month
   experiment, extrapolated from ``--months`` cycled months (``--months 6000`` runs it in full).
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from bridging.da.analysis import analysis
+from bridging.da.cycle import CycleSetup, FilterState, run_cycles
 from bridging.da.localization import taper_from_training
-from bridging.da.run import CycleSetup, FilterState, run_cycles
 from bridging.settings import AutoencoderSection, ForecastSection, LocalizationSection
 
 N_LATENT = AutoencoderSection().latent_dim  # 501

@@ -31,8 +31,8 @@ from bridging.models.autoencoder import (
     read_observation_layout,
     train_autoencoder,
 )
-from bridging.models.training import ResumeState, resume_path_for
 from bridging.observables import ObservationLayout
+from bridging.resume import ResumeCheckpoint, resume_path_for
 from bridging.timeaxis import monthly_time, year_month
 
 GRID = TargetGrid(-10.0, 10.0, 140.0, 280.0, 2.5)  # 9 × 57 cells: odd sizes on purpose
@@ -264,19 +264,19 @@ def test_same_seed_same_model(sources, trained, tmp_path):
 
 def test_resume_after_interruption_gives_the_uninterrupted_result(sources, trained, tmp_path, monkeypatch):
     reference_out, reference = trained
-    original_save = ResumeState.save
+    original_save = ResumeCheckpoint.save
 
     def save_then_interrupt(self, state):
         original_save(self, state)
         if state["epoch"] == 1:
             raise KeyboardInterrupt  # the job is killed right after the epoch-2 checkpoint
 
-    monkeypatch.setattr(ResumeState, "save", save_then_interrupt)
+    monkeypatch.setattr(ResumeCheckpoint, "save", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_training(sources, tmp_path)
     assert not (tmp_path / "autoencoder.pt").exists()  # no partial output
     assert resume_path_for(tmp_path / "autoencoder.pt").exists()
-    monkeypatch.setattr(ResumeState, "save", original_save)
+    monkeypatch.setattr(ResumeCheckpoint, "save", original_save)
     resumed = run_training(sources, tmp_path)
     a = torch.load(reference_out / "autoencoder.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "autoencoder.pt", weights_only=True)["state_dict"]
@@ -285,16 +285,16 @@ def test_resume_after_interruption_gives_the_uninterrupted_result(sources, train
 
 
 def test_resume_checkpoint_of_other_settings_is_ignored(sources, tmp_path, monkeypatch):
-    original_save = ResumeState.save
+    original_save = ResumeCheckpoint.save
 
     def save_then_interrupt(self, state):
         original_save(self, state)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ResumeState, "save", save_then_interrupt)
+    monkeypatch.setattr(ResumeCheckpoint, "save", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         run_training(sources, tmp_path, autoencoder={"epochs": 2})
-    monkeypatch.setattr(ResumeState, "save", original_save)
+    monkeypatch.setattr(ResumeCheckpoint, "save", original_save)
     record = run_training(sources, tmp_path, autoencoder={"epochs": 2, "lambda_corr": 0.0})
     assert len(record["history"]) == 2  # started afresh, not from the λ = 0.1 run's epoch 1
 

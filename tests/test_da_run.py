@@ -13,18 +13,12 @@ import xarray as xr
 
 import bridging.da.decode as da_decode
 import bridging.da.run as da_run
-from bridging.da.run import (
-    CycleSetup,
-    FilterDivergedError,
-    FilterState,
-    assimilate,
-    free_run,
-    noise_factor,
-    observation_operator,
-    run_cycles,
-    sidecar_dir,
-)
-from bridging.errors import GateFailedError, InputDataError
+from bridging.da.checkpoint import sidecar_dir
+from bridging.da.cycle import CycleSetup, FilterDivergedError, FilterState, run_cycles
+from bridging.da.noise import noise_factor
+from bridging.da.run import assimilate, free_run
+from bridging.da.statistics import health_warnings
+from bridging.errors import ConfigError, GateFailedError, InputDataError
 from bridging.grid import TargetGrid
 from bridging.observables import ObservationLayout
 from bridging.settings import DASection
@@ -289,6 +283,29 @@ def test_the_filter_follows_the_pseudo_observations_and_stays_consistent(runs, w
     assert runs["free_summary"]["kind"] == "free_run" and runs["free_summary"]["reencode"] is False
 
 
+def test_the_free_run_records_no_analysis_settings(runs, world, monkeypatch, tmp_path):
+    """The free run has no analysis: its store and statistics record no inflation, method, localization, re-encoding
+    or adaptive noise (the DA section's defaults must not read as settings it used); the assimilation records them."""
+    analysis_settings = {"inflation", "method", "localization", "reencode", "adaptive_noise"}
+    free = xr.open_zarr(runs["dir"] / "free_run" / "TOY.zarr", consolidated=False)
+    assert "inflation" not in free.variables
+    recorded = json.loads(free.attrs["da_settings"])
+    assert not analysis_settings & recorded.keys(), recorded
+    assert recorded["ensemble_size"] == 12 and recorded["model_noise_scale"] == 1.0
+    assert free.attrs["method"] == "none" and free.attrs["reencode"] == 0
+    stats = json.loads((runs["dir"] / "free_run" / "TOY_statistics.json").read_text())
+    assert stats["experiments"] == [{"model_noise_scale": 1.0}]
+    assert stats["method"] is None and stats["localization"] is None and stats["reencode"] is False
+
+    assim = xr.open_zarr(runs["dir"] / "assimilation" / "TOY.zarr", consolidated=False)
+    assert assim["inflation"].values.tolist() == [1.09]
+    assert analysis_settings <= json.loads(assim.attrs["da_settings"]).keys()
+    assert runs["summary"]["experiments"] == [{"inflation": 1.09, "model_noise_scale": 1.0}]
+
+    with pytest.raises(ConfigError, match="free run has no analysis"):
+        _run(world, monkeypatch, tmp_path / "free.zarr", kind="free_run", inflation=[1.0, 1.2])
+
+
 LOCALIZED = {"enabled": True, "obs_halfwidth_deg": 15.0, "latent_halfwidth": 0.45}
 
 
@@ -402,7 +419,7 @@ def test_layout_mismatch_names_both_files(world, monkeypatch, tmp_path):
 
 
 def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
-    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     analysis_path = runs["dir"] / "assimilation" / "TOY.zarr"
     out = da_decode.decode_filter_store(
         tmp_path / "bridging_TOY.zarr", assimilation=analysis_path, autoencoder=world["root"] / "autoencoder.pt",
@@ -438,9 +455,7 @@ def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
 
 
 def test_decode_refuses_more_realizations_than_members(runs, world, tmp_path, monkeypatch):
-    from bridging.errors import ConfigError
-
-    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     with pytest.raises(ConfigError, match="n_realizations = 13 exceeds the 12 members"):
         da_decode.decode_filter_store(
             tmp_path / "x.zarr", assimilation=runs["dir"] / "free_run" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
@@ -452,7 +467,7 @@ def test_observation_operator_equals_observation_layout_extract(world):
     rng = np.random.default_rng(3)
     fields = rng.standard_normal((5, 2, *GRID.shape))
     fields[:, :, ~world["ocean"]] = np.nan
-    op = observation_operator(world["layout"], GRID, world["ocean"])
+    op = world["layout"].operator(GRID, world["ocean"], FIELDS)
     ours = np.nan_to_num(fields).reshape(5, -1) @ op.T
     ref = world["layout"].extract({f: fields[:, c] for c, f in enumerate(FIELDS)}, GRID)
     np.testing.assert_allclose(ours, ref, atol=1e-12)
@@ -493,7 +508,7 @@ def test_decode_runs_the_decoder_once_per_time_chunk(runs, world, tmp_path, monk
     calls = []
     decode = type(world["ae"]).decode
     monkeypatch.setattr(type(world["ae"]), "decode", lambda self, z: calls.append(z.shape[0]) or decode(self, z))
-    monkeypatch.setattr(da_decode, "load_autoencoder_model", lambda p, d: world["ae"])
+    monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     da_decode.decode_filter_store(
         tmp_path / "b.zarr", assimilation=runs["dir"] / "assimilation" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
         operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 4, "batch_size": 1000, "time_chunk": 20},
@@ -505,10 +520,10 @@ def test_decode_runs_the_decoder_once_per_time_chunk(runs, world, tmp_path, monk
 
 def test_consistency_warnings_tell_the_filter_from_the_autoencoder():
     row = {"first_month": 0, "months": 120, "innovation_ratio": [0.5, 3.0], "consistency_correlation": [0.55, 0.2]}
-    warnings = da_run.health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=True, baseline=0.6)
+    warnings = health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=True, baseline=0.6)
     assert len(warnings) == 3
     assert "experiment 1: innovation ratio" in warnings[0] and "collapsing" in warnings[0]
     assert "experiment 0" in warnings[1] and "the autoencoder itself reaches only 0.600" in warnings[1]
     assert "experiment 1" in warnings[2] and "drifting off" in warnings[2]
     # A free run has no analysis whose spread could collapse.
-    assert len(da_run.health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=False, baseline=0.6)) == 2
+    assert len(health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=False, baseline=0.6)) == 2

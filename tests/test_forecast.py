@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_autoencoder import COMPUTE, GRID, TINY_AE, run_training, write_tiny_sources
 
 from bridging.errors import GateFailedError
 from bridging.grid import TargetGrid
@@ -24,9 +25,9 @@ from bridging.models.forecast import (
 )
 from bridging.models.gate import NINO_BOXES, GateData, box_indices, free_run, index_weights, run_gate
 from bridging.models.latent import encode_sources
-from bridging.models.training import ResumeState, resume_path_for
+from bridging.models.training import training_checkpoint
+from bridging.resume import ResumeCheckpoint, resume_path_for
 from bridging.settings import CurriculumSection, ForecastSection, GateSection
-from test_autoencoder import COMPUTE, GRID, TINY_AE, run_training, write_tiny_sources
 
 
 def simulate_ar1(a: np.ndarray, q: np.ndarray, months: int, seed: int, mean=None) -> np.ndarray:
@@ -309,8 +310,8 @@ def _train(tmp_path, settings=None, seed=0):
     torch.manual_seed(seed)
     s = ForecastSection.model_validate({**LSTM_SETTINGS, **(settings or {})})
     model = LSTMForecaster(np.zeros(4), np.ones(4), fit.weight, fit.bias, hidden=s.hidden, dropout=s.dropout)
-    resume = ResumeState(tmp_path / ".resume.pt", "test")
-    return train_lstm(model, train, None, [(held, 1.0)], s, CurriculumSection(p_max=0.0), "cpu", resume)
+    checkpoint = training_checkpoint(tmp_path / "forecast.pt", "test")
+    return train_lstm(model, train, None, [(held, 1.0)], s, CurriculumSection(p_max=0.0), "cpu", checkpoint)
 
 
 def test_lstm_training_beats_its_linear_start_on_nonlinear_data(tmp_path):
@@ -325,17 +326,17 @@ def test_lstm_training_is_deterministic_and_resumes_exactly(tmp_path, monkeypatc
     short = {"epochs": 3}
     reference, ref_history, _, _ = _train(tmp_path / "a", short)
     (tmp_path / "b").mkdir()
-    original_save = ResumeState.save
+    original_save = ResumeCheckpoint.save
 
     def save_then_interrupt(self, state):
         original_save(self, state)
         if state["epoch"] == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(ResumeState, "save", save_then_interrupt)
+    monkeypatch.setattr(ResumeCheckpoint, "save", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "b", short)
-    monkeypatch.setattr(ResumeState, "save", original_save)
+    monkeypatch.setattr(ResumeCheckpoint, "save", original_save)
     resumed, history, _, _ = _train(tmp_path / "b", short)
     for key, value in reference.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key

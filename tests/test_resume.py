@@ -38,9 +38,9 @@ SAVE_THEN_LOAD = """
 import logging, sys
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 from pathlib import Path
-from bridging.models.training import ResumeState
-path = Path(sys.argv[1])
-state = ResumeState(path, "same-settings-and-data")
+from bridging.models.training import training_checkpoint
+output = Path(sys.argv[1])
+state = training_checkpoint(output, "same-settings-and-data")
 if sys.argv[2] == "save":
     state.save({"epoch": 3, "model": {}})
 else:
@@ -52,7 +52,7 @@ def test_training_resume_starts_afresh_after_an_edit_of_the_models_package(tmp_p
     root = _package_copy(tmp_path / "src")
     script = tmp_path / "resume.py"
     script.write_text(SAVE_THEN_LOAD)
-    ckpt = tmp_path / ".autoencoder.resume.pt"
+    ckpt = tmp_path / "autoencoder.pt"  # the output whose resume checkpoint is saved and loaded
 
     def run(action):
         env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
@@ -69,50 +69,50 @@ def test_training_resume_starts_afresh_after_an_edit_of_the_models_package(tmp_p
 
 
 def test_a_readable_training_checkpoint_that_is_not_a_state_is_corrupt(tmp_path, caplog):
-    from bridging.models.training import ResumeState
+    from bridging.models.training import training_checkpoint
 
-    path = tmp_path / ".forecast.resume.pt"
+    checkpoint = training_checkpoint(tmp_path / "forecast.pt", "fp")
     for payload in ([1, 2, 3], {"epoch": "three"}, torch.zeros(3)):
-        torch.save(payload, path)
+        torch.save(payload, checkpoint.path)
         with caplog.at_level(logging.WARNING):
-            assert ResumeState(path, "fp").load() is None
+            assert checkpoint.load() is None
         assert "corrupt resume checkpoint" in caplog.text
         caplog.clear()
 
 
 def test_filter_resume_ignores_a_checkpoint_of_other_code(tmp_path, caplog):
-    from bridging.da import run as da_run
+    from bridging.da import checkpoint as da_checkpoint
 
-    path = tmp_path / "checkpoint.pt"
+    checkpoint = da_checkpoint.filter_checkpoint(tmp_path / "checkpoint.pt", "fp")
     record = {
-        "version": da_run.CHECKPOINT_VERSION, "fingerprint": "fp", "code_version": "0.0.1", "code_hash": "0123456789abcdef",
+        "fingerprint": "fp", "code_version": "0.0.1", "code_hash": "0123456789abcdef",
         "month": 24, "members": torch.zeros(2, 3), "recurrent": None, "rng_state": torch.zeros(8, dtype=torch.uint8), "adapt": None,
     }  # fmt: skip
-    torch.save(record, path)
+    torch.save(record, checkpoint.path)
     with caplog.at_level(logging.INFO):
-        assert da_run._load_checkpoint(path, "fp", "cpu") is None
+        assert da_checkpoint.load_filter_state(checkpoint, "cpu") is None
     assert "written by other code" in caplog.text
-    torch.save({**record, "code_hash": da_run.filter_code_hash()}, path)
-    assert da_run._load_checkpoint(path, "fp", "cpu")["month"] == 24
+    torch.save({**record, "code_hash": da_checkpoint.filter_code_hash()}, checkpoint.path)
+    assert da_checkpoint.load_filter_state(checkpoint, "cpu")["month"] == 24
 
 
 def test_filter_fingerprint_includes_the_code(tmp_path, monkeypatch):
-    from bridging.da import run as da_run
+    from bridging.da import checkpoint as da_checkpoint
 
     (tmp_path / "input.zarr").mkdir()
-    before = da_run.run_fingerprint([tmp_path / "input.zarr"], {"a": 1})
-    monkeypatch.setattr(da_run, "filter_code_hash", lambda: "edited")
-    assert da_run.run_fingerprint([tmp_path / "input.zarr"], {"a": 1}) != before
+    before = da_checkpoint.run_fingerprint([tmp_path / "input.zarr"], {"a": 1})
+    monkeypatch.setattr(da_checkpoint, "filter_code_hash", lambda: "edited")
+    assert da_checkpoint.run_fingerprint([tmp_path / "input.zarr"], {"a": 1}) != before
 
 
 def test_a_readable_filter_checkpoint_that_is_not_a_state_is_corrupt(tmp_path, caplog):
-    from bridging.da import run as da_run
+    from bridging.da import checkpoint as da_checkpoint
 
-    path = tmp_path / "checkpoint.pt"
-    for payload in ([1, 2, 3], {"version": da_run.CHECKPOINT_VERSION, "fingerprint": "fp"}):
-        torch.save(payload, path)
+    checkpoint = da_checkpoint.filter_checkpoint(tmp_path / "checkpoint.pt", "fp")
+    for payload in ([1, 2, 3], {"fingerprint": "fp"}):
+        torch.save(payload, checkpoint.path)
         with caplog.at_level(logging.WARNING):
-            assert da_run._load_checkpoint(path, "fp", "cpu") is None
-        assert "corrupt checkpoint" in caplog.text
+            assert da_checkpoint.load_filter_state(checkpoint, "cpu") is None
+        assert "corrupt resume checkpoint" in caplog.text
         caplog.clear()
 

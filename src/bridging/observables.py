@@ -2,14 +2,17 @@
 
 An observable is a (variable, box) pair on the target grid: for CF23 each box holds exactly one equatorial cell
 (the grid cell nearest to a CF23 node), for box-mean observables (e.g. CFY22's Niño 3 / Niño 4 indices) the mean
-over the ocean cells of the box, weighted by cos(latitude). The same ``ObservationLayout`` extracts y from gridded
-fields (autoencoder, encoding, decoding checks) and is stored with the pseudo-observations, so positions agree
-everywhere by construction.
+over the ocean cells of the box, weighted by cos(latitude). ``ObservationLayout`` is the one observation operator of
+the project: :meth:`~ObservationLayout.operator` is the matrix that gives y from gridded fields, and
+:meth:`~ObservationLayout.extract` applies it to fields with NaN on land. The autoencoder, the encoding, the filter's
+decoded observables, the pseudo-observations and the diagnostics' residual maps all use it, and the layout is stored
+with the pseudo-observations, so positions and weights agree everywhere by construction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -78,6 +81,14 @@ class ObservationLayout:
             "obs_lon_max": xr.DataArray(np.asarray(self.lon_max), dims="obs"),
         }
 
+    def indices(self, variable: str) -> list[int]:
+        """Positions of the observables of ``variable``."""
+        return [k for k, v in enumerate(self.variable) if v == variable]
+
+    def select(self, indices: Sequence[int]) -> "ObservationLayout":
+        """The layout of the observables at ``indices`` (in that order)."""
+        return ObservationLayout(*(tuple(getattr(self, f)[k] for k in indices) for f in ("variable", "lat_min", "lat_max", "lon_min", "lon_max")))
+
     def weights(self, grid: TargetGrid, ocean_mask: np.ndarray | None = None) -> np.ndarray:
         """(n_obs, n_lat·n_lon) averaging weights; rows sum to 1 over ocean cells of the box."""
         lat, lon = grid.lat, grid.lon
@@ -101,28 +112,45 @@ class ObservationLayout:
             w[k] = row / row.sum()
         return w
 
+    def operator(
+        self, grid: TargetGrid, ocean_mask: np.ndarray | Mapping[str, np.ndarray], fields: Sequence[str]
+    ) -> np.ndarray:
+        """H: (n_obs, len(fields)·n_lat·n_lon) weights that give y from flattened (field, lat, lon) arrays, the fields
+        in the order of ``fields``; each observable's row holds its :meth:`weights` in its variable's block.
+
+        ``ocean_mask``: the cells that may contribute, one (n_lat, n_lon) mask for every field or a mask per field.
+        """
+        unknown = sorted(set(self.variable) - set(fields))
+        if unknown:
+            raise ValueError(f"observables of variables {unknown} that are not among the fields {tuple(fields)}")
+        n_cells = grid.shape[0] * grid.shape[1]
+        op = np.zeros((self.size, len(fields) * n_cells))
+        for c, field in enumerate(fields):
+            idx = self.indices(field)
+            if idx:
+                ocean = ocean_mask[field] if isinstance(ocean_mask, Mapping) else ocean_mask
+                op[idx, c * n_cells : (c + 1) * n_cells] = self.select(idx).weights(grid, ocean)
+        return op
+
     def extract(self, fields: dict[str, np.ndarray], grid: TargetGrid) -> np.ndarray:
         """y from gridded fields: ``fields[var]`` has shape (..., n_lat, n_lon); returns (..., n_obs).
 
-        NaN (land) cells never contribute: weights are built on the cells that are finite in every field slice.
+        The :meth:`operator` applied variable by variable; NaN (land) cells never contribute: each variable's weights
+        are built on the cells that are finite in every slice of its field.
         """
-        out = None
-        for var in sorted(set(self.variable)):
+        variables = sorted(set(self.variable))
+        flat = {}
+        for var in variables:
             arr = np.asarray(fields[var])
-            lead = arr.shape[:-2]
-            flat = arr.reshape(*lead, -1)
-            ocean = np.isfinite(flat).reshape(-1, flat.shape[-1]).all(0).reshape(grid.shape)
-            idx = [k for k, v in enumerate(self.variable) if v == var]
-            sub = ObservationLayout(
-                tuple(self.variable[k] for k in idx),
-                tuple(self.lat_min[k] for k in idx),
-                tuple(self.lat_max[k] for k in idx),
-                tuple(self.lon_min[k] for k in idx),
-                tuple(self.lon_max[k] for k in idx),
-            )
-            w = sub.weights(grid, ocean)
-            vals = np.nan_to_num(flat) @ w.T
+            flat[var] = arr.reshape(*arr.shape[:-2], -1)
+        ocean = {var: np.isfinite(f).reshape(-1, f.shape[-1]).all(0).reshape(grid.shape) for var, f in flat.items()}
+        op = self.operator(grid, ocean, variables)
+        n_cells = grid.shape[0] * grid.shape[1]
+        out = None
+        for c, var in enumerate(variables):
+            idx = self.indices(var)
+            vals = np.nan_to_num(flat[var]) @ op[idx, c * n_cells : (c + 1) * n_cells].T
             if out is None:
-                out = np.empty((*lead, self.size), dtype=np.result_type(arr.dtype, np.float32))
+                out = np.empty((*flat[var].shape[:-1], self.size), dtype=np.result_type(flat[var].dtype, np.float32))
             out[..., idx] = vals
         return out

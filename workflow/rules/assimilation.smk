@@ -3,7 +3,7 @@
 
 rule assimilate:
     input:
-        code=src("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py"),
+        code=src("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py", "resume.py", "provenance.py"),
         latent_store=f"{RUN}/latent/{{model}}/operational.zarr",
         operational_store=f"{RUN}/stores/{{model}}.zarr",
         forecast_model=f"{RUN}/models/{{model}}/forecast.pt",
@@ -53,7 +53,7 @@ use rule assimilate as free_run with:
 
 rule decode:
     input:
-        code=src("da", "models", "stores.py", "timeaxis.py"),
+        code=src("da", "models", "stores.py", "timeaxis.py", "resume.py", "provenance.py"),
         # bridging_<model> decodes the analysis, free_run_<model> the free run
         filter_store=lambda wc: f"{RUN}/{'assimilation' if wc.kind == 'bridging' else 'free_run'}/{wc.model}.zarr",
         autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",

@@ -232,7 +232,8 @@ localrules:
 # cross-correlations the gain is built from.
 rule explain:
     input:
-        code=src("diagnostics/explain.py", "diagnostics/plots.py", "models", "observables.py", "stores.py"),
+        code=src("diagnostics/explain.py", "diagnostics/plots.py", "models", "observables.py", "stores.py", "resume.py",
+                 "provenance.py"),
         assimilation=f"{RUN}/assimilation/{{model}}.zarr",
         latent_store=f"{RUN}/latent/{{model}}/operational.zarr",
         forecast_model=f"{RUN}/models/{{model}}/forecast.pt",

@@ -2,8 +2,10 @@
 # and the gated latent forecast model (bridging.models). Torch rules take `compute.torch_threads` cores and one `torch_jobs` token:
 # two torch trainings on the same cores thrash (5–20× slower in the LSTM backward pass), so they run one at a time.
 
-_AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/curriculum.py", "models/training.py",
-                     "stores.py", "observables.py", "grid.py", "timeaxis.py")
+_AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/autoencoder_metrics.py",
+                     "models/conv_autoencoder.py", "models/curriculum.py", "models/field_records.py", "models/figures.py",
+                     "models/training.py", "resume.py", "provenance.py", "stores.py", "observables.py", "grid.py",
+                     "timeaxis.py")
 
 
 rule train_autoencoder:
@@ -67,7 +69,8 @@ rule encode:
 
 rule train_forecast:
     input:
-        code=src("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py"),
+        code=src("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py", "resume.py",
+                 "provenance.py"),
         latent_operational=rules.encode.output.operational,
         latent_reanalysis=rules.encode.output.reanalysis,
         autoencoder=rules.train_autoencoder.output.checkpoint,

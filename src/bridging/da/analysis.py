@@ -11,7 +11,8 @@ core's L2 cache (the results do not depend on it: tested).
 Conventions (shapes: ``E`` is (..., N, n), leading dims are independent experiments):
 
 * anomalies ``A = E − mean(E)``; forecast inflation ``A ← λ A`` is applied BEFORE the update and the gain is built
-  from the inflated anomalies (the prior is inflated, as in the method spec; DAPPER instead inflates the posterior);
+  from the inflated anomalies (the prior is inflated, as in the paper, docs/method.md; DAPPER inflates the
+  posterior);
 * ``Y = A[..., -n_obs:]`` are the observed anomalies, ``C_xy = Aᵀ Y / (N − 1)`` (n × n_obs) the state–observation
   covariance; its last n_obs rows are ``C_yy``;
 * a Schur ``taper`` ρ (n × n_obs) multiplies ``C_xy``; its last n_obs rows therefore taper ``C_yy`` consistently

@@ -8,10 +8,10 @@ The analysis needs one (n, n_obs) Schur taper on the state–observation covaria
 * rows of the observables y_l: ρ = GC(|lon_l − lon_k| / c_obs), the zonal distance between observable longitudes
   (SST and thermocline depth at the same longitude are at distance 0).
 
-Both blocks are always built together: the prototype that tapered only the observation–observation block and left
-the latent rows untapered diverged within five months. The obs–obs block is a Gaspari–Cohn function of a 1-D
-Euclidean distance (the target grid is a contiguous 0–360 °E range, so no wrap-around), hence positive
-semi-definite, and ρ_oo ∘ C_yy + R stays positive definite.
+Both blocks are always built together: tapering only the observation–observation block and leaving the latent rows
+untapered makes the increments of z and y inconsistent (docs/method.md, Filter: "Localization off by default").
+The obs–obs block is a Gaspari–Cohn function of a 1-D Euclidean distance (the target grid is a contiguous
+0–360 °E range, so no wrap-around), hence positive semi-definite, and ρ_oo ∘ C_yy + R stays positive definite.
 
 Half-widths follow the Gaspari & Cohn (1999) convention: c is the half-width, the taper is zero from 2c on
 (DART's ``cutoff``). DAPPER's ``dist2coeff(..., 'GC')`` radius r corresponds to c = 1.82·r (its code rounds

@@ -193,25 +193,24 @@ def djf_composites(anom: FieldAnomalies, classification: WinterClassification, w
 
 
 def observable_values(anomalies: dict[str, FieldAnomalies], layout: ObservationLayout) -> np.ndarray:
-    """(member·time, n_obs) observables of the anomaly fields: the layout's cos(lat)-weighted box means over ocean
-    cells (one cell for CF23 nodes), with the same weights as :meth:`ObservationLayout.extract`."""
+    """(member·time, n_obs) observables of the anomaly fields: the layout's observation operator
+    (:meth:`ObservationLayout.operator`, cos(lat)-weighted box means over each field's ocean cells; one cell for
+    CF23 nodes) applied to the ocean-cell matrices."""
+    missing = sorted(set(layout.variable) - set(anomalies))
+    if missing:
+        raise ValueError(f"the observables need the fields {missing}, which the store lacks")
     first = next(iter(anomalies.values()))
     grid = grid_of(first.lat, first.lon)
+    names = tuple(anomalies)
+    operator = layout.operator(grid, {name: anom.ocean for name, anom in anomalies.items()}, names)
+    n_cells = grid.shape[0] * grid.shape[1]
     out = np.empty((first.data.shape[0], layout.size))
-    for variable in sorted(set(layout.variable)):
-        if variable not in anomalies:
-            raise ValueError(f"the observables need the field {variable!r}, which the store lacks")
-        anom = anomalies[variable]
-        idx = [k for k, v in enumerate(layout.variable) if v == variable]
-        sub = ObservationLayout(
-            tuple(layout.variable[k] for k in idx),
-            tuple(layout.lat_min[k] for k in idx),
-            tuple(layout.lat_max[k] for k in idx),
-            tuple(layout.lon_min[k] for k in idx),
-            tuple(layout.lon_max[k] for k in idx),
-        )
-        weights = sub.weights(grid, anom.ocean)[:, anom.cells].astype(np.float32)
-        out[:, idx] = anom.data @ weights.T
+    for c, name in enumerate(names):
+        idx = layout.indices(name)
+        if idx:
+            anom = anomalies[name]
+            weights = operator[np.ix_(idx, c * n_cells + anom.cells)].astype(np.float32)
+            out[:, idx] = anom.data @ weights.T
     return out
 
 

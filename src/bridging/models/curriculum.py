@@ -1,10 +1,10 @@
 """Curriculum learning: epoch schedules and the sampler that mixes reanalysis into the training data.
 
-The seed's curriculum (Mechanism 3) is *data mixing*, not scheduled sampling: each training sample (a field for
-the autoencoder, a sequence for the forecast model) is drawn from the reanalysis with probability p_e and from the
-operational model otherwise, with p_e rising linearly from p_start to p_max by epoch e_f and constant after. The
-schedule is a small validated object, like ai2cm/ace's ``IntSchedule`` (start value + milestones); the same
-class gives the forecast model's rollout length k (1 → 12 over the first 60 % of training).
+The curriculum (docs/method.md, Forecast model) is *data mixing*, not scheduled sampling: each training sample (a
+field for the autoencoder, a sequence for the forecast model) is drawn from the reanalysis with probability p_e and
+from the operational model otherwise, with p_e rising linearly from p_start to p_max by epoch e_f and constant
+after. The schedule is a small validated object, like ai2cm/ace's ``IntSchedule`` (start value + milestones); the
+same class gives the forecast model's rollout length k (1 → 12 over the first 60 % of training).
 
 Every epoch's draw comes from a generator seeded with (seed, epoch) alone, so a run resumed from an epoch
 checkpoint draws exactly what an uninterrupted run would have drawn.

@@ -1,8 +1,8 @@
 """The forecast model's quality gate and its held-out skill evaluation.
 
-Why a gate (method.md, lessons §1 and the LSTM recipe): a forecast model whose noisy free run stays bounded with
-statistics near the training data gave a working filter every time; every diverging (or clamped) one failed, and
-its one-step error did not predict that. So before the filter may use a model:
+Why a gate: whether a model's noisy free run stays bounded with statistics near the training data decides whether
+the filter works, and its one-step error does not predict that (docs/method.md, Forecast model: "The gate"). So
+before the filter may use a model:
 
 * **free run**: ``free_run_years`` of x_{t+1} = f(x_t) + ε_t with ε ~ N(0, noise_cov), from a warm-up on the last
   training months; it must stay finite with |standardised state| below ``blowup_threshold`` throughout, and the
@@ -288,34 +288,3 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
     log.info("gate %s: %s", "passed" if report["passed"] else "FAILED", "; ".join(failures) or
              f"free run bounded, Niño 3/4 std ratios {ratios['nino3']:.2f}/{ratios['nino4']:.2f}")
     return report
-
-
-def plot_gate(path, reports: dict[str, dict], *, title: str, dpi: int = 120) -> None:
-    """Skill against lead (latent, SST, thermocline, Niño 3 correlation) and the free runs' decoded Niño 3."""
-    from .training import plot_panels
-
-    first_name = next(iter(reports))
-    first = reports[first_name]["skill"]
-    leads = first["leads"]
-    styles = {"persistence": "k--", "climatology": "k:", "autoencoder_floor": "0.6"}
-
-    def lead_series(key):
-        # The first report holds the chosen model and every baseline (linear, persistence, climatology, floor).
-        return {(first_name if name == "model" else name): (leads, values) for name, values in first[key].items()}
-
-    panels = [
-        {"title": "latent RMSE (standardised state)", "xlabel": "lead (months)", "series": lead_series("latent_rmse"), "styles": styles},
-        {"title": "SST RMSE (°C)", "xlabel": "lead (months)", "series": lead_series("sst_rmse_degC"), "styles": styles},
-        {"title": "thermocline RMSE (m)", "xlabel": "lead (months)", "series": lead_series("thermocline_rmse_m"), "styles": styles},
-        {"title": "Niño 3 correlation", "xlabel": "lead (months)", "series": lead_series("nino3_corr"), "styles": styles},
-    ]
-    free_series, hlines = {}, []
-    for name, rep in reports.items():
-        series = rep["free_run"].get("nino3_first_30_years")
-        if series:
-            free_series[f"{name} (std ratio {rep['free_run']['std_ratio']['nino3']:.2f}, {'pass' if rep['passed'] else 'FAIL'})"] = (
-                np.arange(len(series)) / 12.0, series)
-        ref = rep["free_run"]["reference_index_std"]["nino3"]
-    hlines = [(ref, "+1 std (training data)"), (-ref, "−1 std")]
-    panels.append({"title": "noisy free run: decoded Niño 3 (°C)", "xlabel": "year", "series": free_series, "hlines": hlines})
-    plot_panels(path, panels, title=title, dpi=dpi)

@@ -4,7 +4,7 @@
 fields and ``y`` (time, obs) = the observables in physical anomaly units (°C, m), extracted from the same fields at
 the pseudo-observation positions (same ``obs`` coordinates as the pseudo-observations). The augmented state the
 forecast model and the filter work with is x = [z; y]. Both records are standardised with the *operational*
-model's anomaly std (the autoencoder's fixed input scale; see :mod:`bridging.models.autoencoder`).
+model's anomaly std (the autoencoder's fixed input scale; see :mod:`bridging.models.field_records`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from ..grid import TargetGrid
 from ..settings import AutoencoderSection
 from ..stores import open_zarr_checked, provenance
 from ..timeaxis import time_encoding
-from .autoencoder import encode_array, load_autoencoder, load_field_record, read_observation_layout
+from .conv_autoencoder import encode_array, load_autoencoder
+from .field_records import load_field_record, read_observation_layout
 from .training import Timer, prepare_torch
 
 log = logging.getLogger(__name__)

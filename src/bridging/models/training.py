@@ -1,8 +1,10 @@
-"""Training plumbing shared by the autoencoder and the forecast model.
+"""Training plumbing shared by the autoencoder and the forecast model: devices and seeds, time splits, early
+stopping, model checkpoints, the epoch loop with its resume checkpoint, progress and metrics files.
 
 Reproducibility: every epoch's randomness (sample draw, dropout, input noise) is seeded from (seed, epoch) alone,
-and the resume checkpoint written after each epoch holds the model, optimizer and early-stopping state, so an
-interrupted run continued from its last epoch ends bit-identical (on CPU) to an uninterrupted one.
+and the resume checkpoint written after each epoch (:class:`EpochLoop`) holds the model, optimizer and
+early-stopping state, so an interrupted run continued from its last epoch ends bit-identical (on CPU) to an
+uninterrupted one.
 
 Checkpoints are plain state dicts plus JSON-able metadata and are read with ``torch.load(weights_only=True)``:
 loading never executes code from the file.
@@ -10,6 +12,8 @@ loading never executes code from the file.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import io
 import json
 import logging
@@ -18,34 +22,28 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
+import torch
+from tqdm import tqdm
 
 from ..atomic import atomic_output, write_text_atomic
 from ..errors import InputDataError
+from ..resume import ResumeCheckpoint, resume_path_for
+from ..runtime import limit_threads, resolve_device
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 1
 #: the modules a training stage runs (as the workflow's src() inputs of the model rules); their hash is part of a
 #: resume checkpoint's identity
-TRAINING_CODE = ("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py")
-
-
-def training_code_hash() -> str:
-    from ..provenance import code_hash
-
-    return code_hash(TRAINING_CODE)
+TRAINING_CODE = ("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py", "resume.py")
 
 
 # --------------------------------------------------------------------------------------------- devices and seeds
 def prepare_torch(compute, *, threads: int | None = None):
     """Resolve ``compute.device`` and switch on deterministic algorithms when configured; returns the device."""
-    import torch
-
-    from ..runtime import limit_threads, resolve_device
-
     c = compute.model_dump() if hasattr(compute, "model_dump") else dict(compute)
     if threads is not None:
         limit_threads(threads)
@@ -63,8 +61,6 @@ def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
 
 
 def seed_torch(seed: int) -> None:
-    import torch
-
     torch.manual_seed(seed)
 
 
@@ -156,8 +152,6 @@ def jsonable(obj: Any) -> Any:
 
 def save_checkpoint(path: str | Path, *, kind: str, state_dict: dict, metadata: dict, extra: dict | None = None) -> Path:
     """Write {kind, format, state_dict, metadata[, extra]} atomically (tensors + plain types only)."""
-    import torch
-
     payload = {"kind": kind, "format": CHECKPOINT_FORMAT, "state_dict": state_dict, "metadata": jsonable(metadata)}
     if extra:
         payload.update(extra)
@@ -168,8 +162,6 @@ def save_checkpoint(path: str | Path, *, kind: str, state_dict: dict, metadata: 
 
 def load_checkpoint(path: str | Path, *, kind: str, device="cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`; errors name the file and what is wrong."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise InputDataError(path, f"{kind} checkpoint does not exist")
@@ -185,65 +177,78 @@ def load_checkpoint(path: str | Path, *, kind: str, device="cpu") -> dict:
     return payload
 
 
+# --------------------------------------------------------------------------------------------- the epoch loop
+#: what a readable resume checkpoint must hold to count as a training state (anything else is corrupt)
+TRAINING_STATE = {"epoch": int}
+
+
+def training_checkpoint(output: str | Path, fingerprint: str) -> ResumeCheckpoint:
+    """The resume checkpoint of a training stage whose output (the model file) is ``output``."""
+    return ResumeCheckpoint(resume_path_for(output), fingerprint, TRAINING_CODE, TRAINING_STATE, what="training state")
+
+
 @dataclass
-class ResumeState:
-    """What an interrupted training run needs to continue: written after every epoch, removed on success."""
+class EpochLoop:
+    """What a training loop carries from epoch to epoch (model, optimizer, early stopping, the best weights, the
+    history), saved to the resume checkpoint after every epoch and restored from it.
 
-    path: Path
-    fingerprint: str
-    code: str = field(default_factory=training_code_hash)
+    ``for epoch in loop.epochs(n): ...; loop.end_epoch(epoch, record, score)``, then ``loop.finish()`` puts the best
+    epoch's weights back. ``extra`` holds further values saved with each epoch (and restored by :meth:`resume`).
+    """
 
-    def load(self, device="cpu") -> dict | None:
-        """The saved state if it belongs to this run (same settings, data and code), else None (start afresh)."""
-        import torch
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    stopper: EarlyStopping
+    checkpoint: ResumeCheckpoint
+    extra: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    start_epoch: int = 0
 
-        from .. import __version__
+    def __post_init__(self):
+        self.best_state = copy.deepcopy(self.model.state_dict())
 
-        if not self.path.is_file():
-            return None
-        try:
-            state = torch.load(self.path, map_location=device, weights_only=True)
-        except Exception as err:
-            log.warning("ignoring unreadable resume checkpoint %s (%s); starting afresh", self.path, err)
-            return None
-        if not isinstance(state, dict) or not isinstance(state.get("epoch"), int) or "fingerprint" not in state:
-            log.warning("ignoring corrupt resume checkpoint %s (not a training state: %s); starting afresh", self.path, type(state).__name__)
-            return None
-        if state.get("code_hash") != self.code:
-            log.info(
-                "resume checkpoint %s was written by other code (version %s, code hash %s; now %s, %s); starting afresh",
-                self.path, state.get("code_version"), state.get("code_hash"), __version__, self.code,
-            )  # fmt: skip
-            return None
-        if state.get("fingerprint") != self.fingerprint:
-            log.info("resume checkpoint %s belongs to other settings or data; starting afresh", self.path)
-            return None
-        log.info("resuming from %s after epoch %d", self.path, state["epoch"])
-        return state
+    def resume(self) -> bool:
+        """Continue from the checkpoint when it belongs to this run; False when starting afresh."""
+        saved = self.checkpoint.load()
+        if saved is None:
+            return False
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.best_state = saved["best_model"]
+        self.stopper.load_state_dict(saved["early_stopping"])
+        self.history = list(saved["history"])
+        self.start_epoch = int(saved["epoch"]) + 1
+        self.extra = {key: saved[key] for key in self.extra}
+        log.info("resuming from %s after epoch %d", self.checkpoint.path, saved["epoch"])
+        return True
 
-    def save(self, state: dict) -> None:
-        import torch
+    def epochs(self, n_epochs: int) -> Iterator[int]:
+        """The epochs still to train, until early stopping says stop."""
+        for epoch in range(self.start_epoch, n_epochs):
+            if self.stopper.should_stop:
+                return
+            yield epoch
 
-        from .. import __version__
+    def end_epoch(self, epoch: int, record: dict, score: float) -> None:
+        """Record the epoch's held-out score (keeping the weights of a new best) and save the resume checkpoint."""
+        if self.stopper.update(score, epoch):
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        self.history.append(record)
+        self.checkpoint.save({
+            "epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "best_model": self.best_state, "early_stopping": self.stopper.state_dict(), "history": self.history,
+            **self.extra,
+        })  # fmt: skip
 
-        state = dict(state, fingerprint=self.fingerprint, code_hash=self.code, code_version=__version__)
-        with atomic_output(self.path) as tmp:
-            torch.save(state, tmp)
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
-def resume_path_for(output: str | Path) -> Path:
-    """The resume checkpoint of an output: a hidden sibling, so Snakemake never treats it as (partial) output."""
-    output = Path(output)
-    return output.parent / f".{output.stem}.resume.pt"
+    def finish(self) -> torch.nn.Module:
+        """The model with the best epoch's weights, in eval mode."""
+        self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        return self.model
 
 
 def fingerprint(settings: dict, arrays: Sequence[np.ndarray] = (), **extra) -> str:
     """A short hash of the settings and a cheap content summary of the training data."""
-    import hashlib
-
     summary = [[list(a.shape), str(a.dtype), float(np.nansum(a, dtype=np.float64)), float(np.nansum(np.abs(a), dtype=np.float64))] for a in arrays]
     blob = json.dumps({"settings": jsonable(settings), "data": summary, **jsonable(extra)}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
@@ -273,8 +278,6 @@ class _LogStream(io.StringIO):
 
 def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", logger: logging.Logger | None = None):
     """A tqdm progress bar written to the log every 30 s (and at the end): readable in a log file, no flood."""
-    from tqdm import tqdm
-
     return tqdm(
         iterable,
         total=total,
@@ -294,39 +297,3 @@ class Timer:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.start
-
-
-def plot_panels(path: str | Path, panels: list[dict], *, title: str, dpi: int = 120) -> Path:
-    """Line panels: each {"title", "xlabel", "ylabel", "series": {label: (x, y)}, "logy"?, "hline"?}; written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(panels)
-    ncol = min(n, 3)
-    nrow = int(math.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
-    for ax, panel in zip(axes.ravel(), panels):
-        for label, (x, y) in panel["series"].items():
-            y = np.asarray([np.nan if v is None else v for v in y], dtype=float)
-            style = panel.get("styles", {}).get(label, "-")
-            ax.plot(np.asarray(x), y, style, label=label, lw=1.4, ms=4)
-        if panel.get("logy"):
-            ax.set_yscale("log")
-        for value, label in panel.get("hlines", []):
-            ax.axhline(value, color="0.5", ls=":", lw=1)
-            ax.annotate(label, (0.01, value), xycoords=("axes fraction", "data"), fontsize=7, color="0.4", va="bottom")
-        ax.set_title(panel["title"], fontsize=10)
-        ax.set_xlabel(panel.get("xlabel", "epoch"))
-        ax.set_ylabel(panel.get("ylabel", ""))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-    return Path(path)

@@ -14,7 +14,7 @@ class LocalizationSection(Section):
         False,
         description="Gaspari–Cohn Schur taper on the state–observation covariance. Off by default: a taper gives z and y "
         "unbalanced increments (y is a function of the decoded z), and every tapered variant tried with trained "
-        "models diverged within 4–23 months (bridging.da.run docs); untapered increments stay in the ensemble span.",
+        "models diverged within 4–23 months (docs/method.md, Filter); untapered increments stay in the ensemble span.",
     )
     obs_halfwidth_deg: float = Field(
         30.0, gt=0, description="GC half-width c between observables, in degrees of longitude (zero from 2c on)."
@@ -31,9 +31,9 @@ class AdaptiveNoiseSection(Section):
     pseudo-observations varies with ENSO's decadal regime (CF23's Walker variable), so a constant noise makes the
     filter over-dispersive in quiet decades and too tight in active ones. Each month the factor on the noise std
     takes a small multiplicative step toward consistency of the running means, E[d²] = E[spread² + R]
-    (bridging.da.run.AdaptiveNoise). The factor applies to the noise of the observables and of the latent directions
+    (bridging.da.noise.AdaptiveNoise). The factor applies to the noise of the observables and of the latent directions
     they explain; the latent noise the observables do not see (the operational model's own variability, which the
-    bridge must keep) keeps its estimated amplitude (bridging.da.run.NoiseSplit).
+    bridge must keep) keeps its estimated amplitude (bridging.da.noise.NoiseSplit).
     """
 
     enabled: bool = Field(True, description="Adapt the model-noise amplitude to the innovation statistics (assimilation only).")

@@ -4,14 +4,14 @@
 rule assimilate:
     input:
         code=src("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py"),
-        latent_store=f"{RUN}/latent/{{model}}/operational.zarr",
-        operational_store=f"{RUN}/stores/{{model}}.zarr",
-        forecast_model=f"{RUN}/models/{{model}}/forecast.pt",
-        autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        latent_store=LAYOUT.latent("{model}", "operational"),
+        operational_store=LAYOUT.store("{model}"),
+        forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
+        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        store=directory(f"{RUN}/assimilation/{{model}}.zarr"),
-        statistics=f"{RUN}/assimilation/{{model}}_statistics.json",
+        store=directory(LAYOUT.assimilation("{model}")),
+        statistics=LAYOUT.filter_statistics("{model}", "assimilation"),
     params:
         kind="assimilation",
         da=cfg("da"),
@@ -36,8 +36,8 @@ rule assimilate:
 
 use rule assimilate as free_run with:
     output:
-        store=directory(f"{RUN}/free_run/{{model}}.zarr"),
-        statistics=f"{RUN}/free_run/{{model}}_statistics.json",
+        store=directory(LAYOUT.free_run("{model}")),
+        statistics=LAYOUT.filter_statistics("{model}", "free_run"),
     params:
         kind="free_run",
         # the control has no analysis: the analysis settings must not re-run it
@@ -55,11 +55,11 @@ rule decode:
     input:
         code=src("da", "models", "stores.py", "timeaxis.py"),
         # bridging_<model> decodes the analysis, free_run_<model> the free run
-        filter_store=lambda wc: f"{RUN}/{'assimilation' if wc.kind == 'bridging' else 'free_run'}/{wc.model}.zarr",
-        autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",
-        operational_store=f"{RUN}/stores/{{model}}.zarr",
+        filter_store=lambda wc: LAYOUT.filter_store(wc.model, "assimilation" if wc.kind == "bridging" else "free_run"),
+        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        operational_store=LAYOUT.store("{model}"),
     output:
-        directory(f"{RUN}/stores/{{kind}}_{{model}}.zarr"),
+        directory(LAYOUT.store("{kind}_{model}")),
     wildcard_constraints:
         kind="bridging|free_run",
     params:

@@ -17,8 +17,8 @@ CATALOG_ROOTS = list(
 _EXTERNAL_ROOTS = [
     r for r in CATALOG_ROOTS if not (config["demo"]["enabled"] and r == _DEMO_ROOT)
 ]
-CATALOG = f"{RUN}/catalog/catalog.json"
-CATALOG_CSV = f"{RUN}/catalog/catalog.csv"
+CATALOG = LAYOUT.catalog("json")
+CATALOG_CSV = LAYOUT.catalog("csv")
 
 
 rule build_catalog:

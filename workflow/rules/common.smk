@@ -20,6 +20,7 @@ os.environ.update(
 )
 
 from bridging.errors import ConfigError  # noqa: E402
+from bridging.layout import RunLayout  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
 from bridging.settings import read_config_files, validate_config  # noqa: E402
 
@@ -40,7 +41,9 @@ except ConfigError as err:
 config.clear()
 config.update(_validated.model_dump(mode="json"))
 
-RUN = f"{config['run']['results_dir']}/{config['run']['name']}"
+# Every path of the run folder comes from the layout the CLI commands use too (src/bridging/layout.py).
+LAYOUT = RunLayout.of(config)
+RUN = LAYOUT.root
 OPERATIONAL = [m["name"] for m in config["data"]["operational"]]
 REANALYSIS = config["data"]["reanalysis"]["name"]
 SOURCES = OPERATIONAL + [REANALYSIS]
@@ -96,23 +99,23 @@ def src(*parts):
 
 
 def log(name):
-    return f"{RUN}/logs/{name}.log"
+    return LAYOUT.log(name)
 
 
 def bench(name):
-    return f"{RUN}/benchmarks/{name}.tsv"
+    return LAYOUT.benchmark(name)
 
 
-# The per-source diagnostics outputs one model's comparison reads (DIAGNOSTICS and the source names come from
+# The per-source diagnostics outputs one model's comparison reads (the idealized source names come from
 # diagnostics.smk; input functions run after every file is included).
 def source_diagnostics(role, source):
     """The named inputs of one source's diagnostics outputs: <role>_statistics, <role>_indices (and _maps)."""
     out = {
-        f"{role}_statistics": f"{DIAGNOSTICS}/sources/{source}/statistics.json",
-        f"{role}_indices": f"{DIAGNOSTICS}/sources/{source}/indices.nc",
+        f"{role}_statistics": LAYOUT.source_diagnostics(source, "statistics.json"),
+        f"{role}_indices": LAYOUT.source_diagnostics(source, "indices.nc"),
     }
     if role not in ("idealized", "pseudo_obs"):
-        out[f"{role}_maps"] = f"{DIAGNOSTICS}/sources/{source}/maps.nc"
+        out[f"{role}_maps"] = LAYOUT.source_diagnostics(source, "maps.nc")
     return out
 
 

@@ -5,7 +5,7 @@ rule idealized_reference:
     input:
         code=src("idealized", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"),
     output:
-        directory(f"{RUN}/idealized/{IDEALIZED}_reference.zarr"),
+        directory(LAYOUT.idealized_reference(IDEALIZED)),
     params:
         idealized=cfg("idealized"),
     log:
@@ -29,7 +29,7 @@ rule pseudo_obs:
             "idealized", "observables.py", "grid.py", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"
         ),
     output:
-        directory(f"{RUN}/pseudo_obs/{IDEALIZED}.zarr"),
+        directory(LAYOUT.pseudo_obs(IDEALIZED)),
     params:
         idealized=cfg("idealized"),
         pseudo_obs=cfg("pseudo_obs"),

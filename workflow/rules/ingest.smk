@@ -27,7 +27,7 @@ rule regrid_weights:
         catalog=CATALOG,
         catalog_csv=CATALOG_CSV,
     output:
-        f"{RUN}/weights/{{source}}.nc",
+        LAYOUT.weights("{source}"),
     params:
         source=lambda wildcards: SOURCE_CFG[wildcards.source],
         grid=cfg("grid"),
@@ -53,9 +53,9 @@ rule ingest:
         code=src(*INGEST_CODE),
         catalog=CATALOG,
         catalog_csv=CATALOG_CSV,
-        weights=f"{RUN}/weights/{{source}}.nc",
+        weights=LAYOUT.weights("{source}"),
     output:
-        directory(f"{RUN}/stores/{{source}}.zarr"),
+        directory(LAYOUT.store("{source}")),
     params:
         source=lambda wildcards: SOURCE_CFG[wildcards.source],
         grid=cfg("grid"),

@@ -9,13 +9,13 @@ _AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/curr
 rule train_autoencoder:
     input:
         code=src(*_AUTOENCODER_CODE),
-        operational=f"{RUN}/stores/{{model}}.zarr",
-        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        operational=LAYOUT.store("{model}"),
+        reanalysis=LAYOUT.store(REANALYSIS),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        checkpoint=f"{RUN}/models/{{model}}/autoencoder.pt",
-        metrics=f"{RUN}/models/{{model}}/autoencoder_metrics.json",
-        curves=f"{RUN}/models/{{model}}/autoencoder_curves.png",
+        checkpoint=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        metrics=LAYOUT.model_file("{model}", "autoencoder_metrics.json"),
+        curves=LAYOUT.model_file("{model}", "autoencoder_curves.png"),
     params:
         autoencoder=cfg("autoencoder"),
         curriculum=cfg("curriculum"),
@@ -40,12 +40,12 @@ rule encode:
     input:
         code=src(*_AUTOENCODER_CODE, "models/latent.py"),
         autoencoder=rules.train_autoencoder.output.checkpoint,
-        operational=f"{RUN}/stores/{{model}}.zarr",
-        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        operational=LAYOUT.store("{model}"),
+        reanalysis=LAYOUT.store(REANALYSIS),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        operational=directory(f"{RUN}/latent/{{model}}/operational.zarr"),
-        reanalysis=directory(f"{RUN}/latent/{{model}}/reanalysis.zarr"),
+        operational=directory(LAYOUT.latent("{model}", "operational")),
+        reanalysis=directory(LAYOUT.latent("{model}", "reanalysis")),
     params:
         autoencoder=cfg("autoencoder"),
         compute=cfg("compute"),
@@ -71,13 +71,13 @@ rule train_forecast:
         latent_operational=rules.encode.output.operational,
         latent_reanalysis=rules.encode.output.reanalysis,
         autoencoder=rules.train_autoencoder.output.checkpoint,
-        operational=f"{RUN}/stores/{{model}}.zarr",
-        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
+        operational=LAYOUT.store("{model}"),
+        reanalysis=LAYOUT.store(REANALYSIS),
     output:
-        checkpoint=f"{RUN}/models/{{model}}/forecast.pt",
-        metrics=f"{RUN}/models/{{model}}/forecast_metrics.json",
-        curves=f"{RUN}/models/{{model}}/forecast_curves.png",
-        gate=f"{RUN}/models/{{model}}/forecast_gate.png",
+        checkpoint=LAYOUT.model_file("{model}", "forecast.pt"),
+        metrics=LAYOUT.model_file("{model}", "forecast_metrics.json"),
+        curves=LAYOUT.model_file("{model}", "forecast_curves.png"),
+        gate=LAYOUT.model_file("{model}", "forecast_gate.png"),
     params:
         # gate.allow_failed only decides whether the filter may use a failing model: toggling it must not retrain
         forecast={**cfg("forecast"), "gate": cfg_except("forecast", "gate", exclude=("allow_failed",))},

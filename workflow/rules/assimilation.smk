@@ -3,7 +3,7 @@
 
 rule assimilate:
     input:
-        code=src("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py"),
+        code=src(*script_imports("assimilate")),
         latent_store=LAYOUT.latent("{model}", "operational"),
         operational_store=LAYOUT.store("{model}"),
         forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
@@ -53,7 +53,7 @@ use rule assimilate as free_run with:
 
 rule decode:
     input:
-        code=src("da", "models", "stores.py", "timeaxis.py"),
+        code=src(*script_imports("decode")),
         # bridging_<model> decodes the analysis, free_run_<model> the free run
         filter_store=lambda wc: LAYOUT.filter_store(wc.model, "assimilation" if wc.kind == "bridging" else "free_run"),
         autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),

@@ -23,7 +23,7 @@ CATALOG_CSV = LAYOUT.catalog("csv")
 
 rule build_catalog:
     input:
-        code=src("io/catalog.py"),
+        code=src(*script_imports("build_catalog")),
         demo=rules.demo_data.output if config["demo"]["enabled"] else [],
     output:
         json=CATALOG,

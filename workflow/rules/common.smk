@@ -19,6 +19,7 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([str(PROJECT / "src")] + [p for p in os.getenv("PYTHONPATH", "").split(os.pathsep) if p])
 )
 
+from bridging.codegraph import closure_parts  # noqa: E402
 from bridging.errors import ConfigError  # noqa: E402
 from bridging.layout import RunLayout  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
@@ -77,8 +78,13 @@ def operational_cfg(name):
     return next(m for m in config["data"]["operational"] if m["name"] == name)
 
 
-# The settings package is not listed: a changed default changes the params, which re-runs exactly what uses it.
+# The rerun contract: a job lists as `code` inputs every library file its script runs, so editing one re-runs the
+# job and its downstream. The lists are derived from the code (script_imports), not written by hand; the test
+# tests/test_rerun_contract.py checks every rule against the import closure of its script.
+# The settings package is not listed, on purpose: a changed default changes the params of the rules that use it,
+# which re-runs exactly those (listing it would re-run every rule after any settings edit). _CORE is listed always.
 _CORE = ("__init__.py", "errors.py", "runtime.py", "atomic.py")
+_NOT_CODE_INPUTS = ("settings",)
 
 
 def src(*parts):
@@ -96,6 +102,12 @@ def src(*parts):
         else:
             raise WorkflowError(f"src(): no module src/bridging/{part}")
     return sorted(set(files))
+
+
+def script_imports(script):
+    """The library modules scripts/<script>.py runs, as src() parts: every bridging module it imports, directly or
+    through other modules, at module level or inside functions (bridging.codegraph), except the settings package."""
+    return closure_parts(PROJECT / "scripts" / f"{script}.py", PROJECT / "src", exclude=_NOT_CODE_INPUTS)
 
 
 def log(name):

@@ -21,30 +21,11 @@ DIAGNOSTICS_STATISTICS_CFG = {
     k: v for k, v in cfg("diagnostics").items() if k not in ("plotting", "acceptance")
 }
 DIAGNOSTICS_COMPARE_CFG = {k: v for k, v in cfg("diagnostics").items() if k != "plotting"}
-DIAGNOSTICS_CODE = (
-    "diagnostics/__init__.py",
-    "diagnostics/run.py",
-    "diagnostics/indices.py",
-    "diagnostics/statistics.py",
-    "diagnostics/events.py",
-    "diagnostics/compare.py",
-    "diagnostics/acceptance.py",
-    "diagnostics/equal_footing.py",
-    "diagnostics/tables.py",
-    "diagnostics/spatial.py",
-    "idealized/reconstruction.py",
-    "idealized/cf23.py",
-    "idealized/rng.py",
-    "observables.py",
-    "grid.py",
-    "stores.py",
-    "timeaxis.py",
-)
 
 
 rule diagnostics_source:
     input:
-        code=src(*DIAGNOSTICS_CODE, "diagnostics/spatial.py", "observables.py", "grid.py"),
+        code=src(*script_imports("diagnostics_source")),
         store=LAYOUT.store("{store}"),
         # Only its obs_* coordinates: the observable positions regressed out for the residual std map.
         layout=LAYOUT.pseudo_obs(IDEALIZED),
@@ -74,7 +55,7 @@ rule diagnostics_source:
 
 rule diagnostics_idealized:
     input:
-        code=src(*DIAGNOSTICS_CODE),
+        code=src(*script_imports("diagnostics_idealized")),
         store=lambda wc: IDEALIZED_STORES[wc.record],
         # The grid and ocean mask every gridded source is averaged on: CF23's indices are box means of its 2-D
         # fields on the same cells.
@@ -105,7 +86,7 @@ rule diagnostics_idealized:
 rule diagnostics_compare:
     input:
         unpack(comparison_sources),
-        code=src(*DIAGNOSTICS_CODE),
+        code=src(*script_imports("diagnostics_compare")),
     output:
         comparison=LAYOUT.model_diagnostics("{model}", "comparison.json"),
         summary_html=report(
@@ -149,7 +130,7 @@ rule diagnostics_compare:
 rule diagnostics_plots:
     input:
         unpack(comparison_sources),
-        code=src("diagnostics/__init__.py", "diagnostics/run.py", "diagnostics/plots.py", *DIAGNOSTICS_CODE),
+        code=src(*script_imports("diagnostics_plots")),
         comparison=rules.diagnostics_compare.output.comparison,
     output:
         **{
@@ -182,7 +163,7 @@ rule diagnostics_plots:
 # fields (CF23's 2-D reconstruction) away from the observed equatorial cells, with the free run as no-skill control.
 rule propagation:
     input:
-        code=src("diagnostics/__init__.py", "diagnostics/propagation.py", "diagnostics/plots.py", *DIAGNOSTICS_CODE),
+        code=src(*script_imports("propagation")),
         pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
         bridging=LAYOUT.decoded("bridging", "{model}"),
         free_run=LAYOUT.decoded("free_run", "{model}"),
@@ -231,7 +212,7 @@ localrules:
 # cross-correlations the gain is built from.
 rule explain:
     input:
-        code=src("diagnostics/explain.py", "diagnostics/plots.py", "models", "observables.py", "stores.py"),
+        code=src(*script_imports("explain")),
         assimilation=LAYOUT.assimilation("{model}"),
         latent_store=LAYOUT.latent("{model}", "operational"),
         forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),

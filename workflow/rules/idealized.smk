@@ -3,7 +3,7 @@
 
 rule idealized_reference:
     input:
-        code=src("idealized", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"),
+        code=src(*script_imports("idealized_reference")),
     output:
         directory(LAYOUT.idealized_reference(IDEALIZED)),
     params:
@@ -25,9 +25,7 @@ rule idealized_reference:
 
 rule pseudo_obs:
     input:
-        code=src(
-            "idealized", "observables.py", "grid.py", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"
-        ),
+        code=src(*script_imports("pseudo_obs")),
     output:
         directory(LAYOUT.pseudo_obs(IDEALIZED)),
     params:

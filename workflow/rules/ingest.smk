@@ -1,18 +1,6 @@
 # Ingestion per source (operational models and the reanalysis): regrid weights from the source's SST grid, then
 # the analysis-ready store (SST and thermocline depth on the target grid, climatology, anomaly std).
 # Needs catalog.smk included before this file.
-INGEST_CODE = (
-    "io/__init__.py",
-    "io/readers.py",
-    "io/catalog.py",
-    "regrid.py",
-    "grid.py",
-    "timeaxis.py",
-    "ingest.py",
-    "thermocline.py",
-    "stores.py",
-)
-
 
 # Per source only its own entry of `data`, tagged with its kind: editing another source re-runs nothing here.
 SOURCE_CFG = {
@@ -23,7 +11,7 @@ SOURCE_CFG = {
 
 rule regrid_weights:
     input:
-        code=src(*INGEST_CODE),
+        code=src(*script_imports("regrid_weights")),
         catalog=CATALOG,
         catalog_csv=CATALOG_CSV,
     output:
@@ -50,7 +38,7 @@ rule regrid_weights:
 
 rule ingest:
     input:
-        code=src(*INGEST_CODE),
+        code=src(*script_imports("ingest")),
         catalog=CATALOG,
         catalog_csv=CATALOG_CSV,
         weights=LAYOUT.weights("{source}"),

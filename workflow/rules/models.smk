@@ -2,13 +2,10 @@
 # and the gated latent forecast model (bridging.models). Torch rules take `compute.torch_threads` cores and one `torch_jobs` token:
 # two torch trainings on the same cores thrash (5–20× slower in the LSTM backward pass), so they run one at a time.
 
-_AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/curriculum.py", "models/training.py",
-                     "stores.py", "observables.py", "grid.py", "timeaxis.py")
-
 
 rule train_autoencoder:
     input:
-        code=src(*_AUTOENCODER_CODE),
+        code=src(*script_imports("train_autoencoder")),
         operational=LAYOUT.store("{model}"),
         reanalysis=LAYOUT.store(REANALYSIS),
         pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
@@ -38,7 +35,7 @@ rule train_autoencoder:
 
 rule encode:
     input:
-        code=src(*_AUTOENCODER_CODE, "models/latent.py"),
+        code=src(*script_imports("encode")),
         autoencoder=rules.train_autoencoder.output.checkpoint,
         operational=LAYOUT.store("{model}"),
         reanalysis=LAYOUT.store(REANALYSIS),
@@ -67,7 +64,7 @@ rule encode:
 
 rule train_forecast:
     input:
-        code=src("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py"),
+        code=src(*script_imports("train_forecast")),
         latent_operational=rules.encode.output.operational,
         latent_reanalysis=rules.encode.output.reanalysis,
         autoencoder=rules.train_autoencoder.output.checkpoint,

@@ -111,6 +111,14 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     )
 
 
+def test_thread_count_reruns_nothing(tiny_run, tmp_path):
+    """compute.torch_threads sizes the torch jobs (threads:) and changes no result: a complete run stays complete."""
+    for threads in (1, 3):
+        overlay = tmp_path / f"threads{threads}.yaml"
+        overlay.write_text(f"compute: {{torch_threads: {threads}}}\n")
+        assert _dry_run_jobs(tiny_run, str(overlay)) == {}, f"torch_threads: {threads} plans jobs"
+
+
 def _wait_for(predicate, timeout: float, what: str):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

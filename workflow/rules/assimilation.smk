@@ -17,7 +17,8 @@ rule assimilate:
         da=cfg("da"),
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
-        compute=cfg("compute"),
+        # only the device: the thread count reaches the job through `threads:` (changing it re-runs nothing)
+        device=cfg("compute", "device"),
     log:
         log("assimilate_{model}"),
     benchmark:
@@ -44,7 +45,7 @@ use rule assimilate as free_run with:
         da=cfg_except("da", exclude=("method", "inflation", "localization", "reencode")),
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
-        compute=cfg("compute"),
+        device=cfg("compute", "device"),
     log:
         log("free_run_{model}"),
     benchmark:
@@ -64,7 +65,7 @@ rule decode:
         kind="bridging|free_run",
     params:
         decode=cfg("decode"),
-        compute=cfg("compute"),
+        device=cfg("compute", "device"),
     log:
         log("decode_{kind}_{model}"),
     benchmark:

@@ -2,6 +2,10 @@
 # and the gated latent forecast model (bridging.models). Torch rules take `compute.torch_threads` cores and one `torch_jobs` token:
 # two torch trainings on the same cores thrash (5–20× slower in the LSTM backward pass), so they run one at a time.
 
+# What of `compute` changes a trained model: the device and deterministic algorithms. The thread count reaches the
+# jobs only through `threads:` (script_context sets torch's pool to it), so changing it re-runs nothing.
+TORCH_COMPUTE = cfg_except("compute", exclude=("torch_threads",))
+
 
 rule train_autoencoder:
     input:
@@ -16,7 +20,7 @@ rule train_autoencoder:
     params:
         autoencoder=cfg("autoencoder"),
         curriculum=cfg("curriculum"),
-        compute=cfg("compute"),
+        compute=TORCH_COMPUTE,
         grid=cfg("grid"),
     log:
         log("train_autoencoder_{model}"),
@@ -45,7 +49,7 @@ rule encode:
         reanalysis=directory(LAYOUT.latent("{model}", "reanalysis")),
     params:
         autoencoder=cfg("autoencoder"),
-        compute=cfg("compute"),
+        compute=TORCH_COMPUTE,
         grid=cfg("grid"),
     log:
         log("encode_{model}"),
@@ -79,7 +83,7 @@ rule train_forecast:
         # gate.allow_failed only decides whether the filter may use a failing model: toggling it must not retrain
         forecast={**cfg("forecast"), "gate": cfg_except("forecast", "gate", exclude=("allow_failed",))},
         curriculum=cfg("curriculum"),
-        compute=cfg("compute"),
+        compute=TORCH_COMPUTE,
         grid=cfg("grid"),
     log:
         log("train_forecast_{model}"),

@@ -8,7 +8,7 @@ import xarray as xr
 
 from bridging.errors import InputDataError
 from bridging.io.readers import open_variable
-from bridging.testing import MOCK_DEPTHS, linear_profiles, mock_cesm2
+from bridging.fixtures.mock import MOCK_DEPTHS, linear_profiles, mock_cesm2
 from bridging.thermocline import isotherm_depth, thermocline_depth
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import bridging
+from bridging.codegraph import imported_names
+from bridging.diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
 from bridging.explain import (
     gain_responses,
     kalman_gain,
@@ -12,7 +17,6 @@ from bridging.explain import (
     observable_groups,
     observable_labels,
 )
-from bridging.diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
 from bridging.grid import TargetGrid
 from bridging.observables import ObservationLayout
 from bridging.settings import PlottingSection
@@ -115,11 +119,6 @@ def test_explainability_figures_are_written(tmp_path):
 
 def test_diagnostics_do_not_import_the_models_or_the_filter():
     """Diagnostics compare stores; explainability (which reloads the trained models) is a stage of its own."""
-    from pathlib import Path
-
-    import bridging
-    from bridging.codegraph import imported_names
-
     package = Path(bridging.__file__).parent
     upward = {}
     for path in sorted((package / "diagnostics").rglob("*.py")):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridging.cli import build_parser
+from bridging.commands import assimilate
 from bridging.layout import RunLayout
 from bridging.settings import load_config
 from workflow_helpers import ROOT, TINY, snakemake
@@ -118,8 +119,6 @@ def test_commands_default_to_the_rules_files(jobs, command, extra, rule, wildcar
 
 def test_options_replace_the_defaults(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
-    from bridging.commands import assimilate
-
     args = build_parser().parse_args(["assimilate", "--model", MODELS[0], "--out", str(tmp_path / "x.zarr"), "--latent", "l.zarr"])
     paths = assimilate.resolve_paths(args, load_config("config/config.default.yaml"))
     assert paths["out"] == tmp_path / "x.zarr" and paths["latent"] == Path("l.zarr")

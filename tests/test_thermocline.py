@@ -1,4 +1,5 @@
-"""Thermocline depth (20 °C isotherm): the D20 definition of method.md §5, vectorised and chunked."""
+"""Thermocline depth (20 °C isotherm): the D20 definition of docs/method.md ("Data and preprocessing"), vectorised and
+chunked."""
 
 from __future__ import annotations
 

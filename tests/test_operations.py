@@ -79,22 +79,23 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     work = _copy_run(tiny_run, tmp_path / "copy")
     assert _dry_run_jobs(work) == {}, "a complete run must be up to date"
 
-    # (a) EnKF inflation: the assimilation and what reads it; not the free run (no analysis), models or inputs
+    # (a) EnKF inflation: the assimilation and what reads it (the known-truth propagation test reads the bridging
+    # store); not the free run (no analysis), models or inputs
     jobs = _dry_run_jobs(work, _overlay(work, "da: {inflation: 1.2}\n"))
     assert jobs == _per_model(
-        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1
+        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1
     )
 
     # (b) autoencoder λ: the autoencoder and everything downstream, not ingestion, stores, idealized runs, demo data
     jobs = _dry_run_jobs(work, _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))
     assert jobs == _per_model(
         train_autoencoder=1, encode=1, train_forecast=1, assimilate=1, free_run=1, decode=2,
-        diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1,
+        diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1,
     )  # fmt: skip
 
-    # (c) a plotting option: figures only
+    # (c) a plotting option: figures only (the propagation rule draws one)
     jobs = _dry_run_jobs(work, _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
-    assert jobs == _per_model(diagnostics_plots=1, explain=1)
+    assert jobs == _per_model(diagnostics_plots=1, explain=1, propagation=1)
 
     # (e) a comment-only edit of a config file: nothing
     (work / "config/edit.yaml").unlink()
@@ -107,8 +108,9 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     module.write_text(module.read_text() + "\n# an edit\n")
     jobs = _dry_run_jobs(work)
     assert jobs == _per_model(
-        assimilate=1, free_run=1, decode=2, diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1
-    )
+        assimilate=1, free_run=1, decode=2, diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1,
+        propagation=1,
+    )  # fmt: skip
 
 
 def test_thread_count_reruns_nothing(tiny_run, tmp_path):

@@ -21,7 +21,8 @@ def test_the_run_folder_layout():
     """The paths the rules and commands have always used (README, docs/architecture.md)."""
     run = RunLayout("results", "demo")
     assert run.root == "results/demo"
-    assert run.catalog() == "results/demo/catalog/catalog.json" and run.catalog("csv") == "results/demo/catalog/catalog.csv"
+    assert run.catalog() == "results/demo/catalog/catalog.json"
+    assert run.catalog("csv") == "results/demo/catalog/catalog.csv"
     assert run.weights("M") == "results/demo/weights/M.nc"
     assert run.store("M") == "results/demo/stores/M.zarr"
     assert run.decoded("bridging", "M") == "results/demo/stores/bridging_M.zarr"
@@ -90,14 +91,15 @@ COMMANDS = [
      lambda p: [p["out_dir"] / "operational.zarr", p["out_dir"] / "reanalysis.zarr"]),
     ("train_forecast", [], "train_forecast", {},
      ["autoencoder", "operational_store", "reanalysis_store"],
-     lambda p: [p["out_dir"] / n for n in ("forecast.pt", "forecast_metrics.json", "forecast_curves.png", "forecast_gate.png")]),
+     lambda p: [p["out_dir"] / f"forecast{n}" for n in (".pt", "_metrics.json", "_curves.png", "_gate.png")]),
     ("assimilate", [], "assimilate", {},
      ["latent", "operational_store", "forecast_model", "autoencoder", "pseudo_obs"],
      lambda p: [p["out"], p["statistics"]]),
     ("assimilate", ["--free-run"], "free_run", {},
      ["latent", "operational_store", "forecast_model", "autoencoder", "pseudo_obs"],
      lambda p: [p["out"], p["statistics"]]),
-    ("decode", [], "decode", {"kind": "bridging"}, ["assimilation", "autoencoder", "operational_store"], lambda p: [p["out"]]),
+    ("decode", [], "decode", {"kind": "bridging"}, ["assimilation", "autoencoder", "operational_store"],
+     lambda p: [p["out"]]),
     ("decode", ["--free-run"], "decode", {"kind": "free_run"}, ["assimilation", "autoencoder", "operational_store"],
      lambda p: [p["out"]]),
 ]  # fmt: skip
@@ -107,7 +109,8 @@ COMMANDS = [
 @pytest.mark.parametrize("model", MODELS)
 def test_commands_default_to_the_rules_files(jobs, command, extra, rule, wildcards, reads, writes, model, monkeypatch):
     monkeypatch.chdir(ROOT)
-    args = build_parser().parse_args([command.replace("_", "-"), "--model", model, "--config", "config/test.yaml", *extra])
+    argv = [command.replace("_", "-"), "--model", model, "--config", "config/test.yaml", *extra]
+    args = build_parser().parse_args(argv)
     cfg = load_config("config/test.yaml")
     paths = importlib.import_module(f"bridging.commands.{command}").resolve_paths(args, cfg)
     job = _job(jobs, rule, model=model, **wildcards)
@@ -119,7 +122,8 @@ def test_commands_default_to_the_rules_files(jobs, command, extra, rule, wildcar
 
 def test_options_replace_the_defaults(monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
-    args = build_parser().parse_args(["assimilate", "--model", MODELS[0], "--out", str(tmp_path / "x.zarr"), "--latent", "l.zarr"])
+    argv = ["assimilate", "--model", MODELS[0], "--out", str(tmp_path / "x.zarr"), "--latent", "l.zarr"]
+    args = build_parser().parse_args(argv)
     paths = assimilate.resolve_paths(args, load_config("config/config.default.yaml"))
     assert paths["out"] == tmp_path / "x.zarr" and paths["latent"] == Path("l.zarr")
     assert paths["statistics"] == tmp_path / f"{MODELS[0]}_statistics.json"  # beside the store, as documented

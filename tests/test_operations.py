@@ -83,8 +83,9 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     # store); not the free run (no analysis), models or inputs
     jobs = _dry_run_jobs(work, _overlay(work, "da: {inflation: 1.2}\n"))
     assert jobs == _per_model(
-        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1
-    )
+        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1,
+        propagation=1,
+    )  # fmt: skip
 
     # (b) autoencoder λ: the autoencoder and everything downstream, not ingestion, stores, idealized runs, demo data
     jobs = _dry_run_jobs(work, _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))

@@ -28,7 +28,8 @@ def missing_code_inputs(script: Path, code_inputs, src_root: Path = SRC, exclude
     not among ``code_inputs`` (paths of files); empty when the rule keeps the contract."""
     listed = {Path(f).resolve() for f in code_inputs}
     package_dir = Path(src_root) / "bridging"
-    return [part for part in closure_parts(script, src_root, exclude=exclude) if (package_dir / part).resolve() not in listed]
+    closure = closure_parts(script, src_root, exclude=exclude)
+    return [part for part in closure if (package_dir / part).resolve() not in listed]
 
 
 # ---------------------------------------------------------------------------------------------- the checker itself

@@ -78,7 +78,8 @@ class RunLayout:
         return self.path("stores", f"{source}.zarr")
 
     def decoded(self, kind: str, model: str) -> str:
-        """The decoded store of a model's filter run: ``stores/bridging_<model>.zarr`` or ``stores/free_run_<model>.zarr``."""
+        """The decoded store of a model's filter run: ``stores/bridging_<model>.zarr`` (the bridging model) or
+        ``stores/free_run_<model>.zarr``."""
         return self.store(f"{_check(kind, DECODED_KINDS, 'decoded kind')}_{model}")
 
     def idealized_reference(self, idealized: str) -> str:

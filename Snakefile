@@ -44,4 +44,4 @@ localrules:
 # Provenance of every successful run (resolved config, package versions, git commit) in results/<run>/provenance/.
 # Written by the run itself, not by a job: a job whose params were the whole config would re-run after every edit.
 onsuccess:
-    write_provenance(config, f"{RUN}/provenance/config.resolved.yaml", f"{RUN}/provenance/versions.json", PROJECT)
+    write_provenance(config, LAYOUT.provenance("config.resolved.yaml"), LAYOUT.provenance("versions.json"), PROJECT)

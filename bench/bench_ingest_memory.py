@@ -42,7 +42,7 @@ def pop_like_depths(n: int = N_LEVELS) -> np.ndarray:
 
 
 def generate(workdir: Path, years: int) -> None:
-    from bridging.io.layouts import consecutive_months, gx1_like_grid, write_cesm2_omon
+    from bridging.fixtures import consecutive_months, gx1_like_grid, write_cesm2_omon
 
     grid = gx1_like_grid(resolution=1.125, lat_range=(-30.0, 30.0), lon_range=(100.0, 300.0))
     months = consecutive_months(FIRST_YEAR, 12 * years)

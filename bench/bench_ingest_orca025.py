@@ -2,7 +2,7 @@
 
 ORAS5 comes as one file per variable and month on the ORCA025 grid (1021 × 1442 points, ``nav_lat``/``nav_lon``).
 This writes 43 years (1981–2023) of monthly ``sosstsst`` and ``so20chgt`` files at that size in the real ORAS5
-layout (``bridging.io.layouts.write_oras5_monthly`` on ``orca025_like_global_grid``: 1032 files, land as the 1e20
+layout (``bridging.fixtures.write_oras5_monthly`` on ``orca025_like_global_grid``: 1032 files, land as the 1e20
 fill, zlib level 1, smooth fields plus noise so the data compress as real float32 fields do), then runs, each in its
 own subprocess (peak RSS = that process's maximum resident set size, from ``wait4``):
 
@@ -35,7 +35,7 @@ FIRST_YEAR = 1981
 
 
 def generate(workdir: Path, years: int) -> None:
-    from bridging.io.layouts import consecutive_months, orca025_like_global_grid, write_oras5_monthly
+    from bridging.fixtures import consecutive_months, orca025_like_global_grid, write_oras5_monthly
 
     grid = orca025_like_global_grid()
     months = consecutive_months(FIRST_YEAR, 12 * years)

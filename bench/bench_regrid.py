@@ -22,7 +22,7 @@ from scipy.interpolate import LinearNDInterpolator, griddata
 from scipy.spatial import Delaunay
 
 from bridging.grid import TargetGrid
-from bridging.io.layouts import gx1_like_global_grid, orca_like_grid, pacific_land_mask
+from bridging.fixtures import gx1_like_global_grid, orca_like_grid, pacific_land_mask
 from bridging.regrid import compute_weights, regrid_array
 
 

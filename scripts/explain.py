@@ -1,4 +1,4 @@
-from bridging.diagnostics.explain import explain_model
+from bridging.explain import explain_model
 from bridging.runtime import script_context
 
 with script_context(snakemake):

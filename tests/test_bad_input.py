@@ -16,7 +16,7 @@ import xarray as xr
 from bridging.cli import main
 from bridging.errors import InputDataError
 from bridging.io.readers import open_variable
-from bridging.testing import mock_cesm2, mock_oras5
+from bridging.fixtures.mock import mock_cesm2, mock_oras5
 
 
 def _cli(capsys, *args) -> tuple[int, str]:

@@ -14,7 +14,7 @@ import pytest
 from bridging.cli import main
 from bridging.errors import ConfigError, InputDataError
 from bridging.io.catalog import build_catalog, find_files, listing_fingerprint, open_source, parse_file, scan
-from bridging.testing import mock_cesm2, mock_gfdl_cm4, mock_oras5
+from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 import bridging.ingest as ingest_module
 from bridging.cli import main
-from bridging.testing import mock_oras5
+from bridging.fixtures.mock import mock_oras5
 
 
 @pytest.fixture(scope="module")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from bridging.diagnostics.explain import (
+import bridging
+from bridging.codegraph import imported_names
+from bridging.diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
+from bridging.explain import (
     gain_responses,
     kalman_gain,
     latent_observable_correlation,
     observable_groups,
     observable_labels,
 )
-from bridging.diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
 from bridging.grid import TargetGrid
 from bridging.observables import ObservationLayout
 from bridging.settings import PlottingSection
@@ -111,3 +115,15 @@ def test_explainability_figures_are_written(tmp_path):
     plot_gain_responses({"sst_nino3": field, "sst_nino4": -field}, GRID.lat, GRID.lon, tmp_path / "gain.png", PlottingSection(dpi=50))
     plot_latent_observable_correlation(np.random.default_rng(4).uniform(-1, 1, (10, 8)), [f"o{i}" for i in range(8)], tmp_path / "corr.png", PlottingSection(dpi=50))
     assert (tmp_path / "gain.png").stat().st_size > 1000 and (tmp_path / "corr.png").stat().st_size > 1000
+
+
+def test_diagnostics_do_not_import_the_models_or_the_filter():
+    """Diagnostics compare stores; explainability (which reloads the trained models) is a stage of its own."""
+    package = Path(bridging.__file__).parent
+    upward = {}
+    for path in sorted((package / "diagnostics").rglob("*.py")):
+        module = ".".join(("bridging", *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
+        names = {n for n in imported_names(path, module) if n.split(".")[:2] in (["bridging", "models"], ["bridging", "da"])}
+        if names:
+            upward[path.name] = sorted(names)
+    assert not upward, upward

@@ -20,9 +20,9 @@ from bridging.errors import ConfigError, InputDataError
 from bridging.grid import TargetGrid
 from bridging.ingest import build_weights, ingest_source, resolve_source, source_config
 from bridging.io.catalog import build_catalog
-from bridging.io.layouts import pacific_land_mask
+from bridging.fixtures import pacific_land_mask
 from bridging.stores import open_store
-from bridging.testing import mock_cesm2, mock_gfdl_cm4, mock_oras5, smooth_d20, smooth_sst
+from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5, smooth_d20, smooth_sst
 from bridging.timeaxis import year_month
 
 TARGET = TargetGrid()
@@ -269,7 +269,7 @@ def test_weights_read_only_the_first_year_and_readers_close_their_files(archive,
 
 
 def test_orca025_like_grid_has_orca025s_size_and_wrap_columns():
-    from bridging.io.layouts import orca025_like_global_grid
+    from bridging.fixtures import orca025_like_global_grid
 
     grid = orca025_like_global_grid()
     assert grid.shape == (1021, 1442)

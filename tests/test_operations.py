@@ -79,11 +79,13 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     work = _copy_run(tiny_run, tmp_path / "copy")
     assert _dry_run_jobs(work) == {}, "a complete run must be up to date"
 
-    # (a) EnKF inflation: the assimilation and what reads it; not the free run (no analysis), models or inputs
+    # (a) EnKF inflation: the assimilation and what reads it (the known-truth propagation test reads the bridging
+    # store); not the free run (no analysis), models or inputs
     jobs = _dry_run_jobs(work, _overlay(work, "da: {inflation: 1.2}\n"))
     assert jobs == _per_model(
-        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1
-    )
+        assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1,
+        propagation=1,
+    )  # fmt: skip
 
     # (b) autoencoder λ: the autoencoder and everything downstream, not ingestion, stores, idealized runs, demo data
     jobs = _dry_run_jobs(work, _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))
@@ -92,7 +94,7 @@ def test_reruns_after_edits(tiny_run, tmp_path):
         diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1,
     )  # fmt: skip
 
-    # (c) a plotting option: figures only (the propagation rule draws its figure beside its numbers)
+    # (c) a plotting option: figures only (the propagation rule draws one)
     jobs = _dry_run_jobs(work, _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
     assert jobs == _per_model(diagnostics_plots=1, explain=1, propagation=1)
 
@@ -110,6 +112,14 @@ def test_reruns_after_edits(tiny_run, tmp_path):
         assimilate=1, free_run=1, decode=2, diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1,
         propagation=1,
     )  # fmt: skip
+
+
+def test_thread_count_reruns_nothing(tiny_run, tmp_path):
+    """compute.torch_threads sizes the torch jobs (threads:) and changes no result: a complete run stays complete."""
+    for threads in (1, 3):
+        overlay = tmp_path / f"threads{threads}.yaml"
+        overlay.write_text(f"compute: {{torch_threads: {threads}}}\n")
+        assert _dry_run_jobs(tiny_run, str(overlay)) == {}, f"torch_threads: {threads} plans jobs"
 
 
 def _wait_for(predicate, timeout: float, what: str):

@@ -11,9 +11,9 @@ import pytest
 import xarray as xr
 
 from bridging.errors import InputDataError
-from bridging.io.layouts import consecutive_months, regular_grid, write_gfdl_cm4_omon
+from bridging.fixtures import consecutive_months, regular_grid, write_gfdl_cm4_omon
 from bridging.io.readers import input_files, open_variable
-from bridging.testing import MOCK_DEPTHS, linear_profiles, mock_cesm2, mock_gfdl_cm4, mock_oras5
+from bridging.fixtures.mock import MOCK_DEPTHS, linear_profiles, mock_cesm2, mock_gfdl_cm4, mock_oras5
 from bridging.timeaxis import year_month
 
 
@@ -235,7 +235,7 @@ def test_unknown_grid_layout(tmp_path):
 
 def _write_tos(root, months, grid=None, **kw):
     grid = grid or regular_grid(resolution=10.0)
-    from bridging.testing import smooth_sst
+    from bridging.fixtures.mock import smooth_sst
 
     ym = np.asarray(months)
     sst = smooth_sst(grid.lat, grid.lon, ym[:, 0] * 12 + ym[:, 1] - 1)

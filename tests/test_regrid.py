@@ -10,7 +10,7 @@ import xarray as xr
 
 from bridging.errors import InputDataError
 from bridging.grid import TargetGrid
-from bridging.io.layouts import CurvilinearGrid, gx1_like_global_grid, gx1_like_grid, orca_like_grid, pacific_land_mask, regular_grid
+from bridging.fixtures import CurvilinearGrid, gx1_like_global_grid, gx1_like_grid, orca_like_grid, pacific_land_mask, regular_grid
 from bridging.io.readers import open_variable
 from bridging.regrid import (
     SourceMaskChangedError,
@@ -21,7 +21,7 @@ from bridging.regrid import (
     regrid_array,
     save_weights,
 )
-from bridging.testing import mock_gfdl_cm4, mock_oras5, smooth_sst
+from bridging.fixtures.mock import mock_gfdl_cm4, mock_oras5, smooth_sst
 
 TARGET = TargetGrid()
 TLAT, TLON = np.meshgrid(TARGET.lat, TARGET.lon, indexing="ij")

@@ -1,4 +1,5 @@
-"""Thermocline depth (20 °C isotherm): the D20 definition of method.md §5, vectorised and chunked."""
+"""Thermocline depth (20 °C isotherm): the D20 definition of docs/method.md ("Data and preprocessing"), vectorised and
+chunked."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import xarray as xr
 
 from bridging.errors import InputDataError
 from bridging.io.readers import open_variable
-from bridging.testing import MOCK_DEPTHS, linear_profiles, mock_cesm2
+from bridging.fixtures.mock import MOCK_DEPTHS, linear_profiles, mock_cesm2
 from bridging.thermocline import isotherm_depth, thermocline_depth
 
 

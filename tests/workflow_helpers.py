@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -65,3 +66,38 @@ def planned_jobs(output: str) -> dict[str, int]:
                     counts[m.group(1)] = int(m.group(2))
             break
     return counts
+
+
+# Run in a fresh interpreter: parsing the Snakefile changes sys.path, the environment and Snakemake's global state.
+_RULES_PROBE = r"""
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, Quietness, ResourceSettings
+
+configfiles = [Path(f) for f in sys.argv[1:]]
+with SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api:
+    workflow_api = api.workflow(
+        resource_settings=ResourceSettings(cores=1), config_settings=ConfigSettings(configfiles=configfiles),
+        snakefile=Path("Snakefile"), workdir=Path("."),
+    )
+    rules = {}
+    for rule in workflow_api._workflow.rules:
+        script = str((Path(rule.snakefile).parent / rule.script).resolve()) if rule.script else None
+        rules[rule.name] = {"script": script, "code": [str(Path(f).resolve()) for f in rule.input.get("code", [])]}
+print("RULES-JSON " + json.dumps(rules))
+"""
+
+
+def workflow_rules(workdir: Path = ROOT, *configfiles: str) -> dict[str, dict]:
+    """Rule → {"script": absolute path or None, "code": absolute paths of its `code` inputs}, as Snakemake parsed
+    them (so `use rule … with:` inheritance and every helper in common.smk are accounted for)."""
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _RULES_PROBE, *configfiles], cwd=workdir, capture_output=True, text=True, timeout=300,
+        env=env,
+    )  # fmt: skip
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RULES-JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise AssertionError(f"parsing the workflow failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(line[len("RULES-JSON ") :])

@@ -20,6 +20,8 @@ import sys
 import tempfile
 import traceback
 
+from pydantic import ValidationError
+
 from . import __version__, commands
 from .errors import BridgingError
 from .runtime import configure_logging
@@ -49,8 +51,6 @@ def _write_crash_log(command: str, argv) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pydantic import ValidationError
-
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bridging {args.command}: error: {err}", file=sys.stderr)
         return 2
     except ValidationError as err:  # settings built from command-line values
+        # the settings package (loaded by the command that raised this) stays out of the start-up of every command
         from .settings import format_validation_error
 
         if args.verbose:

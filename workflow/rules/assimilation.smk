@@ -3,21 +3,22 @@
 
 rule assimilate:
     input:
-        code=src("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py", "resume.py", "provenance.py"),
-        latent_store=f"{RUN}/latent/{{model}}/operational.zarr",
-        operational_store=f"{RUN}/stores/{{model}}.zarr",
-        forecast_model=f"{RUN}/models/{{model}}/forecast.pt",
-        autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        code=src(*script_imports("assimilate")),
+        latent_store=LAYOUT.latent("{model}", "operational"),
+        operational_store=LAYOUT.store("{model}"),
+        forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
+        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        store=directory(f"{RUN}/assimilation/{{model}}.zarr"),
-        statistics=f"{RUN}/assimilation/{{model}}_statistics.json",
+        store=directory(LAYOUT.assimilation("{model}")),
+        statistics=LAYOUT.filter_statistics("{model}", "assimilation"),
     params:
         kind="assimilation",
         da=cfg("da"),
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
-        compute=cfg("compute"),
+        # only the device: the thread count reaches the job through `threads:` (changing it re-runs nothing)
+        device=cfg("compute", "device"),
     log:
         log("assimilate_{model}"),
     benchmark:
@@ -36,15 +37,15 @@ rule assimilate:
 
 use rule assimilate as free_run with:
     output:
-        store=directory(f"{RUN}/free_run/{{model}}.zarr"),
-        statistics=f"{RUN}/free_run/{{model}}_statistics.json",
+        store=directory(LAYOUT.free_run("{model}")),
+        statistics=LAYOUT.filter_statistics("{model}", "free_run"),
     params:
         kind="free_run",
         # the control has no analysis: the analysis settings must not re-run it
         da=cfg_except("da", exclude=("method", "inflation", "localization", "reencode")),
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
-        compute=cfg("compute"),
+        device=cfg("compute", "device"),
     log:
         log("free_run_{model}"),
     benchmark:
@@ -53,18 +54,18 @@ use rule assimilate as free_run with:
 
 rule decode:
     input:
-        code=src("da", "models", "stores.py", "timeaxis.py", "resume.py", "provenance.py"),
+        code=src(*script_imports("decode")),
         # bridging_<model> decodes the analysis, free_run_<model> the free run
-        filter_store=lambda wc: f"{RUN}/{'assimilation' if wc.kind == 'bridging' else 'free_run'}/{wc.model}.zarr",
-        autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",
-        operational_store=f"{RUN}/stores/{{model}}.zarr",
+        filter_store=lambda wc: LAYOUT.filter_store(wc.model, "assimilation" if wc.kind == "bridging" else "free_run"),
+        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        operational_store=LAYOUT.store("{model}"),
     output:
-        directory(f"{RUN}/stores/{{kind}}_{{model}}.zarr"),
+        directory(LAYOUT.store("{kind}_{model}")),
     wildcard_constraints:
         kind="bridging|free_run",
     params:
         decode=cfg("decode"),
-        compute=cfg("compute"),
+        device=cfg("compute", "device"),
     log:
         log("decode_{kind}_{model}"),
     benchmark:

@@ -17,13 +17,13 @@ CATALOG_ROOTS = list(
 _EXTERNAL_ROOTS = [
     r for r in CATALOG_ROOTS if not (config["demo"]["enabled"] and r == _DEMO_ROOT)
 ]
-CATALOG = f"{RUN}/catalog/catalog.json"
-CATALOG_CSV = f"{RUN}/catalog/catalog.csv"
+CATALOG = LAYOUT.catalog("json")
+CATALOG_CSV = LAYOUT.catalog("csv")
 
 
 rule build_catalog:
     input:
-        code=src("io/catalog.py"),
+        code=src(*script_imports("build_catalog")),
         demo=rules.demo_data.output if config["demo"]["enabled"] else [],
     output:
         json=CATALOG,

@@ -19,7 +19,9 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join([str(PROJECT / "src")] + [p for p in os.getenv("PYTHONPATH", "").split(os.pathsep) if p])
 )
 
+from bridging.codegraph import closure_parts  # noqa: E402
 from bridging.errors import ConfigError  # noqa: E402
+from bridging.layout import RunLayout  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
 from bridging.settings import read_config_files, validate_config  # noqa: E402
 
@@ -40,7 +42,9 @@ except ConfigError as err:
 config.clear()
 config.update(_validated.model_dump(mode="json"))
 
-RUN = f"{config['run']['results_dir']}/{config['run']['name']}"
+# Every path of the run folder comes from the layout the CLI commands use too (src/bridging/layout.py).
+LAYOUT = RunLayout.of(config)
+RUN = LAYOUT.root
 OPERATIONAL = [m["name"] for m in config["data"]["operational"]]
 REANALYSIS = config["data"]["reanalysis"]["name"]
 SOURCES = OPERATIONAL + [REANALYSIS]
@@ -74,8 +78,13 @@ def operational_cfg(name):
     return next(m for m in config["data"]["operational"] if m["name"] == name)
 
 
-# The settings package is not listed: a changed default changes the params, which re-runs exactly what uses it.
+# The rerun contract: a job lists as `code` inputs every library file its script runs, so editing one re-runs the
+# job and its downstream. The lists are derived from the code (script_imports), not written by hand; the test
+# tests/test_rerun_contract.py checks every rule against the import closure of its script.
+# The settings package is not listed, on purpose: a changed default changes the params of the rules that use it,
+# which re-runs exactly those (listing it would re-run every rule after any settings edit). _CORE is listed always.
 _CORE = ("__init__.py", "errors.py", "runtime.py", "atomic.py")
+_NOT_CODE_INPUTS = ("settings",)
 
 
 def src(*parts):
@@ -95,24 +104,30 @@ def src(*parts):
     return sorted(set(files))
 
 
+def script_imports(script):
+    """The library modules scripts/<script>.py runs, as src() parts: every bridging module it imports, directly or
+    through other modules, at module level or inside functions (bridging.codegraph), except the settings package."""
+    return closure_parts(PROJECT / "scripts" / f"{script}.py", PROJECT / "src", exclude=_NOT_CODE_INPUTS)
+
+
 def log(name):
-    return f"{RUN}/logs/{name}.log"
+    return LAYOUT.log(name)
 
 
 def bench(name):
-    return f"{RUN}/benchmarks/{name}.tsv"
+    return LAYOUT.benchmark(name)
 
 
-# The per-source diagnostics outputs one model's comparison reads (DIAGNOSTICS and the source names come from
+# The per-source diagnostics outputs one model's comparison reads (the idealized source names come from
 # diagnostics.smk; input functions run after every file is included).
 def source_diagnostics(role, source):
     """The named inputs of one source's diagnostics outputs: <role>_statistics, <role>_indices (and _maps)."""
     out = {
-        f"{role}_statistics": f"{DIAGNOSTICS}/sources/{source}/statistics.json",
-        f"{role}_indices": f"{DIAGNOSTICS}/sources/{source}/indices.nc",
+        f"{role}_statistics": LAYOUT.source_diagnostics(source, "statistics.json"),
+        f"{role}_indices": LAYOUT.source_diagnostics(source, "indices.nc"),
     }
     if role not in ("idealized", "pseudo_obs"):
-        out[f"{role}_maps"] = f"{DIAGNOSTICS}/sources/{source}/maps.nc"
+        out[f"{role}_maps"] = LAYOUT.source_diagnostics(source, "maps.nc")
     return out
 
 

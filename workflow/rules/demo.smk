@@ -4,9 +4,7 @@
 
 rule demo_data:
     input:
-        code=src(
-            "demo", "idealized", "io/layouts.py", "diagnostics/events.py", "diagnostics/statistics.py", "stores.py", "timeaxis.py"
-        ),
+        code=src(*script_imports("demo_data")),
     output:
         directory(config["demo"]["output_dir"]),
     params:

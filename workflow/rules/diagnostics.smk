@@ -3,7 +3,6 @@
 # the figures (and the report) and nothing else.
 from bridging.diagnostics import FIGURES as DIAGNOSTICS_FIGURES
 
-DIAGNOSTICS = f"{RUN}/diagnostics"
 # Every store the diagnostics read: operational models, the reanalysis, and per model its bridging model and its
 # forecast model's free run.
 DIAGNOSTICS_STORES = (
@@ -13,8 +12,8 @@ IDEALIZED_SOURCE = f"idealized_{IDEALIZED}"
 PSEUDO_OBS_SOURCE = f"pseudo_obs_{IDEALIZED}"
 # The idealized model's records the diagnostics read: its long reference run and the pseudo-observation record.
 IDEALIZED_STORES = {
-    IDEALIZED_SOURCE: f"{RUN}/idealized/{IDEALIZED}_reference.zarr",
-    PSEUDO_OBS_SOURCE: f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+    IDEALIZED_SOURCE: LAYOUT.idealized_reference(IDEALIZED),
+    PSEUDO_OBS_SOURCE: LAYOUT.pseudo_obs(IDEALIZED),
 }
 # The statistics and comparison depend on `diagnostics` without its plotting options; the per-source statistics
 # also not on the acceptance thresholds (only the comparison checks them).
@@ -22,37 +21,18 @@ DIAGNOSTICS_STATISTICS_CFG = {
     k: v for k, v in cfg("diagnostics").items() if k not in ("plotting", "acceptance")
 }
 DIAGNOSTICS_COMPARE_CFG = {k: v for k, v in cfg("diagnostics").items() if k != "plotting"}
-DIAGNOSTICS_CODE = (
-    "diagnostics/__init__.py",
-    "diagnostics/run.py",
-    "diagnostics/indices.py",
-    "diagnostics/statistics.py",
-    "diagnostics/events.py",
-    "diagnostics/compare.py",
-    "diagnostics/acceptance.py",
-    "diagnostics/equal_footing.py",
-    "diagnostics/tables.py",
-    "diagnostics/spatial.py",
-    "idealized/reconstruction.py",
-    "idealized/cf23.py",
-    "idealized/rng.py",
-    "observables.py",
-    "grid.py",
-    "stores.py",
-    "timeaxis.py",
-)
 
 
 rule diagnostics_source:
     input:
-        code=src(*DIAGNOSTICS_CODE, "diagnostics/spatial.py", "observables.py", "grid.py"),
-        store=f"{RUN}/stores/{{store}}.zarr",
+        code=src(*script_imports("diagnostics_source")),
+        store=LAYOUT.store("{store}"),
         # Only its obs_* coordinates: the observable positions regressed out for the residual std map.
-        layout=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        layout=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        statistics=f"{DIAGNOSTICS}/sources/{{store}}/statistics.json",
-        indices=f"{DIAGNOSTICS}/sources/{{store}}/indices.nc",
-        maps=f"{DIAGNOSTICS}/sources/{{store}}/maps.nc",
+        statistics=LAYOUT.source_diagnostics("{store}", "statistics.json"),
+        indices=LAYOUT.source_diagnostics("{store}", "indices.nc"),
+        maps=LAYOUT.source_diagnostics("{store}", "maps.nc"),
     wildcard_constraints:
         store=_alternatives(DIAGNOSTICS_STORES),
     params:
@@ -75,14 +55,14 @@ rule diagnostics_source:
 
 rule diagnostics_idealized:
     input:
-        code=src(*DIAGNOSTICS_CODE),
+        code=src(*script_imports("diagnostics_idealized")),
         store=lambda wc: IDEALIZED_STORES[wc.record],
         # The grid and ocean mask every gridded source is averaged on: CF23's indices are box means of its 2-D
         # fields on the same cells.
-        grid=f"{RUN}/stores/{REANALYSIS}.zarr",
+        grid=LAYOUT.store(REANALYSIS),
     output:
-        statistics=f"{DIAGNOSTICS}/sources/{{record}}/statistics.json",
-        indices=f"{DIAGNOSTICS}/sources/{{record}}/indices.nc",
+        statistics=LAYOUT.source_diagnostics("{record}", "statistics.json"),
+        indices=LAYOUT.source_diagnostics("{record}", "indices.nc"),
     wildcard_constraints:
         record=_alternatives(IDEALIZED_STORES),
     params:
@@ -106,26 +86,26 @@ rule diagnostics_idealized:
 rule diagnostics_compare:
     input:
         unpack(comparison_sources),
-        code=src(*DIAGNOSTICS_CODE),
+        code=src(*script_imports("diagnostics_compare")),
     output:
-        comparison=f"{DIAGNOSTICS}/{{model}}/comparison.json",
+        comparison=LAYOUT.model_diagnostics("{model}", "comparison.json"),
         summary_html=report(
-            f"{DIAGNOSTICS}/{{model}}/summary.html",
+            LAYOUT.model_diagnostics("{model}", "summary.html"),
             caption="../report/diagnostics_summary.rst",
             category="1. ENSO summary",
             subcategory="{model}",
             labels={"model": "{model}", "item": "summary tables"},
         ),
         table_csv=report(
-            f"{DIAGNOSTICS}/{{model}}/comparison.csv",
+            LAYOUT.model_diagnostics("{model}", "comparison.csv"),
             caption="../report/diagnostics_table.rst",
             category="ENSO diagnostics",
             subcategory="{model}",
             labels={"model": "{model}", "item": "equal-footing tests"},
         ),
-        table_md=f"{DIAGNOSTICS}/{{model}}/comparison.md",
+        table_md=LAYOUT.model_diagnostics("{model}", "comparison.md"),
         acceptance=report(
-            f"{DIAGNOSTICS}/{{model}}/acceptance.json",
+            LAYOUT.model_diagnostics("{model}", "acceptance.json"),
             caption="../report/diagnostics_acceptance.rst",
             category="ENSO diagnostics",
             subcategory="{model}",
@@ -150,12 +130,12 @@ rule diagnostics_compare:
 rule diagnostics_plots:
     input:
         unpack(comparison_sources),
-        code=src("diagnostics/__init__.py", "diagnostics/run.py", "diagnostics/plots.py", *DIAGNOSTICS_CODE),
+        code=src(*script_imports("diagnostics_plots")),
         comparison=rules.diagnostics_compare.output.comparison,
     output:
         **{
             name: report(
-                f"{DIAGNOSTICS}/{{model}}/figures/{name}.png",
+                LAYOUT.figure("{model}", name),
                 caption=f"../report/diagnostics_{name}.rst",
                 category="ENSO diagnostics",
                 subcategory="{model}",
@@ -183,14 +163,14 @@ rule diagnostics_plots:
 # fields (CF23's 2-D reconstruction) away from the observed equatorial cells, with the free run as no-skill control.
 rule propagation:
     input:
-        code=src("diagnostics/__init__.py", "diagnostics/propagation.py", "diagnostics/plots.py", *DIAGNOSTICS_CODE),
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
-        bridging=f"{RUN}/stores/bridging_{{model}}.zarr",
-        free_run=f"{RUN}/stores/free_run_{{model}}.zarr",
+        code=src(*script_imports("propagation")),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
+        bridging=LAYOUT.decoded("bridging", "{model}"),
+        free_run=LAYOUT.decoded("free_run", "{model}"),
     output:
-        result=f"{DIAGNOSTICS}/{{model}}/propagation.json",
+        result=LAYOUT.model_diagnostics("{model}", "propagation.json"),
         figure=report(
-            f"{DIAGNOSTICS}/{{model}}/figures/propagation.png",
+            LAYOUT.figure("{model}", "propagation"),
             caption="../report/diagnostics_propagation.rst",
             category="ENSO diagnostics",
             subcategory="{model}",
@@ -216,11 +196,11 @@ rule propagation:
 # Target: the comparison and figures of every bridged model (`snakemake diagnostics`).
 rule diagnostics:
     input:
-        expand(f"{DIAGNOSTICS}/{{model}}/comparison.json", model=OPERATIONAL),
+        expand(LAYOUT.model_diagnostics("{model}", "comparison.json"), model=OPERATIONAL),
         # the known truth exists for CF23 (2-D fields); CFY22 resolves only box variables
-        expand(f"{DIAGNOSTICS}/{{model}}/propagation.json", model=OPERATIONAL) if IDEALIZED == "cf23" else [],
-        expand(f"{DIAGNOSTICS}/{{model}}/figures/{{name}}.png", model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
-        expand(f"{DIAGNOSTICS}/{{model}}/explain.json", model=OPERATIONAL),
+        expand(LAYOUT.model_diagnostics("{model}", "propagation.json"), model=OPERATIONAL) if IDEALIZED == "cf23" else [],
+        expand(LAYOUT.figure("{model}", "{name}"), model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
+        expand(LAYOUT.model_diagnostics("{model}", "explain.json"), model=OPERATIONAL),
 
 
 localrules:
@@ -232,27 +212,26 @@ localrules:
 # cross-correlations the gain is built from.
 rule explain:
     input:
-        code=src("diagnostics/explain.py", "diagnostics/plots.py", "models", "observables.py", "stores.py", "resume.py",
-                 "provenance.py"),
-        assimilation=f"{RUN}/assimilation/{{model}}.zarr",
-        latent_store=f"{RUN}/latent/{{model}}/operational.zarr",
-        forecast_model=f"{RUN}/models/{{model}}/forecast.pt",
-        autoencoder=f"{RUN}/models/{{model}}/autoencoder.pt",
-        operational_store=f"{RUN}/stores/{{model}}.zarr",
+        code=src(*script_imports("explain")),
+        assimilation=LAYOUT.assimilation("{model}"),
+        latent_store=LAYOUT.latent("{model}", "operational"),
+        forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
+        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        operational_store=LAYOUT.store("{model}"),
     output:
         responses=report(
-            f"{DIAGNOSTICS}/{{model}}/figures/explain_gain_responses.png",
+            LAYOUT.figure("{model}", "explain_gain_responses"),
             caption="../report/explain_gain_responses.rst",
             category="Explainability",
             labels={"model": "{model}", "figure": "gain responses"},
         ),
         correlation=report(
-            f"{DIAGNOSTICS}/{{model}}/figures/explain_latent_observable_correlation.png",
+            LAYOUT.figure("{model}", "explain_latent_observable_correlation"),
             caption="../report/explain_latent_observable_correlation.rst",
             category="Explainability",
             labels={"model": "{model}", "figure": "latent–observable correlation"},
         ),
-        summary=f"{DIAGNOSTICS}/{{model}}/explain.json",
+        summary=LAYOUT.model_diagnostics("{model}", "explain.json"),
     params:
         da=cfg_except("da", exclude=("months", "checkpoint_months", "consistency_members", "innovation_ratio_warn", "consistency_warn")),
         diagnostics=cfg("diagnostics"),

@@ -3,9 +3,9 @@
 
 rule idealized_reference:
     input:
-        code=src("idealized", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"),
+        code=src(*script_imports("idealized_reference")),
     output:
-        directory(f"{RUN}/idealized/{IDEALIZED}_reference.zarr"),
+        directory(LAYOUT.idealized_reference(IDEALIZED)),
     params:
         idealized=cfg("idealized"),
     log:
@@ -25,11 +25,9 @@ rule idealized_reference:
 
 rule pseudo_obs:
     input:
-        code=src(
-            "idealized", "observables.py", "grid.py", "stores.py", "timeaxis.py", "diagnostics/events.py", "diagnostics/statistics.py"
-        ),
+        code=src(*script_imports("pseudo_obs")),
     output:
-        directory(f"{RUN}/pseudo_obs/{IDEALIZED}.zarr"),
+        directory(LAYOUT.pseudo_obs(IDEALIZED)),
     params:
         idealized=cfg("idealized"),
         pseudo_obs=cfg("pseudo_obs"),

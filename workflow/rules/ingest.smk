@@ -1,18 +1,6 @@
 # Ingestion per source (operational models and the reanalysis): regrid weights from the source's SST grid, then
 # the analysis-ready store (SST and thermocline depth on the target grid, climatology, anomaly std).
 # Needs catalog.smk included before this file.
-INGEST_CODE = (
-    "io/__init__.py",
-    "io/readers.py",
-    "io/catalog.py",
-    "regrid.py",
-    "grid.py",
-    "timeaxis.py",
-    "ingest.py",
-    "thermocline.py",
-    "stores.py",
-)
-
 
 # Per source only its own entry of `data`, tagged with its kind: editing another source re-runs nothing here.
 SOURCE_CFG = {
@@ -23,11 +11,11 @@ SOURCE_CFG = {
 
 rule regrid_weights:
     input:
-        code=src(*INGEST_CODE),
+        code=src(*script_imports("regrid_weights")),
         catalog=CATALOG,
         catalog_csv=CATALOG_CSV,
     output:
-        f"{RUN}/weights/{{source}}.nc",
+        LAYOUT.weights("{source}"),
     params:
         source=lambda wildcards: SOURCE_CFG[wildcards.source],
         grid=cfg("grid"),
@@ -50,12 +38,12 @@ rule regrid_weights:
 
 rule ingest:
     input:
-        code=src(*INGEST_CODE),
+        code=src(*script_imports("ingest")),
         catalog=CATALOG,
         catalog_csv=CATALOG_CSV,
-        weights=f"{RUN}/weights/{{source}}.nc",
+        weights=LAYOUT.weights("{source}"),
     output:
-        directory(f"{RUN}/stores/{{source}}.zarr"),
+        directory(LAYOUT.store("{source}")),
     params:
         source=lambda wildcards: SOURCE_CFG[wildcards.source],
         grid=cfg("grid"),

@@ -2,26 +2,25 @@
 # and the gated latent forecast model (bridging.models). Torch rules take `compute.torch_threads` cores and one `torch_jobs` token:
 # two torch trainings on the same cores thrash (5–20× slower in the LSTM backward pass), so they run one at a time.
 
-_AUTOENCODER_CODE = ("models/__init__.py", "models/autoencoder.py", "models/autoencoder_metrics.py",
-                     "models/conv_autoencoder.py", "models/curriculum.py", "models/field_records.py", "models/figures.py",
-                     "models/training.py", "resume.py", "provenance.py", "stores.py", "observables.py", "grid.py",
-                     "timeaxis.py")
+# What of `compute` changes a trained model: the device and deterministic algorithms. The thread count reaches the
+# jobs only through `threads:` (script_context sets torch's pool to it), so changing it re-runs nothing.
+TORCH_COMPUTE = cfg_except("compute", exclude=("torch_threads",))
 
 
 rule train_autoencoder:
     input:
-        code=src(*_AUTOENCODER_CODE),
-        operational=f"{RUN}/stores/{{model}}.zarr",
-        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        code=src(*script_imports("train_autoencoder")),
+        operational=LAYOUT.store("{model}"),
+        reanalysis=LAYOUT.store(REANALYSIS),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        checkpoint=f"{RUN}/models/{{model}}/autoencoder.pt",
-        metrics=f"{RUN}/models/{{model}}/autoencoder_metrics.json",
-        curves=f"{RUN}/models/{{model}}/autoencoder_curves.png",
+        checkpoint=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        metrics=LAYOUT.model_file("{model}", "autoencoder_metrics.json"),
+        curves=LAYOUT.model_file("{model}", "autoencoder_curves.png"),
     params:
         autoencoder=cfg("autoencoder"),
         curriculum=cfg("curriculum"),
-        compute=cfg("compute"),
+        compute=TORCH_COMPUTE,
         grid=cfg("grid"),
     log:
         log("train_autoencoder_{model}"),
@@ -40,17 +39,17 @@ rule train_autoencoder:
 
 rule encode:
     input:
-        code=src(*_AUTOENCODER_CODE, "models/latent.py"),
+        code=src(*script_imports("encode")),
         autoencoder=rules.train_autoencoder.output.checkpoint,
-        operational=f"{RUN}/stores/{{model}}.zarr",
-        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
-        pseudo_obs=f"{RUN}/pseudo_obs/{IDEALIZED}.zarr",
+        operational=LAYOUT.store("{model}"),
+        reanalysis=LAYOUT.store(REANALYSIS),
+        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
     output:
-        operational=directory(f"{RUN}/latent/{{model}}/operational.zarr"),
-        reanalysis=directory(f"{RUN}/latent/{{model}}/reanalysis.zarr"),
+        operational=directory(LAYOUT.latent("{model}", "operational")),
+        reanalysis=directory(LAYOUT.latent("{model}", "reanalysis")),
     params:
         autoencoder=cfg("autoencoder"),
-        compute=cfg("compute"),
+        compute=TORCH_COMPUTE,
         grid=cfg("grid"),
     log:
         log("encode_{model}"),
@@ -69,23 +68,22 @@ rule encode:
 
 rule train_forecast:
     input:
-        code=src("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py", "resume.py",
-                 "provenance.py"),
+        code=src(*script_imports("train_forecast")),
         latent_operational=rules.encode.output.operational,
         latent_reanalysis=rules.encode.output.reanalysis,
         autoencoder=rules.train_autoencoder.output.checkpoint,
-        operational=f"{RUN}/stores/{{model}}.zarr",
-        reanalysis=f"{RUN}/stores/{REANALYSIS}.zarr",
+        operational=LAYOUT.store("{model}"),
+        reanalysis=LAYOUT.store(REANALYSIS),
     output:
-        checkpoint=f"{RUN}/models/{{model}}/forecast.pt",
-        metrics=f"{RUN}/models/{{model}}/forecast_metrics.json",
-        curves=f"{RUN}/models/{{model}}/forecast_curves.png",
-        gate=f"{RUN}/models/{{model}}/forecast_gate.png",
+        checkpoint=LAYOUT.model_file("{model}", "forecast.pt"),
+        metrics=LAYOUT.model_file("{model}", "forecast_metrics.json"),
+        curves=LAYOUT.model_file("{model}", "forecast_curves.png"),
+        gate=LAYOUT.model_file("{model}", "forecast_gate.png"),
     params:
         # gate.allow_failed only decides whether the filter may use a failing model: toggling it must not retrain
         forecast={**cfg("forecast"), "gate": cfg_except("forecast", "gate", exclude=("allow_failed",))},
         curriculum=cfg("curriculum"),
-        compute=cfg("compute"),
+        compute=TORCH_COMPUTE,
         grid=cfg("grid"),
     log:
         log("train_forecast_{model}"),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import check_writable
+from ._options import add_config_option, add_device_option, add_model_option, layout, load_model_settings, run_paths
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -12,8 +15,8 @@ def register(sub) -> None:
         description="The `assimilate` / `free_run` rules' stage. Input paths default to the run folder of the config "
         "(results/<run>/...); several --inflation / --model-noise-scale values run a batched sweep over their product.",
     )
-    p.add_argument("--model", required=True, help="operational model name (data.operational[].name)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_model_option(p)
+    add_config_option(p)
     p.add_argument("--free-run", action="store_true", help="the control: forecast model + noise, no assimilation")
     p.add_argument("--out", help="output zarr store (default: the rule's output path)")
     p.add_argument("--statistics", help="output JSON of filter statistics (default: beside the store)")
@@ -25,40 +28,37 @@ def register(sub) -> None:
     p.add_argument("--inflation", type=float, nargs="+", help="inflation value(s) (default: da.inflation)")
     p.add_argument("--model-noise-scale", type=float, nargs="+", help="model-noise scale value(s) (default: da.model_noise_scale)")
     p.add_argument("--months", type=int, help="run length (default: da.months)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: compute.device")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
-def default_paths(run_dir: Path, model: str, idealized: str, free_run: bool) -> dict[str, Path]:
-    """The paths the Snakemake rules use (workflow/rules/assimilation.smk)."""
-    out = run_dir / ("free_run" if free_run else "assimilation") / f"{model}.zarr"
+def default_paths(cfg, model: str, free_run: bool) -> dict[str, str]:
+    """The paths of the `assimilate` (or `free_run`) rule for ``model``."""
+    run, kind = layout(cfg), "free_run" if free_run else "assimilation"
     return {
-        "out": out,
-        "statistics": out.with_name(f"{model}_statistics.json"),
-        "latent": run_dir / "latent" / model / "operational.zarr",
-        "operational_store": run_dir / "stores" / f"{model}.zarr",
-        "forecast_model": run_dir / "models" / model / "forecast.pt",
-        "autoencoder": run_dir / "models" / model / "autoencoder.pt",
-        "pseudo_obs": run_dir / "pseudo_obs" / f"{idealized}.zarr",
+        "out": run.filter_store(model, kind),
+        "latent": run.latent(model, "operational"),
+        "operational_store": run.store(model),
+        "forecast_model": run.model_file(model, "forecast.pt"),
+        "autoencoder": run.model_file(model, "autoencoder.pt"),
+        "pseudo_obs": run.pseudo_obs(cfg.idealized.model),
     }
 
 
+def resolve_paths(args, cfg) -> dict[str, Path]:
+    """The paths the command reads and writes: the options given, else the rule's."""
+    paths = run_paths(args, default_paths(cfg, args.model, args.free_run))
+    # the statistics go beside the store, wherever --out puts it (the rule's path when it is the default)
+    paths["statistics"] = Path(args.statistics or paths["out"].with_name(f"{args.model}_statistics.json"))
+    return paths
+
+
 def run(args) -> int:
+    # torch (through the filter) loads only when the stage runs: `bridging --help` imports every command module
     from ..da.run import assimilate, free_run
-    from ..errors import ConfigError
-    from ..runtime import limit_threads
-    from ..settings import Config, load_config
 
-    cfg = load_config(*args.config) if args.config else Config()
-    if args.model not in [m.name for m in cfg.data.operational]:
-        raise ConfigError(f"--model {args.model}: not one of data.operational {[m.name for m in cfg.data.operational]}")
-    limit_threads(cfg.compute.torch_threads)
-    paths = default_paths(Path(cfg.run.results_dir) / cfg.run.name, args.model, cfg.idealized.model, args.free_run)
-    for key in paths:
-        if getattr(args, key, None):
-            paths[key] = Path(getattr(args, key))
-    from ..atomic import check_writable
-
+    cfg = load_model_settings(args)
+    paths = resolve_paths(args, cfg)
     check_writable(paths["out"], (".zarr",))
     check_writable(paths["statistics"], (".json",))
     da = cfg.da.model_copy()
@@ -76,7 +76,7 @@ def run(args) -> int:
         da=da,
         grid=cfg.grid.model_dump(),
         allow_failed_gate=cfg.forecast.gate.allow_failed,
-        device=args.device or cfg.compute.device,
+        device=cfg.compute.device,
         model_name=args.model,
         inflation=args.inflation,
         model_noise_scale=args.model_noise_scale,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..atomic import check_writable
+from ..io.catalog import build_catalog
+
 
 def register(sub) -> None:
     p = sub.add_parser("catalog", help="scan folders for CMIP6 and ORAS5 files; write an intake-esm catalog")
@@ -12,9 +15,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..atomic import check_writable
-    from ..io.catalog import build_catalog
-
     check_writable(args.out, (".json",))
     if args.csv:
         check_writable(args.csv, (".csv",))

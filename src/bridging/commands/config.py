@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 DEFAULT_YAML = Path("config/config.default.yaml")
 SCHEMA_JSON = Path("workflow/schemas/config.schema.json")
 
@@ -17,8 +19,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import yaml
-
+    # pydantic loads only when the command runs: `bridging --help` imports every command module
     from ..settings import load_config, render_default_yaml, render_schema
 
     if args.write:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import check_writable
+from ._options import add_config_option, add_device_option, add_model_option, layout, load_model_settings, run_paths
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -11,41 +14,49 @@ def register(sub) -> None:
         help="decode analysis (or free-run) members and the ensemble mean into full SST / thermocline fields",
         description="The `decode` rule's stage; paths default to the run folder of the config.",
     )
-    p.add_argument("--model", required=True, help="operational model name (data.operational[].name)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_model_option(p)
+    add_config_option(p)
     p.add_argument("--free-run", action="store_true", help="decode the free run into stores/free_run_<model>.zarr")
     p.add_argument("--assimilation", help="the filter's store (default: the rule's input)")
     p.add_argument("--autoencoder", help="autoencoder.pt")
     p.add_argument("--operational-store", help="the operational model's source store")
     p.add_argument("--out", help="output store (default: stores/bridging_<model>.zarr or stores/free_run_<model>.zarr)")
     p.add_argument("--experiment", type=int, default=0, help="experiment of a sweep to decode")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: compute.device")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
+def default_paths(cfg, model: str, free_run: bool) -> dict[str, str]:
+    """The paths of the `decode` rule's job for ``model`` (the bridging model, or the free run's decoding)."""
+    run = layout(cfg)
+    return {
+        "out": run.decoded("free_run" if free_run else "bridging", model),
+        "assimilation": run.filter_store(model, "free_run" if free_run else "assimilation"),
+        "autoencoder": run.model_file(model, "autoencoder.pt"),
+        "operational_store": run.store(model),
+    }
+
+
+def resolve_paths(args, cfg) -> dict[str, Path]:
+    """The paths the command reads and writes: the options given, else the rule's."""
+    return run_paths(args, default_paths(cfg, args.model, args.free_run))
+
+
 def run(args) -> int:
+    # torch loads only when the stage runs: `bridging --help` imports every command module
     from ..da.decode import decode_filter_store
-    from ..errors import ConfigError
-    from ..runtime import limit_threads
-    from ..settings import Config, load_config
 
-    cfg = load_config(*args.config) if args.config else Config()
-    if args.model not in [m.name for m in cfg.data.operational]:
-        raise ConfigError(f"--model {args.model}: not one of data.operational {[m.name for m in cfg.data.operational]}")
-    limit_threads(cfg.compute.torch_threads)
-    run_dir = Path(cfg.run.results_dir) / cfg.run.name
-    kind = "free_run" if args.free_run else "bridging"
-    from ..atomic import check_writable
-
-    out_path = check_writable(args.out or run_dir / "stores" / f"{kind}_{args.model}.zarr", (".zarr",))
+    cfg = load_model_settings(args)
+    paths = resolve_paths(args, cfg)
+    out_path = check_writable(paths["out"], (".zarr",))
     out = decode_filter_store(
         out_path,
-        assimilation=args.assimilation or run_dir / ("free_run" if args.free_run else "assimilation") / f"{args.model}.zarr",
-        autoencoder=args.autoencoder or run_dir / "models" / args.model / "autoencoder.pt",
-        operational_store=args.operational_store or run_dir / "stores" / f"{args.model}.zarr",
+        assimilation=paths["assimilation"],
+        autoencoder=paths["autoencoder"],
+        operational_store=paths["operational_store"],
         decode=cfg.decode,
         model_name=args.model,
-        device=args.device or cfg.compute.device,
+        device=cfg.compute.device,
         experiment=args.experiment,
     )
     print(f"wrote {out}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..atomic import check_writable
+from ._options import add_config_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -11,11 +14,12 @@ def register(sub) -> None:
     )
     p.add_argument("--out", help="output folder (default: demo.output_dir); replaced as a whole")
     p.add_argument("--full-record", action="store_true", help="operational models over the full 1850–2014 record")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_config_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..demo.generate import generate_demo_data, load_statistics, plan_sources
     from ..idealized.stats import summary_line
     from ..settings import DemoSection, load_config
@@ -23,8 +27,6 @@ def run(args) -> int:
     demo = load_config(*args.config).demo if args.config else DemoSection()
     if args.full_record:
         demo.full_record = True
-    from ..atomic import check_writable
-
     out = generate_demo_data(check_writable(args.out or demo.output_dir), demo)
     for plan in plan_sources(demo):
         record = load_statistics(out, plan.source_id)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import check_writable
+from ._options import add_config_option, add_device_option, add_model_option, layout, load_model_settings, run_paths
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -11,31 +14,40 @@ def register(sub) -> None:
         help="encode both records with a trained autoencoder into latent stores (z, y)",
         description="The `encode` rule's stage. Paths default to the run folder of the config (results/<run>/...).",
     )
-    p.add_argument("--model", required=True, help="operational model name (data.operational[].name)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_model_option(p)
+    add_config_option(p)
     p.add_argument("--autoencoder", help="autoencoder.pt")
     p.add_argument("--operational-store", help="the operational model's source store")
     p.add_argument("--reanalysis-store", help="the reanalysis source store")
     p.add_argument("--pseudo-obs", help="pseudo-observation store (gives the observable positions)")
     p.add_argument("--out-dir", help="folder for operational.zarr and reanalysis.zarr")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: compute.device")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
+def default_paths(cfg, model: str) -> dict[str, str]:
+    """The paths of the `encode` rule's job for ``model``."""
+    run = layout(cfg)
+    return {
+        "autoencoder": run.model_file(model, "autoencoder.pt"),
+        "operational_store": run.store(model),
+        "reanalysis_store": run.store(cfg.data.reanalysis.name),
+        "pseudo_obs": run.pseudo_obs(cfg.idealized.model),
+        "out_dir": run.latent_dir(model),
+    }
+
+
+def resolve_paths(args, cfg) -> dict[str, Path]:
+    """The paths the command reads and writes: the options given, else the rule's."""
+    return run_paths(args, default_paths(cfg, args.model))
+
+
 def run(args) -> int:
+    # torch loads only when the stage runs: `bridging --help` imports every command module
     from ..models.latent import encode_sources
-    from .train_autoencoder import default_paths, load_cli_config
 
-    cfg = load_cli_config(args)
-    run_dir = Path(cfg.run.results_dir) / cfg.run.name
-    paths = default_paths(run_dir, args.model, cfg.data.reanalysis.name, cfg.idealized.model)
-    paths["autoencoder"] = paths.pop("out_dir") / "autoencoder.pt"
-    paths["out_dir"] = run_dir / "latent" / args.model
-    for key in paths:
-        if getattr(args, key, None):
-            paths[key] = Path(getattr(args, key))
-    from ..atomic import check_writable
-
+    cfg = load_model_settings(args)
+    paths = resolve_paths(args, cfg)
     check_writable(paths["out_dir"] / "operational.zarr", (".zarr",))
     written = encode_sources(
         paths["autoencoder"],

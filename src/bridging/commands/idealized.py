@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..atomic import check_writable
+from ._options import add_config_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -17,16 +20,15 @@ def register(sub) -> None:
     p.add_argument("--spinup-years", type=int, help="years discarded first (default: idealized.spinup_years)")
     p.add_argument("--chunk-years", type=int, help="years per streamed chunk (default: idealized.chunk_years)")
     p.add_argument("--threads", type=int, default=1, help="threads of the compiled member loop (default 1)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_config_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..idealized.run import run_to_zarr
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
+    from ..idealized.run import open_run, run_to_zarr
     from ..idealized.stats import run_statistics, summary_line
     from ..settings import IdealizedSection, load_config
-
-    from ..atomic import check_writable
 
     check_writable(args.out, (".zarr",))
     section = load_config(*args.config).idealized if args.config else IdealizedSection()
@@ -41,7 +43,5 @@ def run(args) -> int:
         chunk_years=args.chunk_years,
         threads=args.threads,
     )
-    from ..idealized.run import open_run
-
     print(f"wrote {out}: {summary_line(run_statistics(open_run(out)))}")
     return 0

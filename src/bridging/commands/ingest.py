@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import check_writable
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -25,10 +27,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..ingest import build_weights, ingest_source, source_config
     from ..settings import load_config
-
-    from ..atomic import check_writable
 
     cfg = load_config(*args.config)
     check_writable(args.out, (".zarr",))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -28,8 +30,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
-
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..diagnostics.run import jsonable, nino_stats
     from ..settings import DiagnosticsSection, load_config
 

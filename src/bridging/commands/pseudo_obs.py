@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..atomic import check_writable
+from ._options import add_config_option, load_settings
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -13,18 +16,16 @@ def register(sub) -> None:
     p.add_argument("--model", choices=["cf23", "cfy22"], help="idealized model (default: idealized.model)")
     p.add_argument("--years", type=int, help="record length (default: idealized.pseudo_obs_years)")
     p.add_argument("--seed", type=int, help="seed (default: idealized.seed_pseudo_obs)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_config_option(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..idealized.pseudo_obs import make_pseudo_obs
-    from ..settings import Config, load_config
-
-    from ..atomic import check_writable
 
     check_writable(args.out, (".zarr",))
-    cfg = load_config(*args.config) if args.config else Config()
+    cfg = load_settings(args)
     idealized = cfg.idealized.model_copy()
     if args.model:
         idealized.model = args.model

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def register(sub) -> None:
     p = sub.add_parser(
         "regrid",
@@ -25,6 +24,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..ingest import regrid_files
     from ..settings import RegridSection
 
@@ -48,7 +48,7 @@ def add_grid_options(p) -> None:
 
 
 def grid_from_args(args) -> dict:
-    from ..settings import GridSection
+    from ..settings import GridSection  # pydantic: see run()
 
     grid = GridSection().model_dump()
     for key in ("lat_min", "lat_max", "lon_min", "lon_max", "resolution"):

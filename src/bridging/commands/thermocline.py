@@ -15,6 +15,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..ingest import thermocline_files
 
     out = thermocline_files(args.inputs, args.out, isotherm=args.isotherm, chunk_mb=args.chunk_mb, threads=args.threads)

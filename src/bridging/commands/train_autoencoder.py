@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import check_writable
+from ._options import add_config_option, add_device_option, add_model_option, layout, load_model_settings, run_paths
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -12,52 +15,39 @@ def register(sub) -> None:
         description="The `train_autoencoder` rule's stage. Paths default to the run folder of the config "
         "(results/<run>/...). An interrupted run continues from its last epoch when re-run with the same settings.",
     )
-    p.add_argument("--model", required=True, help="operational model name (data.operational[].name)")
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    add_model_option(p)
+    add_config_option(p)
     p.add_argument("--operational-store", help="the operational model's source store")
     p.add_argument("--reanalysis-store", help="the reanalysis source store")
     p.add_argument("--pseudo-obs", help="pseudo-observation store (gives the observable positions)")
     p.add_argument("--out-dir", help="folder for autoencoder.pt, autoencoder_metrics.json, autoencoder_curves.png")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: compute.device")
+    add_device_option(p)
     p.set_defaults(func=run)
 
 
-def default_paths(run_dir: Path, model: str, reanalysis: str, idealized: str) -> dict[str, Path]:
-    """The paths the Snakemake rule uses (workflow/rules/models.smk)."""
+def default_paths(cfg, model: str) -> dict[str, str]:
+    """The paths of the `train_autoencoder` rule's job for ``model``."""
+    run = layout(cfg)
     return {
-        "operational_store": run_dir / "stores" / f"{model}.zarr",
-        "reanalysis_store": run_dir / "stores" / f"{reanalysis}.zarr",
-        "pseudo_obs": run_dir / "pseudo_obs" / f"{idealized}.zarr",
-        "out_dir": run_dir / "models" / model,
+        "operational_store": run.store(model),
+        "reanalysis_store": run.store(cfg.data.reanalysis.name),
+        "pseudo_obs": run.pseudo_obs(cfg.idealized.model),
+        "out_dir": run.model_dir(model),
     }
 
 
-def load_cli_config(args):
-    """The validated config of a models CLI command, with --device applied and threads limited."""
-    from ..errors import ConfigError
-    from ..runtime import limit_threads
-    from ..settings import Config, load_config
-
-    cfg = load_config(*args.config) if args.config else Config()
-    if args.model not in [m.name for m in cfg.data.operational]:
-        raise ConfigError(f"--model {args.model}: not one of data.operational {[m.name for m in cfg.data.operational]}")
-    if args.device:
-        cfg.compute.device = args.device
-    limit_threads(cfg.compute.torch_threads)
-    return cfg
+def resolve_paths(args, cfg) -> dict[str, Path]:
+    """The paths the command reads and writes: the options given, else the rule's."""
+    return run_paths(args, default_paths(cfg, args.model))
 
 
 def run(args) -> int:
+    # torch loads only when the stage runs: `bridging --help` imports every command module
     from ..models.autoencoder import train_autoencoder
 
-    cfg = load_cli_config(args)
-    paths = default_paths(Path(cfg.run.results_dir) / cfg.run.name, args.model, cfg.data.reanalysis.name, cfg.idealized.model)
-    for key in paths:
-        if getattr(args, key, None):
-            paths[key] = Path(getattr(args, key))
+    cfg = load_model_settings(args)
+    paths = resolve_paths(args, cfg)
     out = paths["out_dir"]
-    from ..atomic import check_writable
-
     check_writable(out / "autoencoder.pt", (".pt",))
     record = train_autoencoder(
         paths["operational_store"],

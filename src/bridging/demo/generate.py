@@ -33,7 +33,7 @@ from ..diagnostics.events import classify_winters
 from ..idealized.reconstruction import CF23Reconstruction
 from ..idealized.run import simulate
 from ..idealized.stats import index_statistics, monthly_anomalies, run_statistics, summary_line
-from ..io.layouts import (
+from ..fixtures import (
     CurvilinearGrid,
     consecutive_months,
     gx1_like_grid,

@@ -408,7 +408,7 @@ def plot_gain_responses(
     units=("°C", "m"),
 ) -> None:
     """Maps of the decoded field response to a one-std innovation of each observable group
-    (:func:`bridging.diagnostics.explain.gain_responses`): one row per group, one column per channel.
+    (:func:`bridging.explain.gain_responses`): one row per group, one column per channel.
 
     Each channel (column) has one symmetric colour range shared by all groups, so the groups' responses compare.
     """

@@ -30,9 +30,12 @@ from ..observables import ObservationLayout
 from ..settings import DiagnosticsSection, PlottingSection
 from ..stores import open_store, open_zarr_checked
 from ..timeaxis import time_encoding, year_month
+from . import plots
 from .events import EVENT_CODES, EVENT_LABELS, WinterClassification, bootstrap_event_frequencies, classify_winters, event_summary, winter_windows
 from .compare import REQUIRED_ROLES, ROLES, compare_sources, load_source
-from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, store_indices
+from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, indices_from_file, store_indices
+from .propagation import run_propagation
+from .spatial import spatial_diagnostics
 from .statistics import MOMENTS, bootstrap_series_statistics, index_pdf, moments, pdf_grid
 from .tables import csv_rows, render_html, render_markdown, write_table_csv
 
@@ -188,8 +191,6 @@ def gridded_source_diagnostics(
     ``layout``: a zarr store holding the observation layout (the pseudo-observations); needed for the residual std
     map, which is left out without it.
     """
-    from .spatial import spatial_diagnostics
-
     settings = DiagnosticsSection.model_validate(diagnostics)
     ds = open_store(store)
     name, kind = ds.attrs.get("source_id", Path(store).stem), ds.attrs.get("source_kind", "unknown")
@@ -294,8 +295,6 @@ def compare_model(model: str, inputs: dict, outputs: dict, *, diagnostics: dict 
 
 def plot_model(model: str, inputs: dict, figures: dict, *, plotting: dict | PlottingSection) -> None:
     """All comparison figures of one experiment; ``figures`` maps figure names (:data:`plots.FIGURES`) to paths."""
-    from . import plots
-
     settings = PlottingSection.model_validate(plotting)
     comparison_path = inputs["comparison"]
     try:
@@ -312,8 +311,6 @@ def plot_model(model: str, inputs: dict, figures: dict, *, plotting: dict | Plot
 def nino_stats(path, variable: str = "sst", diagnostics: dict | DiagnosticsSection | None = None) -> dict:
     """Std, skewness and Pearson kurtosis of Niño 3, 3.4, 4 and the DJF event counts of a monthly gridded file or
     project store — the same functions, hence the same numbers, as the workflow's per-source statistics."""
-    from .indices import indices_from_file
-
     settings = DiagnosticsSection.model_validate(diagnostics or {})
     idx = indices_from_file(path, variable)
     years, months = year_month(idx["time"])
@@ -341,9 +338,6 @@ def nino_stats(path, variable: str = "sst", diagnostics: dict | DiagnosticsSecti
 
 def propagation_stage(pseudo_obs, bridging, free_run, *, result, figure, plotting: dict | PlottingSection) -> dict:
     """The rule ``propagation``: the known-truth test's numbers (JSON) and its figure."""
-    from . import plots
-    from .propagation import run_propagation
-
     out = run_propagation(pseudo_obs, bridging, free_run)
     write_json(out, result)
     plots.plot_propagation(out, figure, PlottingSection.model_validate(plotting))

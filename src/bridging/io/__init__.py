@@ -1,2 +1,3 @@
-"""Input data: readers of CMIP6 Omon and ORAS5 files (readers), writers of their real layouts (layouts), and the
-intake-esm catalog of the files found under the configured roots (catalog)."""
+"""Input data: readers of CMIP6 Omon and ORAS5 files (readers), their plausibility screening (plausibility), and the
+intake-esm catalog of the files found under the configured roots (catalog). Writers of the same layouts, for tests
+and the demo data, are :mod:`bridging.fixtures`."""

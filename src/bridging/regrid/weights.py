@@ -1,74 +1,23 @@
-"""Regridding from any ocean grid (curvilinear, tripolar, regular) to the project's :class:`~bridging.grid.TargetGrid`.
-
-Weights are computed once per source grid and applied to every time step as one sparse matrix product over the
-flattened horizontal dimensions (target = W · source), chunk by chunk in time. All geometry is done on unit-sphere
-vectors (a KD-tree of source points in 3-D), so longitude conventions (0–360, −180…180, GFDL's −300…60) and the
-date line are harmless.
-
-Methods (``ingest.regrid.method``):
-
-``bilinear`` (default)
-    The target point is located in its source cell (the quad of four neighbouring source centres, found around the
-    nearest source point and inverted with Newton's method in the gnomonic projection about the target, where
-    great circles are straight lines). If all four corners are ocean: bilinear weights. If the cell touches land:
-    plain renormalisation over the ocean corners would only be zeroth-order accurate (error ≈ gradient × cell
-    size at every coast), so the weights instead come from a weighted least-squares plane through the ocean points
-    of the surrounding 4 × 4 block that connect through ocean to the cell (weights still sum to one and reproduce
-    linear fields; nothing reaches across a one-cell isthmus). Where no cell encloses the target (grid edges,
-    folds) or all four corners are land (the target lies on land at the source's resolution): inverse-distance
-    weights of the nearest ocean points within ``max_distance_deg`` (chosen by distance, so such coastal
-    extrapolation may mix both sides of a narrow isthmus).
-``idw``
-    Inverse-distance weights ``1/d^p`` of the ``neighbours`` nearest ocean points.
-``nearest``
-    The nearest ocean point.
-
-Land awareness, for all methods: only ocean source points (finite in the first month of the field the weights are
-built from) ever get weight, so land values never leak into the ocean; a target cell with no ocean source point
-within ``max_distance_deg`` (great-circle) is NaN. Weight rows sum to one. When applied, source points that are
-NaN in some month are dropped and the row renormalised over the remaining weight; a target keeps a value only if at
-least half of its weight is valid (fields like the thermocline depth are legitimately undefined in some months).
-For SST the land mask is assumed static: a month in which more than ``max_missing_fraction`` of the ocean points
-used is NaN is an error.
-
-Weights are saved as netCDF in the ESMF offline-weights convention (``S``, ``row``, ``col`` 1-based, ``mask_a``,
-``mask_b``, ``src_grid_dims``/``dst_grid_dims`` in x-fastest order), readable by xESMF or CDO-style tools, plus a
-fingerprint of the source grid so applying them to another grid fails with a clear error.
-"""
+"""Regrid weights: their type, the source-grid fingerprint, and their computation (bilinear with the land-aware
+coastal plane, inverse-distance, nearest) on unit-sphere vectors; see :mod:`bridging.regrid` for the methods."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-import xarray as xr
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from .atomic import atomic_output
-from .errors import InputDataError
-from .grid import TargetGrid
-from .settings import RegridSection
-from .timeaxis import month_counter, year_month, year_month_from_counter
+from ..errors import InputDataError
+from ..grid import TargetGrid
+from ..settings import RegridSection
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__package__)  # "bridging.regrid", as before the split
 
 METHODS = ("bilinear", "idw", "nearest")
-#: a target keeps a value when at least this fraction of its weight falls on valid source values
-MIN_VALID_WEIGHT = 0.5
-WEIGHTS_FORMAT = "enso-bridge regrid weights 1 (ESMF offline-weights layout)"
-
-
-class SourceMaskChangedError(InputDataError):
-    """Ocean points of the source became NaN after the first month (the land mask is assumed static).
-
-    Picklable (raised inside dask tasks, also on distributed workers)."""
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.problem))
 
 
 def grid_fingerprint(lat: np.ndarray, lon: np.ndarray) -> str:
@@ -425,197 +374,3 @@ def weights_from_config(lat, lon, ocean, grid: TargetGrid, regrid_cfg) -> Regrid
         lat, lon, ocean, grid, method=cfg.method, neighbours=cfg.neighbours, idw_power=cfg.idw_power,
         max_distance_deg=cfg.max_distance_deg,
     )  # fmt: skip
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Saving and loading
-# --------------------------------------------------------------------------------------------------------------
-
-
-def save_weights(weights: RegridWeights, path: str | Path) -> Path:
-    """Write weights as netCDF in the ESMF offline-weights layout (atomically)."""
-    coo = weights.matrix.tocoo()
-    ny, nx = weights.source_shape
-    nlat, nlon = weights.target.shape
-    tlat, tlon = np.meshgrid(weights.target.lat, weights.target.lon, indexing="ij")
-    g = weights.target
-    ds = xr.Dataset(
-        {
-            "S": ("n_s", coo.data.astype(np.float64), {"long_name": "weight"}),
-            "row": ("n_s", (coo.row + 1).astype(np.int32), {"long_name": "1-based index into the flattened target grid"}),
-            "col": ("n_s", (coo.col + 1).astype(np.int32), {"long_name": "1-based index into the flattened source grid (x fastest)"}),
-            "mask_a": ("n_a", weights.source_ocean.ravel().astype(np.int32), {"long_name": "source ocean points used"}),
-            "mask_b": ("n_b", weights.target_valid.ravel().astype(np.int32), {"long_name": "target cells with a value"}),
-            "yc_b": ("n_b", tlat.ravel(), {"units": "degrees_north"}),
-            "xc_b": ("n_b", tlon.ravel(), {"units": "degrees_east"}),
-            "src_grid_dims": ("src_grid_rank", np.array([nx, ny], np.int32)),
-            "dst_grid_dims": ("dst_grid_rank", np.array([nlon, nlat], np.int32)),
-        },
-        attrs={
-            "title": WEIGHTS_FORMAT,
-            "map_method": weights.method,
-            "normalization": "rows sum to one over ocean sources",
-            "source_fingerprint": weights.source_fingerprint,
-            "max_distance_deg": weights.max_distance_deg,
-            "target_lat_min": g.lat_min,
-            "target_lat_max": g.lat_max,
-            "target_lon_min": g.lon_min,
-            "target_lon_max": g.lon_max,
-            "target_resolution": g.resolution,
-            **{f"stats_{k}": int(v) for k, v in weights.stats.items()},
-        },
-    )
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
-    return path
-
-
-def load_weights(path: str | Path, *, expected_target: TargetGrid | None = None) -> RegridWeights:
-    """Read weights written by :func:`save_weights`; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(path, "regrid weights file does not exist")
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            ds = ds.load()
-    except Exception as err:
-        raise InputDataError(path, f"cannot read regrid weights ({type(err).__name__}: {err})") from None
-    missing = [v for v in ("S", "row", "col", "mask_a", "src_grid_dims", "dst_grid_dims") if v not in ds]
-    if missing or ds.attrs.get("title") != WEIGHTS_FORMAT:
-        raise InputDataError(path, f"not a regrid weights file of this project (missing {missing or 'the format title'})")
-    target = TargetGrid(
-        lat_min=float(ds.attrs["target_lat_min"]), lat_max=float(ds.attrs["target_lat_max"]),
-        lon_min=float(ds.attrs["target_lon_min"]), lon_max=float(ds.attrs["target_lon_max"]),
-        resolution=float(ds.attrs["target_resolution"]),
-    )  # fmt: skip
-    if expected_target is not None and target != expected_target:
-        raise InputDataError(path, f"the weights map to {target}, but the configured target grid is {expected_target}")
-    nx, ny = (int(v) for v in ds["src_grid_dims"].values)
-    nlon, nlat = (int(v) for v in ds["dst_grid_dims"].values)
-    if (nlat, nlon) != target.shape:
-        raise InputDataError(path, f"dst_grid_dims {(nlat, nlon)} do not match the target grid {target.shape}")
-    matrix = sparse.csr_matrix(
-        (ds["S"].values, (ds["row"].values.astype(np.int64) - 1, ds["col"].values.astype(np.int64) - 1)), shape=(nlat * nlon, ny * nx)
-    )
-    stats = {k[6:]: int(v) for k, v in ds.attrs.items() if k.startswith("stats_")}
-    return RegridWeights(
-        matrix=matrix,
-        source_shape=(ny, nx),
-        source_fingerprint=str(ds.attrs["source_fingerprint"]),
-        source_ocean=ds["mask_a"].values.astype(bool).reshape(ny, nx),
-        target=target,
-        method=str(ds.attrs["map_method"]),
-        max_distance_deg=float(ds.attrs["max_distance_deg"]),
-        stats=stats,
-    )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Applying
-# --------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Applier:
-    """The weights restricted to the source points they use (a gather shrinks the product for regional targets)."""
-
-    used: np.ndarray  # flat source indices with any weight
-    matrix: sparse.csr_matrix  # (n_target, n_used)
-    target_shape: tuple[int, int]
-
-    @classmethod
-    def from_weights(cls, weights: RegridWeights) -> "_Applier":
-        csc = weights.matrix.tocsc()
-        used = np.flatnonzero(np.diff(csc.indptr) > 0)
-        return cls(used, weights.matrix[:, used].tocsr(), weights.target.shape)
-
-    def __call__(self, values: np.ndarray, counters=None, *, check_mask=False, max_missing_fraction=0.01, label=None):
-        lead = values.shape[:-2]
-        n_src = values.shape[-2] * values.shape[-1]
-        flat = values.reshape(-1, n_src)
-        gathered = flat[:, self.used].astype(np.float64)
-        invalid = np.isnan(gathered)
-        if check_mask and invalid.any() and self.used.size:
-            fraction = invalid.mean(axis=1)
-            bad = np.flatnonzero(fraction > max_missing_fraction)
-            if bad.size:
-                k = int(bad[0])
-                when = "a record"
-                if counters is not None:
-                    c = int(np.broadcast_to(np.asarray(counters), lead).reshape(-1)[k])
-                    if c >= 0:
-                        y, m = year_month_from_counter(c)
-                        when = f"month {int(y):04d}-{int(m):02d}"
-                raise SourceMaskChangedError(
-                    label,
-                    f"in {when} {fraction[k]:.1%} of the ocean points (finite in the first month) are missing, more than "
-                    f"ingest.regrid.max_missing_fraction = {max_missing_fraction:g}; the land mask must be static",
-                )
-        if invalid.any():
-            gathered[invalid] = 0.0
-            num = self.matrix @ gathered.T
-            den = self.matrix @ (~invalid).T.astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out = np.where(den >= MIN_VALID_WEIGHT, num / den, np.nan)
-        else:
-            out = self.matrix @ gathered.T
-        empty = np.diff(self.matrix.indptr) == 0
-        out[empty, :] = np.nan
-        return out.T.astype(np.float32).reshape(*lead, *self.target_shape)
-
-
-def regrid_array(values: np.ndarray, weights: RegridWeights, **kwargs) -> np.ndarray:
-    """Regrid a NumPy array (..., ny, nx) → (..., nlat, nlon), float32, NaN where the target has no value."""
-    values = np.asarray(values)
-    if values.shape[-2:] != tuple(weights.source_shape):
-        raise ValueError(f"field has horizontal shape {values.shape[-2:]}, weights expect {weights.source_shape}")
-    return _Applier.from_weights(weights)(values, **kwargs)
-
-
-def regrid(
-    field: xr.DataArray,
-    weights: RegridWeights,
-    *,
-    check_mask: bool = False,
-    max_missing_fraction: float = 0.01,
-    label=None,
-) -> xr.DataArray:
-    """Regrid a DataArray with dims (..., y, x) and 2-D ``lat``/``lon`` coords to the target grid, lazily when dask-backed.
-
-    The source grid must be the one the weights were built for (checked by fingerprint). ``check_mask`` enforces a
-    static land mask (for SST); ``label`` (the input files) names the data in errors.
-    """
-    if field.dims[-2:] != ("y", "x"):
-        raise ValueError(f"regrid expects dims (..., y, x), got {field.dims}")
-    if "lat" in field.coords and "lon" in field.coords:
-        weights.check_source(field["lat"].values, field["lon"].values, label if label is not None else field.name)
-    applier = _Applier.from_weights(weights)
-    if "time" in field.dims:
-        years, months = year_month(field["time"])
-        counters = xr.DataArray(month_counter(years, months), dims="time", coords={"time": field["time"]})
-    else:
-        counters = xr.DataArray(np.int64(-1))
-    if field.chunks is not None and "time" in field.dims:
-        counters = counters.chunk({"time": field.chunks[field.dims.index("time")]})
-    nlat, nlon = weights.target.shape
-
-    def apply(values, cnt):
-        return applier(values, cnt, check_mask=check_mask, max_missing_fraction=max_missing_fraction, label=label)
-
-    spatial = field.drop_vars([c for c in ("lat", "lon") if c in field.coords])
-    out = xr.apply_ufunc(
-        apply,
-        spatial,
-        counters,
-        input_core_dims=[["y", "x"], []],
-        output_core_dims=[["lat", "lon"]],
-        exclude_dims={"y", "x"},
-        dask="parallelized",
-        output_dtypes=[np.float32],
-        dask_gufunc_kwargs={"output_sizes": {"lat": nlat, "lon": nlon}},
-    )
-    out = out.assign_coords(weights.target.coords())
-    out.attrs = dict(field.attrs)
-    out.attrs["regrid_method"] = weights.method
-    return out.rename(field.name)

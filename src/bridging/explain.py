@@ -1,5 +1,10 @@
 """Explainability of the latent filter: what a correction of the observables does to the decoded fields.
 
+A stage of its own (rule ``explain``), after the filter: it reloads the trained models (:mod:`bridging.models`) to
+rebuild a forecast ensemble and to decode the gain's increments, so it sits beside the filter rather than in
+:mod:`bridging.diagnostics`, which compares stores and never imports the models. Its figures are drawn by
+:mod:`bridging.diagnostics.plots`.
+
 The augmented state is x = [z; y] (``n_latent`` latent variables, then the observables), observed through
 H = [0 I]. With a forecast ensemble X (N members × n), the ensemble Kalman gain is
 
@@ -18,12 +23,21 @@ the trained autoencoder (wrap ``ae.decode`` with torch conversions) or, in tests
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 
-from ..observables import ObservationLayout
+from .atomic import write_text_atomic
+from .diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
+from .errors import InputDataError
+from .models.autoencoder import load_autoencoder
+from .models.forecast import load_forecast_model
+from .observables import ObservationLayout
+from .settings import DASection, DiagnosticsSection
+from .stores import FIELDS, open_store, open_zarr_checked
 
 # (variable, lon_min inclusive, lon_max exclusive) in °E. Niño 4 is 160–210°E and Niño 3 210–270°E; the shared
 # 210°E edge goes to Niño 3 (half-open intervals, so no node is in both groups).
@@ -156,8 +170,6 @@ def representative_forecast(analysis_window: np.ndarray, forecaster, *, noise_sc
     spun up on that member's own analysis trajectory over the W preceding months, as the filter's state is. The noise
     draw differs from the run's, so this is a statistically equivalent forecast ensemble, not a bitwise copy.
     """
-    import torch
-
     window = np.asarray(analysis_window, np.float32)
     if window.ndim != 3 or window.shape[0] < 1:
         raise ValueError(f"analysis window must be (W + 1, N, n), got {window.shape}")
@@ -189,18 +201,6 @@ def explain_model(
     """Maps of the decoded response to a one-std innovation of each observable group through the filter's gain at a
     representative month (``diagnostics.explain_month``; default the middle of the run), the latent–observable
     cross-correlation matrix of the training data, and a JSON summary (response amplitudes on and off the equator)."""
-    import json
-
-    import torch
-
-    from ..atomic import write_text_atomic
-    from ..errors import InputDataError
-    from ..models.autoencoder import load_autoencoder
-    from ..models.forecast import load_forecast_model
-    from ..settings import DASection, DiagnosticsSection
-    from ..stores import FIELDS, open_store, open_zarr_checked
-    from .plots import plot_gain_responses, plot_latent_observable_correlation
-
     da = DASection.model_validate(da)
     diagnostics = DiagnosticsSection.model_validate(diagnostics)
     fs = open_zarr_checked(assimilation, "assimilation store", ("members", "obs_error_variance"))

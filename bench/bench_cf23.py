@@ -62,7 +62,9 @@ print(json.dumps({"seconds": time.perf_counter() - start, "peak_kib": resource.g
 def _streamed_peak(members: int, years: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-c", _CHILD, str(members), str(years), os.path.join(tmp, "run.zarr")]
-        return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        return json.loads(
+            subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        )
 
 
 def main() -> None:
@@ -81,7 +83,14 @@ def main() -> None:
     rows = []
     t_ours = _compiled(model, 1, years_one, threads=1)
     t_ref = _reference(model, 1, years_ref) * years_one / years_ref
-    rows.append((f"1 member, {years_one} yr", f"{t_ours:.2f} s", f"{t_ref:.1f} s (timed on {years_ref} yr ×{years_one // years_ref})", f"{t_ref / t_ours:.0f}×"))
+    rows.append(
+        (
+            f"1 member, {years_one} yr",
+            f"{t_ours:.2f} s",
+            f"{t_ref:.1f} s (timed on {years_ref} yr ×{years_one // years_ref})",
+            f"{t_ref / t_ours:.0f}×",
+        )
+    )
 
     my = members * years_members
     t_ref_m = _reference(model, members, ref_members_years) * years_members / ref_members_years

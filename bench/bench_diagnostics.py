@@ -89,7 +89,10 @@ def bench_bootstrap(n_member: int, n_time: int, samples: int):
     t_ours, ours = timed(lambda: bootstrap_series_statistics(x, months, block=24, n_samples=samples, seed=1))
     t_ref, ref = timed(reference)
     diff = max(
-        *(abs(ours[k]["ci_low"] - ref[k][0]) + abs(ours[k]["ci_high"] - ref[k][1]) for k in ("std", "skewness", "kurtosis")),
+        *(
+            abs(ours[k]["ci_low"] - ref[k][0]) + abs(ours[k]["ci_high"] - ref[k][1])
+            for k in ("std", "skewness", "kurtosis")
+        ),
         float(np.max(np.abs(np.array(ours["monthly_variance"]["ci_high"]) - ref["monthly"][1]))),
     )
     row(f"block bootstrap, {samples} resamples", f"{n_member}×{n_time}", t_ours, t_ref, diff)
@@ -110,7 +113,13 @@ def bench_eofs(anom: FieldAnomalies, modes: int):
 
     t_ours, (_, frac, _) = timed(lambda: leading_eofs(anom, modes))
     t_ref, ref = timed(reference)
-    row(f"EOFs ({modes} modes)", f"{anom.data.shape[0]}×{anom.data.shape[1]}", t_ours, t_ref, float(np.max(np.abs(frac - ref))))
+    row(
+        f"EOFs ({modes} modes)",
+        f"{anom.data.shape[0]}×{anom.data.shape[1]}",
+        t_ours,
+        t_ref,
+        float(np.max(np.abs(frac - ref))),
+    )
 
 
 def bench_residual(anom: FieldAnomalies, modes: int):
@@ -125,7 +134,13 @@ def bench_residual(anom: FieldAnomalies, modes: int):
 
     t_ours, ours = timed(lambda: residual_std_map(anom, pcs))
     t_ref, ref = timed(reference)
-    row(f"residual std map ({modes} PCs)", f"{anom.data.shape[0]}×{anom.data.shape[1]}", t_ours, t_ref, float(np.nanmax(np.abs(ours - ref))))
+    row(
+        f"residual std map ({modes} PCs)",
+        f"{anom.data.shape[0]}×{anom.data.shape[1]}",
+        t_ours,
+        t_ref,
+        float(np.nanmax(np.abs(ours - ref))),
+    )
 
 
 # Peak memory from /proc/self/status VmHWM: unlike getrusage's ru_maxrss it is not inherited across exec, so the
@@ -155,7 +170,10 @@ def bench_stage(n_members: int, n_years: int, samples: int):
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         proc = subprocess.run(
             [sys.executable, "-c", CHILD, f"{tmp}/store.zarr", tmp, str(samples), f"{tmp}/layout.zarr"],
-            capture_output=True, text=True, env=env, check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
         )
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     print(

@@ -82,7 +82,9 @@ def analysis_problem(B: int, dtype, seed: int = 0):
     T = 600
     modes = rng.standard_normal((T, 8))
     y_train = modes @ rng.standard_normal((8, N_OBS)) + 0.3 * rng.standard_normal((T, N_OBS))
-    z_train = modes @ rng.standard_normal((8, N_LATENT)) * rng.uniform(0, 1, N_LATENT) + rng.standard_normal((T, N_LATENT))
+    z_train = modes @ rng.standard_normal((8, N_LATENT)) * rng.uniform(0, 1, N_LATENT) + rng.standard_normal(
+        (T, N_LATENT)
+    )
     obs_lon = np.tile(126 + 2.8125 * np.arange(56), 2)
     taper = taper_from_training(z_train, y_train, obs_lon, LocalizationSection(enabled=True))
     x_train = np.concatenate([z_train, y_train], axis=1)
@@ -127,9 +129,19 @@ DAPPER_CHILD = textwrap.dedent(
 
 def dapper_timings(threads: list[int]) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", DAPPER_CHILD, str(N_MEMBERS), str(N_LATENT + N_OBS), str(N_OBS), str(N_EXPERIMENTS),
-         ",".join(map(str, threads))],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-c",
+            DAPPER_CHILD,
+            str(N_MEMBERS),
+            str(N_LATENT + N_OBS),
+            str(N_OBS),
+            str(N_EXPERIMENTS),
+            ",".join(map(str, threads)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"DAPPER child failed:\n{proc.stderr[-2000:]}")
@@ -146,8 +158,15 @@ def stand_in_forecaster(n_state: int, seed: int = 0):
     with torch.random.fork_rng():  # the same weights in every call (CPU and CUDA runs are compared)
         torch.manual_seed(seed)
         fm = LSTMForecaster(
-            state_mean=np.zeros(n_state), state_std=np.ones(n_state), skip_weight=0.9 * q, skip_bias=np.zeros(n_state),
-            hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, noise_cov=0.01 * np.eye(n_state), n_latent=N_LATENT,
+            state_mean=np.zeros(n_state),
+            state_std=np.ones(n_state),
+            skip_weight=0.9 * q,
+            skip_bias=np.zeros(n_state),
+            hidden=cfg.hidden,
+            layers=cfg.layers,
+            dropout=cfg.dropout,
+            noise_cov=0.01 * np.eye(n_state),
+            n_latent=N_LATENT,
         )
         torch.nn.init.normal_(fm.head.weight, std=0.01)  # a non-zero correction, so the LSTM output matters
     fm.gate_passed = True
@@ -193,7 +212,9 @@ def full_run(
     gen = torch.Generator(device=device).manual_seed(0)
     state = FilterState(0, members, fm.initial_state(B * N_MEMBERS, device, dtype), gen)
     means = []
-    on_block = (lambda result, st: means.append(result.mean.astype(np.float64))) if keep_means else (lambda result, st: None)
+    on_block = (
+        (lambda result, st: means.append(result.mean.astype(np.float64))) if keep_means else (lambda result, st: None)
+    )
     if device != "cpu":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -237,7 +258,9 @@ def main(argv=None) -> int:
             E, y, R, taper, _ = analysis_problem(B, dtype)
             gen = torch.Generator().manual_seed(0)
             tap = taper if localized else None
-            seconds = median_seconds(lambda: analysis(E, y, R, method=method, inflation=1.09, taper=tap, generator=gen)) / B
+            seconds = (
+                median_seconds(lambda: analysis(E, y, R, method=method, inflation=1.09, taper=tap, generator=gen)) / B
+            )
             flops = stochastic_flops(N_MEMBERS, n, N_OBS, localized) if method == "stochastic" else None
             rows.append((label, t, seconds, flops))
         for upd in ("PertObs", "Sqrt"):
@@ -256,14 +279,18 @@ def main(argv=None) -> int:
         )
     print()
 
-    print(f"Full cycle (LSTMForecaster 613→256→613 + noise + localized stochastic analysis, N = 50, f32; "
-          f"{months} months timed, × {FULL_RUN_MONTHS / months:g} for {FULL_RUN_MONTHS} months)")
+    print(
+        f"Full cycle (LSTMForecaster 613→256→613 + noise + localized stochastic analysis, N = 50, f32; "
+        f"{months} months timed, × {FULL_RUN_MONTHS / months:g} for {FULL_RUN_MONTHS} months)"
+    )
     print(f"  {'batch':>5s} {'thr':>3s} {'ms/cycle':>9s} {'ms/cycle/exp':>12s} {'s per 6000-month experiment':>28s}")
     for t in args.threads:
         for B in (1, N_EXPERIMENTS):
             seconds, _ = full_run(B, months, t)
             per_cycle = seconds / months
-            print(f"  {B:5d} {t:3d} {per_cycle * 1e3:9.2f} {per_cycle / B * 1e3:12.2f} {per_cycle / B * FULL_RUN_MONTHS:28.1f}")
+            print(
+                f"  {B:5d} {t:3d} {per_cycle * 1e3:9.2f} {per_cycle / B * 1e3:12.2f} {per_cycle / B * FULL_RUN_MONTHS:28.1f}"
+            )
     return 0
 
 

@@ -52,7 +52,11 @@ def generate(workdir: Path, years: int) -> None:
 
     def sst(sl):
         t = counter[sl][:, None, None]
-        return 26 + 3 * np.cos(np.deg2rad(grid.lat) * 3) * np.cos(np.deg2rad(grid.lon - 160)) + np.sin(2 * np.pi * t / 12 + np.deg2rad(grid.lon))
+        return (
+            26
+            + 3 * np.cos(np.deg2rad(grid.lat) * 3) * np.cos(np.deg2rad(grid.lon - 160))
+            + np.sin(2 * np.pi * t / 12 + np.deg2rad(grid.lon))
+        )
 
     def thetao(sl):
         s = sst(sl)
@@ -63,9 +67,21 @@ def generate(workdir: Path, years: int) -> None:
         theta = deep + (s[:, None] - deep) * 0.5 * (1 - np.tanh((z - centre[:, None]) / width))
         return theta + rng.normal(0, 0.02, theta.shape)
 
-    print(f"writing {years} years of CESM2-layout tos + thetao ({N_LEVELS} levels, grid {grid.shape}) to {workdir} …", flush=True)
+    print(
+        f"writing {years} years of CESM2-layout tos + thetao ({N_LEVELS} levels, grid {grid.shape}) to {workdir} …",
+        flush=True,
+    )
     t0 = time.perf_counter()
-    write_cesm2_omon(workdir / "data", grid=grid, months=months, tos=sst, thetao=thetao, depth=depth, source_id="BENCH-CESM2", slab_months=12)
+    write_cesm2_omon(
+        workdir / "data",
+        grid=grid,
+        months=months,
+        tos=sst,
+        thetao=thetao,
+        depth=depth,
+        source_id="BENCH-CESM2",
+        slab_months=12,
+    )
     size = sum(p.stat().st_size for p in (workdir / "data").rglob("*.nc"))
     print(f"  done in {time.perf_counter() - t0:.0f} s, {size / 2**30:.2f} GiB on disk "
           f"({12 * years * N_LEVELS * grid.lat.size * 4 / 2**30:.2f} GiB of float32 thetao uncompressed)", flush=True)  # fmt: skip
@@ -76,7 +92,9 @@ def run_ours(workdir: Path, years: int, threads: int, chunk_mb: float) -> None:
     from bridging.ingest import build_weights, ingest_source
     from bridging.io.catalog import build_catalog
 
-    data = {"operational": [{"name": "BENCH", "source_id": "BENCH-CESM2", "years": [FIRST_YEAR, FIRST_YEAR + years - 1]}]}
+    data = {
+        "operational": [{"name": "BENCH", "source_id": "BENCH-CESM2", "years": [FIRST_YEAR, FIRST_YEAR + years - 1]}]
+    }
     catalog, _ = build_catalog([workdir / "data"], workdir / f"catalog_{years}.json")
     weights = build_weights(workdir / "weights.nc", catalog=catalog, source="BENCH", data=data, grid={}, regrid_cfg={})
     ingest_source(workdir / f"store_{years}.zarr", catalog=catalog, weights=weights, source="BENCH", data=data, grid={},

@@ -60,9 +60,13 @@ def generate(workdir: Path, years: int) -> None:
         d20 = d20_mean - 30.0 * enso[k] * enso_pattern + rng.normal(0.0, 1.0, lat.shape)
         return np.where((sst_of(k) > 20.0) & (np.abs(lat) < 35.0), d20, np.nan)[None]
 
-    print(f"writing {years} years of ORAS5-layout sosstsst + so20chgt on a {grid.shape} grid to {workdir} …", flush=True)
+    print(
+        f"writing {years} years of ORAS5-layout sosstsst + so20chgt on a {grid.shape} grid to {workdir} …", flush=True
+    )
     t0 = time.perf_counter()
-    write_oras5_monthly(workdir / "data", grid=grid, months=months, sosstsst=sosstsst, so20chgt=so20chgt, coordinate_complevel=1)
+    write_oras5_monthly(
+        workdir / "data", grid=grid, months=months, sosstsst=sosstsst, so20chgt=so20chgt, coordinate_complevel=1
+    )
     files = list((workdir / "data").rglob("*.nc"))
     size = sum(p.stat().st_size for p in files)
     raw = 2 * months.shape[0] * lat.size * 4 / 2**30
@@ -92,7 +96,9 @@ def run_ours(workdir: Path, years: int, threads: int, checks: bool) -> None:
     catalog, _ = build_catalog([workdir / "data"], workdir / "catalog.json")
     stages["catalog"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    weights = build_weights(workdir / "weights.nc", catalog=catalog, source="ORAS5", data=_data(years), grid={}, regrid_cfg={})
+    weights = build_weights(
+        workdir / "weights.nc", catalog=catalog, source="ORAS5", data=_data(years), grid={}, regrid_cfg={}
+    )
     stages["weights"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ingest_source(workdir / "ORAS5.zarr", catalog=catalog, weights=weights, source="ORAS5", data=_data(years), grid={},
@@ -123,7 +129,18 @@ def run_reference(workdir: Path, years: int) -> None:
 
 def measure(mode: str, workdir: Path, years: int, threads: int) -> tuple[float, float]:
     """(wall seconds, peak RSS in GiB) of one run in a fresh subprocess."""
-    cmd = [sys.executable, __file__, "--child", mode, "--workdir", str(workdir), "--years", str(years), "--threads", str(threads)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--workdir",
+        str(workdir),
+        "--years",
+        str(years),
+        "--threads",
+        str(threads),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -170,7 +187,10 @@ def main() -> int:
         if mode != "reference" and stage_file.is_file():
             stages = json.loads(stage_file.read_text())
         rows.append((labels[mode], wall, peak, load_before, load_after, stages))
-        print(f"  {labels[mode]}: {wall:.0f} s, peak RSS {peak:.2f} GiB (load {load_before:.1f} → {load_after:.1f})", flush=True)
+        print(
+            f"  {labels[mode]}: {wall:.0f} s, peak RSS {peak:.2f} GiB (load {load_before:.1f} → {load_after:.1f})",
+            flush=True,
+        )
 
     print(f"\n{info['files']} files, {args.years} years × 12 months × 2 variables on {info['grid'][0]} × {info['grid'][1]}; "
           f"threads {args.threads}, {os.cpu_count()} CPUs")  # fmt: skip
@@ -182,7 +202,9 @@ def main() -> int:
     ok = True
     if ours is not None:
         ok = ours[1] <= 15 * 60 and ours[2] * 2**30 <= 4e9
-        print(f"\ntarget ≤ 15 min and ≤ 4 GB: {'met' if ok else 'NOT met'} ({ours[1] / 60:.1f} min, {ours[2] * 2**30 / 1e9:.2f} GB)")
+        print(
+            f"\ntarget ≤ 15 min and ≤ 4 GB: {'met' if ok else 'NOT met'} ({ours[1] / 60:.1f} min, {ours[2] * 2**30 / 1e9:.2f} GB)"
+        )
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1

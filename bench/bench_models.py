@@ -83,7 +83,9 @@ def synthetic_source(grid: TargetGrid, first_year: int, years: int, *, seed: int
     recharge = _gauss(lat, 0, 10)
     lobes = (_gauss(lat, 7, 3) + _gauss(lat, -7, 3)) * _gauss(lon, 170 - shift / 2, 30)
     sst = amplitude * (t[:, None, None] * ep + c[:, None, None] * cp)
-    thermo = amplitude * (25 * t[:, None, None] * seesaw + 12 * h[:, None, None] * recharge - 10 * t[:, None, None] * lobes)
+    thermo = amplitude * (
+        25 * t[:, None, None] * seesaw + 12 * h[:, None, None] * recharge - 10 * t[:, None, None] * lobes
+    )
     # Off-equatorial red-noise modes that ENSO does not explain: the operational model's own detail.
     for _ in range(6):
         la = rng.choice([-1, 1]) * rng.uniform(8, 17)
@@ -103,7 +105,13 @@ def synthetic_source(grid: TargetGrid, first_year: int, years: int, *, seed: int
     east = np.clip((lon - 120) / 160, 0, 1)
     sst_clim = 29.0 - 4.5 * east * _gauss(lat, 0, 12) - 0.03 * lat**2 + 1.2 * east * np.cos(phase)
     thermo_clim = 170 - 125 * east * _gauss(lat, 0, 14) + 0.4 * lat**2 + 8 * east * np.sin(phase)
-    land = (lon < 125) & (lat > -8) | (lat < -12) & (lon < 145) | (lon > 276) & (lat > 7) | (lon > 262) & (lat > 15) | (lon > 278) & (lat < -4)
+    land = (
+        (lon < 125) & (lat > -8)
+        | (lat < -12) & (lon < 145)
+        | (lon > 276) & (lat > 7)
+        | (lon > 262) & (lat > 15)
+        | (lon > 278) & (lat < -4)
+    )
     if not biased:  # a slightly different coastline, as from a different native grid
         land = land | (lon > 274) & (lat > 9) | (lon < 127) & (lat > -8) & (lat < -5)
     fields = {}
@@ -125,8 +133,14 @@ def cf23_layout(grid: TargetGrid) -> ObservationLayout:
     return ObservationLayout.points(grid, variables, [0.0] * 112, list(node_lon) * 2)
 
 
-def write_synthetic_sources(root: str | Path, grid: TargetGrid | None = None, *, years_operational: int = 100,
-                            years_reanalysis: int = 43, seed: int = 0) -> dict[str, Path]:
+def write_synthetic_sources(
+    root: str | Path,
+    grid: TargetGrid | None = None,
+    *,
+    years_operational: int = 100,
+    years_reanalysis: int = 43,
+    seed: int = 0,
+) -> dict[str, Path]:
     """Write operational + reanalysis stores and a pseudo-observation store under root; return their paths."""
     root = Path(root)
     grid = grid or TargetGrid()
@@ -137,7 +151,10 @@ def write_synthetic_sources(root: str | Path, grid: TargetGrid | None = None, *,
     }
     if all(p.exists() for p in paths.values()):
         return paths
-    stores.write_store(synthetic_source(grid, 2014 - years_operational + 1, years_operational, seed=seed + 11, kind="operational"), paths["operational"])
+    stores.write_store(
+        synthetic_source(grid, 2014 - years_operational + 1, years_operational, seed=seed + 11, kind="operational"),
+        paths["operational"],
+    )
     rean = synthetic_source(grid, 1981, years_reanalysis, seed=seed + 7, kind="reanalysis")
     stores.write_store(rean, paths["reanalysis"])
     layout = cf23_layout(grid)
@@ -175,27 +192,61 @@ def _stage(stage: str, spec: dict) -> dict:
     if stage == "autoencoder":
         from bridging.models.autoencoder import train_autoencoder
 
-        record = train_autoencoder(p["operational"], p["reanalysis"], p["pseudo_obs"], out / "autoencoder.pt", out / "autoencoder_metrics.json",
-                                   out / "autoencoder_curves.png", autoencoder=cfg.autoencoder, curriculum=cfg.curriculum,
-                                   compute=cfg.compute, grid=grid)
+        record = train_autoencoder(
+            p["operational"],
+            p["reanalysis"],
+            p["pseudo_obs"],
+            out / "autoencoder.pt",
+            out / "autoencoder_metrics.json",
+            out / "autoencoder_curves.png",
+            autoencoder=cfg.autoencoder,
+            curriculum=cfg.curriculum,
+            compute=cfg.compute,
+            grid=grid,
+        )
         extra = {"epochs": record["epochs_run"]}
     elif stage == "encode":
         from bridging.models.latent import encode_sources
 
-        encode_sources(out / "autoencoder.pt", p["operational"], p["reanalysis"], p["pseudo_obs"], out / "latent_operational.zarr",
-                       out / "latent_reanalysis.zarr", autoencoder=cfg.autoencoder, compute=cfg.compute, grid=grid)
+        encode_sources(
+            out / "autoencoder.pt",
+            p["operational"],
+            p["reanalysis"],
+            p["pseudo_obs"],
+            out / "latent_operational.zarr",
+            out / "latent_reanalysis.zarr",
+            autoencoder=cfg.autoencoder,
+            compute=cfg.compute,
+            grid=grid,
+        )
     elif stage == "forecast":
         from bridging.models.forecast import train_forecast
 
-        record = train_forecast(out / "latent_operational.zarr", out / "latent_reanalysis.zarr", out / "autoencoder.pt", p["operational"],
-                                p["reanalysis"], out / "forecast.pt", out / "forecast_metrics.json", out / "forecast_curves.png",
-                                out / "forecast_gate.png", forecast=cfg.forecast, curriculum=cfg.curriculum, compute=cfg.compute, grid=grid)
+        record = train_forecast(
+            out / "latent_operational.zarr",
+            out / "latent_reanalysis.zarr",
+            out / "autoencoder.pt",
+            p["operational"],
+            p["reanalysis"],
+            out / "forecast.pt",
+            out / "forecast_metrics.json",
+            out / "forecast_curves.png",
+            out / "forecast_gate.png",
+            forecast=cfg.forecast,
+            curriculum=cfg.curriculum,
+            compute=cfg.compute,
+            grid=grid,
+        )
         extra = {"epochs": record["epochs_run"]}
     elif stage == "reference":
         extra = _reference_fit(p, cfg, grid)
     else:
         raise ValueError(stage)
-    return {"seconds": time.perf_counter() - start, "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **extra}
+    return {
+        "seconds": time.perf_counter() - start,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **extra,
+    }
 
 
 def _reference_fit(p: dict, cfg, grid: dict) -> dict:
@@ -253,8 +304,11 @@ def _throughput(checkpoint: Path, paths: dict, grid: dict, batch: int = 256, rep
 
     with torch.no_grad():
         z = ae.encode(fields)
-        ours = {"encode": timed(lambda: ae.encode(fields)), "decode": timed(lambda: ae.decode(z)),
-                "encode+decode": timed(lambda: ae.decode(ae.encode(fields)))}
+        ours = {
+            "encode": timed(lambda: ae.encode(fields)),
+            "decode": timed(lambda: ae.decode(z)),
+            "encode+decode": timed(lambda: ae.decode(ae.encode(fields))),
+        }
 
         def pca_roundtrip():
             x = fields[:, :, ocean].reshape(batch, -1)
@@ -302,13 +356,37 @@ def _ablations(spec: dict, work: Path, overrides: dict) -> None:
         final = json.loads((out / "autoencoder_metrics.json").read_text())["final"]
         for data in ("operational_heldout", "reanalysis_heldout"):
             f = final[data]
-            rows.append((name, data, f"{f['recon_loss']:.4f}", _fmt(f["recon_rmse_physical"]["sst"]["value"]),
-                         _fmt(f["recon_rmse_physical"]["thermocline_depth"]["value"], 2), _fmt(f["corr_loss"]), _fmt(f["mean_max_abs_corr"]),
-                         _fmt(f["y_from_z_r2"]), _fmt(f["rms_cross_corr"]), _fmt(f["cross_cov_norm"], 1)))
-    _table("Autoencoder ablations (λ, curriculum on the autoencoder); held-out scores of the best epoch "
-           "(y-from-z R²: ridge of y on z fitted on the same source's training months)",
-           ("case", "data", "L_recon", "SST RMSE °C", "thermo RMSE m", "L_corr", "mean max|corr|", "y-from-z R²", "RMS corr",
-            "‖C‖ (latent units)"), rows)
+            rows.append(
+                (
+                    name,
+                    data,
+                    f"{f['recon_loss']:.4f}",
+                    _fmt(f["recon_rmse_physical"]["sst"]["value"]),
+                    _fmt(f["recon_rmse_physical"]["thermocline_depth"]["value"], 2),
+                    _fmt(f["corr_loss"]),
+                    _fmt(f["mean_max_abs_corr"]),
+                    _fmt(f["y_from_z_r2"]),
+                    _fmt(f["rms_cross_corr"]),
+                    _fmt(f["cross_cov_norm"], 1),
+                )
+            )
+    _table(
+        "Autoencoder ablations (λ, curriculum on the autoencoder); held-out scores of the best epoch "
+        "(y-from-z R²: ridge of y on z fitted on the same source's training months)",
+        (
+            "case",
+            "data",
+            "L_recon",
+            "SST RMSE °C",
+            "thermo RMSE m",
+            "L_corr",
+            "mean max|corr|",
+            "y-from-z R²",
+            "RMS corr",
+            "‖C‖ (latent units)",
+        ),
+        rows,
+    )
 
 
 def main() -> None:
@@ -333,40 +411,76 @@ def main() -> None:
     if args.run_dir:
         run = Path(args.run_dir)
         model = args.model or cfg.data.operational[0].name
-        paths = {"operational": run / "stores" / f"{model}.zarr", "reanalysis": run / "stores" / f"{cfg.data.reanalysis.name}.zarr",
-                 "pseudo_obs": run / "pseudo_obs" / f"{cfg.idealized.model}.zarr"}
+        paths = {
+            "operational": run / "stores" / f"{model}.zarr",
+            "reanalysis": run / "stores" / f"{cfg.data.reanalysis.name}.zarr",
+            "pseudo_obs": run / "pseudo_obs" / f"{cfg.idealized.model}.zarr",
+        }
         source = f"demo run {run} ({model})"
     else:
         paths = write_synthetic_sources(work / "synthetic", TargetGrid(**grid))
         source = "synthetic demo-sized sources (100 + 43 years, 41 × 161, 112 observables)"
     overrides = {}
     if args.quick:
-        overrides = {"autoencoder": {"epochs": 3}, "forecast": {"epochs": 3, "gate": {**cfg.forecast.gate.model_dump(), "free_run_years": 10}}}
+        overrides = {
+            "autoencoder": {"epochs": 3},
+            "forecast": {"epochs": 3, "gate": {**cfg.forecast.gate.model_dump(), "free_run_years": 10}},
+        }
     out = work / "models"
     out.mkdir(exist_ok=True)
-    spec = {"paths": {k: str(v) for k, v in paths.items()}, "out": str(out), "grid": grid, "overrides": overrides,
-            "log": str(work / "bench_models.log")}
+    spec = {
+        "paths": {k: str(v) for k, v in paths.items()},
+        "out": str(out),
+        "grid": grid,
+        "overrides": overrides,
+        "log": str(work / "bench_models.log"),
+    }
 
     load_before = os.getloadavg()[0]
     results = {stage: _in_child(stage, spec) for stage in ("autoencoder", "encode", "forecast", "reference")}
     load_after = os.getloadavg()[0]
     ae, enc, fc, ref = (results[k] for k in ("autoencoder", "encode", "forecast", "reference"))
     total = ae["seconds"] + enc["seconds"] + fc["seconds"]
-    print(f"Latent models benchmark — {os.cpu_count()} CPUs (load average {load_before:.1f} before, {load_after:.1f} after: "
-          f"the machine is shared), data: {source}")
-    print(f"default config: latent_dim {cfg.autoencoder.latent_dim}, channels {cfg.autoencoder.channels}, AE epochs "
-          f"{cfg.autoencoder.epochs}, LSTM hidden {cfg.forecast.hidden}, forecast epochs {cfg.forecast.epochs}{' (--quick)' if args.quick else ''}")
+    print(
+        f"Latent models benchmark — {os.cpu_count()} CPUs (load average {load_before:.1f} before, {load_after:.1f} after: "
+        f"the machine is shared), data: {source}"
+    )
+    print(
+        f"default config: latent_dim {cfg.autoencoder.latent_dim}, channels {cfg.autoencoder.channels}, AE epochs "
+        f"{cfg.autoencoder.epochs}, LSTM hidden {cfg.forecast.hidden}, forecast epochs {cfg.forecast.epochs}{' (--quick)' if args.quick else ''}"
+    )
     _table(
         "Training with the default config (each stage in its own process)",
         ("stage", "ours", "epochs/s", "peak RSS", "reference (linear: PCA + ridge)"),
         [
-            ("autoencoder", f"{ae['seconds']:.0f} s, {ae['epochs']} epochs", _fmt(ae["epochs"] / ae["seconds"]), f"{ae['peak_mib']:.0f} MiB",
-             f"PCA ({ref['components']} components, SVD) {ref['pca_seconds']:.1f} s"),
-            ("encode (both records)", f"{enc['seconds']:.1f} s", "", f"{enc['peak_mib']:.0f} MiB", "(projection: see throughput)"),
-            ("forecast: ridge + LSTM + gates", f"{fc['seconds']:.0f} s, {fc['epochs']} epochs", _fmt(fc["epochs"] / fc["seconds"]) if fc["epochs"] else "",
-             f"{fc['peak_mib']:.0f} MiB", f"ridge {ref['ridge_seconds']:.2f} s"),
-            ("total per operational model", f"{total:.0f} s ({total / 60:.1f} min)", "", "",
-             f"{ref['pca_seconds'] + ref['ridge_seconds']:.1f} s (peak {ref['peak_mib']:.0f} MiB)"),
+            (
+                "autoencoder",
+                f"{ae['seconds']:.0f} s, {ae['epochs']} epochs",
+                _fmt(ae["epochs"] / ae["seconds"]),
+                f"{ae['peak_mib']:.0f} MiB",
+                f"PCA ({ref['components']} components, SVD) {ref['pca_seconds']:.1f} s",
+            ),
+            (
+                "encode (both records)",
+                f"{enc['seconds']:.1f} s",
+                "",
+                f"{enc['peak_mib']:.0f} MiB",
+                "(projection: see throughput)",
+            ),
+            (
+                "forecast: ridge + LSTM + gates",
+                f"{fc['seconds']:.0f} s, {fc['epochs']} epochs",
+                _fmt(fc["epochs"] / fc["seconds"]) if fc["epochs"] else "",
+                f"{fc['peak_mib']:.0f} MiB",
+                f"ridge {ref['ridge_seconds']:.2f} s",
+            ),
+            (
+                "total per operational model",
+                f"{total:.0f} s ({total / 60:.1f} min)",
+                "",
+                "",
+                f"{ref['pca_seconds'] + ref['ridge_seconds']:.1f} s (peak {ref['peak_mib']:.0f} MiB)",
+            ),
             ("both demo operational models", f"≈ {2 * total / 60:.1f} min (budget 10 min)", "", "", ""),
         ],
     )
@@ -386,22 +500,41 @@ def main() -> None:
     gate = metrics["gate"]
     skill = gate["skill"]
     rows = []
-    for key, label, digits in (("latent_rmse", "latent RMSE", 3), ("reanalysis_latent_rmse", "latent RMSE (reanalysis)", 3),
-                               ("sst_rmse_degC", "SST RMSE °C", 3), ("thermocline_rmse_m", "thermocline RMSE m", 2),
-                               ("nino3_corr", "Niño 3 corr", 3)):
+    for key, label, digits in (
+        ("latent_rmse", "latent RMSE", 3),
+        ("reanalysis_latent_rmse", "latent RMSE (reanalysis)", 3),
+        ("sst_rmse_degC", "SST RMSE °C", 3),
+        ("thermocline_rmse_m", "thermocline RMSE m", 2),
+        ("nino3_corr", "Niño 3 corr", 3),
+    ):
         for name, values in skill.get(key, {}).items():
             rows.append((label, "LSTM" if name == "model" else name, *(_fmt(v, digits) for v in values)))
-    _table(f"Held-out skill ({skill['n_starts']} operational start months) by lead", ("score", "forecast", *(f"{lead} mo" for lead in skill["leads"])), rows)
+    _table(
+        f"Held-out skill ({skill['n_starts']} operational start months) by lead",
+        ("score", "forecast", *(f"{lead} mo" for lead in skill["leads"])),
+        rows,
+    )
     other = metrics["gate_other_models"].get("linear", {})
     _table(
         "Gate (100-year noisy free run; std ratio vs the curriculum-mixture training data)",
         ("model", "passed", "Niño 3 std ratio", "Niño 4 std ratio", "max |x_std|", "failures"),
-        [(name, rep["passed"], _fmt(rep["free_run"]["std_ratio"]["nino3"]), _fmt(rep["free_run"]["std_ratio"]["nino4"]),
-          _fmt(rep["free_run"].get("state_max_abs_standardised"), 1), "; ".join(rep["failures"]) or "—")
-         for name, rep in (("LSTM", gate), ("linear", other)) if rep],
+        [
+            (
+                name,
+                rep["passed"],
+                _fmt(rep["free_run"]["std_ratio"]["nino3"]),
+                _fmt(rep["free_run"]["std_ratio"]["nino4"]),
+                _fmt(rep["free_run"].get("state_max_abs_standardised"), 1),
+                "; ".join(rep["failures"]) or "—",
+            )
+            for name, rep in (("LSTM", gate), ("linear", other))
+            if rep
+        ],
     )
-    print(f"\nLSTM best epoch {metrics['best_epoch']} (−1 = the untrained model, i.e. the linear skip); held-out mean RMSE "
-          f"initial {_fmt(metrics['initial_heldout_score'])} → best {_fmt(metrics['best_heldout_score'])}")
+    print(
+        f"\nLSTM best epoch {metrics['best_epoch']} (−1 = the untrained model, i.e. the linear skip); held-out mean RMSE "
+        f"initial {_fmt(metrics['initial_heldout_score'])} → best {_fmt(metrics['best_heldout_score'])}"
+    )
     if args.ablations:
         _ablations(spec, work, overrides)
     print(f"\noutputs in {work}")

@@ -21,8 +21,8 @@ import numpy as np
 from scipy.interpolate import LinearNDInterpolator, griddata
 from scipy.spatial import Delaunay
 
-from bridging.grid import TargetGrid
 from bridging.fixtures import gx1_like_global_grid, orca_like_grid, pacific_land_mask
+from bridging.grid import TargetGrid
 from bridging.regrid import compute_weights, regrid_array
 
 
@@ -35,7 +35,9 @@ def timed(fn, *args, **kwargs):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--months", type=int, default=600)
-    parser.add_argument("--griddata-months", type=int, default=6, help="months actually timed for griddata (then scaled)")
+    parser.add_argument(
+        "--griddata-months", type=int, default=6, help="months actually timed for griddata (then scaled)"
+    )
     parser.add_argument("--interp-months", type=int, default=60, help="months actually timed for LinearNDInterpolator")
     args = parser.parse_args()
 
@@ -44,9 +46,13 @@ def main() -> int:
     rng = np.random.default_rng(0)
     t = np.arange(args.months)[:, None, None]
     base = 26 + 3 * np.cos(np.deg2rad(grid.lat) * 3) * np.cos(np.deg2rad(grid.lon - 160))
-    fields = (base + 0.8 * np.sin(2 * np.pi * t / 12 + np.deg2rad(grid.lon)) + rng.normal(0, 0.1, (args.months, *grid.shape))).astype(np.float32)
+    fields = (
+        base + 0.8 * np.sin(2 * np.pi * t / 12 + np.deg2rad(grid.lon)) + rng.normal(0, 0.1, (args.months, *grid.shape))
+    ).astype(np.float32)
     fields[:, ~grid.ocean] = np.nan
-    print(f"source {grid.shape[0]}×{grid.shape[1]} ({grid.ocean.sum()} ocean points), {args.months} months; target {target.shape}")
+    print(
+        f"source {grid.shape[0]}×{grid.shape[1]} ({grid.ocean.sum()} ocean points), {args.months} months; target {target.shape}"
+    )
 
     weights, t_weights = timed(compute_weights, grid.lat, grid.lon, grid.ocean, target, method="bilinear")
     ours, t_apply = timed(regrid_array, fields, weights)
@@ -70,8 +76,10 @@ def main() -> int:
     t_interp = t_tri + (time.perf_counter() - t0) / n_li * args.months
 
     # Accuracy against the noise-free field at target cells that are ocean in the land mask the grid was built with.
-    truth = 26 + 3 * np.cos(np.deg2rad(tlat) * 3) * np.cos(np.deg2rad(tlon - 160)) + 0.8 * np.sin(
-        2 * np.pi * np.arange(n_gd)[:, None, None] / 12 + np.deg2rad(tlon)
+    truth = (
+        26
+        + 3 * np.cos(np.deg2rad(tlat) * 3) * np.cos(np.deg2rad(tlon - 160))
+        + 0.8 * np.sin(2 * np.pi * np.arange(n_gd)[:, None, None] / 12 + np.deg2rad(tlon))
     )
     ocean_targets = np.broadcast_to(~pacific_land_mask(tlat, tlon), truth.shape)
     err_ours = np.abs(ours[:n_gd] - truth)[ocean_targets]
@@ -92,9 +100,13 @@ def main() -> int:
     for name, seconds, note in rows:
         print(f"{name:48s} {seconds:10.3f}  {note}")
     ratio = t_griddata / t_apply
-    print(f"\nspeed-up of applying stored weights over griddata per month: {ratio:,.0f}× (requirement ≥ 50×: {'met' if ratio >= 50 else 'NOT met'})")
+    print(
+        f"\nspeed-up of applying stored weights over griddata per month: {ratio:,.0f}× (requirement ≥ 50×: {'met' if ratio >= 50 else 'NOT met'})"
+    )
     print(f"speed-up of weights + apply over griddata per month:       {t_griddata / (t_weights + t_apply):,.0f}×")
-    print(f"speed-up of applying stored weights over one-triangulation LinearNDInterpolator: {t_interp / t_apply:,.0f}×")
+    print(
+        f"speed-up of applying stored weights over one-triangulation LinearNDInterpolator: {t_interp / t_apply:,.0f}×"
+    )
     print(f"error vs the noise-free field at ocean targets (noise σ = 0.1 °C): ours max {np.nanmax(err_ours):.3f} mean "
           f"{np.nanmean(err_ours):.4f} °C, NaN {np.isnan(err_ours).sum()}; griddata max {np.nanmax(err_ref):.3f} mean "
           f"{np.nanmean(err_ref):.4f} °C, NaN {np.isnan(err_ref).sum()} (griddata is not land-aware: its triangles span land)")  # fmt: skip

@@ -73,8 +73,9 @@ def main(argv: list[str]) -> int:
     # 1. correctness of one analysis
     B = 16
     E, y, R, taper, _ = analysis_problem(B, torch.float64)
-    eps = draw_obs_perturbations((B, N_MEMBERS, N_OBS), R.expand(B, N_OBS), torch.Generator().manual_seed(1),
-                                 dtype=torch.float64, device="cpu")
+    eps = draw_obs_perturbations(
+        (B, N_MEMBERS, N_OBS), R.expand(B, N_OBS), torch.Generator().manual_seed(1), dtype=torch.float64, device="cpu"
+    )
     print("Analysis, CUDA vs CPU float64 (max error / max increment)")
     for method in ("stochastic", "etkf"):
         for localized in (False, True):
@@ -84,7 +85,9 @@ def main(argv: list[str]) -> int:
             scale = float((ref - E).abs().max())
             for dtype in (torch.float64, torch.float32):
                 to = lambda t: None if t is None else t.to(dev, dtype)  # noqa: E731
-                out = analysis(to(E), to(y), to(R), method=method, inflation=1.09, taper=to(tap), obs_perturbations=to(pert))
+                out = analysis(
+                    to(E), to(y), to(R), method=method, inflation=1.09, taper=to(tap), obs_perturbations=to(pert)
+                )
                 err = float((out.double().cpu() - ref).abs().max()) / scale
                 ok = err < TOLERANCE[dtype]
                 label = f"{method:10s} {'localized' if localized else 'global':9s} {str(dtype)[6:]:7s}"
@@ -106,42 +109,75 @@ def main(argv: list[str]) -> int:
             Eb, yb, Rb, tb, _ = analysis_problem(batch, torch.float32)
             Eb, yb, Rb, tb = Eb.to(dev), yb.to(dev), Rb.to(dev), tb.to(dev)
             gen = torch.Generator(device=dev).manual_seed(0)
-            kw = dict(method=method, inflation=1.09, taper=tb if localized else None,
-                      generator=gen if method == "stochastic" else None)
+            kw = dict(
+                method=method,
+                inflation=1.09,
+                taper=tb if localized else None,
+                generator=gen if method == "stochastic" else None,
+            )
             timed(lambda: analysis(Eb, yb, Rb, **kw), 3)  # warm-up
             ms = timed(lambda: analysis(Eb, yb, Rb, **kw), 30)
-            print(f"  {method:10s} {'localized' if localized else 'global':9s} batch {batch:4d}: {ms:8.3f} ms, "
-                  f"{1e3 * ms / batch:9.2f} µs/experiment")
+            print(
+                f"  {method:10s} {'localized' if localized else 'global':9s} batch {batch:4d}: {ms:8.3f} ms, "
+                f"{1e3 * ms / batch:9.2f} µs/experiment"
+            )
     print()
 
     # 4. cycles
-    print(f"Full cycle on {dev.type}, float32, {months} months (stand-in LSTM 613→256→613, N = 50, localized stochastic)")
+    print(
+        f"Full cycle on {dev.type}, float32, {months} months (stand-in LSTM 613→256→613, N = 50, localized stochastic)"
+    )
     for batch in run_batches:
         seconds, _ = full_run(batch, months, 1, device=dev.type)
-        print(f"  batch {batch:4d}: {1e3 * seconds / months:7.2f} ms/cycle, "
-              f"{seconds / months / batch * FULL_RUN_MONTHS:7.2f} s per {FULL_RUN_MONTHS}-month experiment")
+        print(
+            f"  batch {batch:4d}: {1e3 * seconds / months:7.2f} ms/cycle, "
+            f"{seconds / months / batch * FULL_RUN_MONTHS:7.2f} s per {FULL_RUN_MONTHS}-month experiment"
+        )
     print()
-    print(f"Deterministic {deterministic_months}-month run (ETKF, no model noise, 2 experiments): {dev.type} vs CPU float64")
+    print(
+        f"Deterministic {deterministic_months}-month run (ETKF, no model noise, 2 experiments): {dev.type} vs CPU float64"
+    )
     threads = max(1, min(8, os.cpu_count() or 1))
     t0 = time.perf_counter()
-    _, ref_means, ref_final = full_run(2, deterministic_months, threads, dtype=torch.float64, method="etkf",
-                                       model_noise_scale=0.0, inflation=torch.tensor([1.0, 1.09]), keep_means=True)
+    _, ref_means, ref_final = full_run(
+        2,
+        deterministic_months,
+        threads,
+        dtype=torch.float64,
+        method="etkf",
+        model_noise_scale=0.0,
+        inflation=torch.tensor([1.0, 1.09]),
+        keep_means=True,
+    )
     print(f"  CPU float64 reference: {time.perf_counter() - t0:.1f} s with {threads} threads")
     temporal_std = ref_means.std(0).mean()
     member_spread = ref_final.std(1).mean()
     for dtype in (torch.float64, torch.float32):
-        _, means, final = full_run(2, deterministic_months, 1, dtype=dtype, device=dev.type, method="etkf",
-                                   model_noise_scale=0.0, inflation=torch.tensor([1.0, 1.09]), keep_means=True)
+        _, means, final = full_run(
+            2,
+            deterministic_months,
+            1,
+            dtype=dtype,
+            device=dev.type,
+            method="etkf",
+            model_noise_scale=0.0,
+            inflation=torch.tensor([1.0, 1.09]),
+            keep_means=True,
+        )
         # The stored series is float32 (so a float64 run agrees to its rounding); the final members are compared at
         # full precision, against the ensemble spread.
         err_series = float(np.abs(means - ref_means).max() / temporal_std)
         err_final = float(np.abs(final - ref_final).max() / member_spread)
         tol = 1e-8 if dtype == torch.float64 else 1e-3
         ok = bool(np.isfinite(final).all()) and err_final < tol and err_series < max(tol, 1e-6)
-        print(f"  {dev.type} {str(dtype)[6:]:7s}: final members max |Δ| / spread = {err_final:.2e}, stored monthly "
-              f"means max |Δ| / temporal std = {err_series:.2e} {'ok' if ok else 'FAIL'}")
+        print(
+            f"  {dev.type} {str(dtype)[6:]:7s}: final members max |Δ| / spread = {err_final:.2e}, stored monthly "
+            f"means max |Δ| / temporal std = {err_series:.2e} {'ok' if ok else 'FAIL'}"
+        )
         if not ok:
-            failures.append(f"{deterministic_months}-month run on {dev.type} {dtype}: {err_final:.2e} / {err_series:.2e}")
+            failures.append(
+                f"{deterministic_months}-month run on {dev.type} {dtype}: {err_final:.2e} / {err_series:.2e}"
+            )
 
     print()
     if failures:

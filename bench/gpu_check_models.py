@@ -34,16 +34,48 @@ def _train_one_epoch(paths: dict, out: Path, device: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     times = {}
     start = time.perf_counter()
-    train_autoencoder(paths["operational"], paths["reanalysis"], paths["pseudo_obs"], out / "autoencoder.pt", out / "ae.json", out / "ae.png",
-                      autoencoder=cfg.autoencoder, curriculum=cfg.curriculum, compute=cfg.compute, grid=grid)
+    train_autoencoder(
+        paths["operational"],
+        paths["reanalysis"],
+        paths["pseudo_obs"],
+        out / "autoencoder.pt",
+        out / "ae.json",
+        out / "ae.png",
+        autoencoder=cfg.autoencoder,
+        curriculum=cfg.curriculum,
+        compute=cfg.compute,
+        grid=grid,
+    )
     times["autoencoder epoch (incl. evaluation)"] = time.perf_counter() - start
     start = time.perf_counter()
-    encode_sources(out / "autoencoder.pt", paths["operational"], paths["reanalysis"], paths["pseudo_obs"], out / "op.zarr", out / "rean.zarr",
-                   autoencoder=cfg.autoencoder, compute=cfg.compute, grid=grid)
+    encode_sources(
+        out / "autoencoder.pt",
+        paths["operational"],
+        paths["reanalysis"],
+        paths["pseudo_obs"],
+        out / "op.zarr",
+        out / "rean.zarr",
+        autoencoder=cfg.autoencoder,
+        compute=cfg.compute,
+        grid=grid,
+    )
     times["encode both records"] = time.perf_counter() - start
     start = time.perf_counter()
-    train_forecast(out / "op.zarr", out / "rean.zarr", out / "autoencoder.pt", paths["operational"], paths["reanalysis"], out / "forecast.pt",
-                   out / "fc.json", out / "fc.png", out / "gate.png", forecast=cfg.forecast, curriculum=cfg.curriculum, compute=cfg.compute, grid=grid)
+    train_forecast(
+        out / "op.zarr",
+        out / "rean.zarr",
+        out / "autoencoder.pt",
+        paths["operational"],
+        paths["reanalysis"],
+        out / "forecast.pt",
+        out / "fc.json",
+        out / "fc.png",
+        out / "gate.png",
+        forecast=cfg.forecast,
+        curriculum=cfg.curriculum,
+        compute=cfg.compute,
+        grid=grid,
+    )
     times["forecast epoch + gates (10-year free runs)"] = time.perf_counter() - start
     return times
 
@@ -56,7 +88,9 @@ def _throughput(checkpoint: Path, paths: dict, device: str, batch: int = 256, re
     from bridging.settings import Config
 
     ae = load_autoencoder(checkpoint, device)
-    rec = load_field_record(paths["operational"], grid=TargetGrid(**Config().grid.model_dump()), layout=ae.layout, field_std=ae.field_std)
+    rec = load_field_record(
+        paths["operational"], grid=TargetGrid(**Config().grid.model_dump()), layout=ae.layout, field_std=ae.field_std
+    )
     fields = torch.as_tensor(rec.standardised[:batch], device=device)
     with torch.no_grad():
         ae.decode(ae.encode(fields))
@@ -78,7 +112,9 @@ def main() -> int:
     import torch
 
     if not torch.cuda.is_available():
-        print(f"no CUDA device (torch {torch.__version__}, built for CUDA {torch.version.cuda}): nothing to check on this machine")
+        print(
+            f"no CUDA device (torch {torch.__version__}, built for CUDA {torch.version.cuda}): nothing to check on this machine"
+        )
         return 0
     from bench_models import write_synthetic_sources
 
@@ -94,8 +130,13 @@ def main() -> int:
     cpu = _train_one_epoch(paths, work / "cpu", "cpu")
     for key in gpu:
         rows.append((key, f"{gpu[key]:.1f} s", f"{cpu[key]:.1f} s"))
-    rows.append(("encode+decode, batch 256 (fields/s)", f"{_throughput(work / 'cuda' / 'autoencoder.pt', paths, 'cuda'):,.0f}",
-                 f"{_throughput(work / 'cpu' / 'autoencoder.pt', paths, 'cpu'):,.0f}"))
+    rows.append(
+        (
+            "encode+decode, batch 256 (fields/s)",
+            f"{_throughput(work / 'cuda' / 'autoencoder.pt', paths, 'cuda'):,.0f}",
+            f"{_throughput(work / 'cpu' / 'autoencoder.pt', paths, 'cpu'):,.0f}",
+        )
+    )
     # A checkpoint trained on the GPU must load and encode on a CPU-only machine (the filter may run there).
     ae_cpu = load_autoencoder(work / "cuda" / "autoencoder.pt", "cpu")
     ae_gpu = load_autoencoder(work / "cuda" / "autoencoder.pt", "cuda")

@@ -3,4 +3,12 @@ from bridging.runtime import script_context
 
 with script_context(snakemake):
     i = snakemake.input
-    decode_filter_store(snakemake.output[0], assimilation=i.filter_store, autoencoder=i.autoencoder, operational_store=i.operational_store, decode=snakemake.params.decode, model_name=snakemake.wildcards.model, device=snakemake.params.device)
+    decode_filter_store(
+        snakemake.output[0],
+        assimilation=i.filter_store,
+        autoencoder=i.autoencoder,
+        operational_store=i.operational_store,
+        decode=snakemake.params.decode,
+        model_name=snakemake.wildcards.model,
+        device=snakemake.params.device,
+    )

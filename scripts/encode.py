@@ -3,4 +3,14 @@ from bridging.runtime import script_context
 
 with script_context(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    encode_sources(i.autoencoder, i.operational, i.reanalysis, i.pseudo_obs, o.operational, o.reanalysis, autoencoder=p.autoencoder, compute=p.compute, grid=p.grid)
+    encode_sources(
+        i.autoencoder,
+        i.operational,
+        i.reanalysis,
+        i.pseudo_obs,
+        o.operational,
+        o.reanalysis,
+        autoencoder=p.autoencoder,
+        compute=p.compute,
+        grid=p.grid,
+    )

@@ -2,4 +2,12 @@ from bridging.ingest import ingest_source
 from bridging.runtime import script_context
 
 with script_context(snakemake):
-    ingest_source(snakemake.output[0], catalog=snakemake.input.catalog, weights=snakemake.input.weights, source=snakemake.params.source, grid=snakemake.params.grid, ingest=snakemake.params.ingest, threads=snakemake.threads)
+    ingest_source(
+        snakemake.output[0],
+        catalog=snakemake.input.catalog,
+        weights=snakemake.input.weights,
+        source=snakemake.params.source,
+        grid=snakemake.params.grid,
+        ingest=snakemake.params.ingest,
+        threads=snakemake.threads,
+    )

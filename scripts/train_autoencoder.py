@@ -3,4 +3,15 @@ from bridging.runtime import script_context
 
 with script_context(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    train_autoencoder(i.operational, i.reanalysis, i.pseudo_obs, o.checkpoint, o.metrics, o.curves, autoencoder=p.autoencoder, curriculum=p.curriculum, compute=p.compute, grid=p.grid)
+    train_autoencoder(
+        i.operational,
+        i.reanalysis,
+        i.pseudo_obs,
+        o.checkpoint,
+        o.metrics,
+        o.curves,
+        autoencoder=p.autoencoder,
+        curriculum=p.curriculum,
+        compute=p.compute,
+        grid=p.grid,
+    )

@@ -3,4 +3,18 @@ from bridging.runtime import script_context
 
 with script_context(snakemake):
     i, o, p = snakemake.input, snakemake.output, snakemake.params
-    train_forecast(i.latent_operational, i.latent_reanalysis, i.autoencoder, i.operational, i.reanalysis, o.checkpoint, o.metrics, o.curves, o.gate, forecast=p.forecast, curriculum=p.curriculum, compute=p.compute, grid=p.grid)
+    train_forecast(
+        i.latent_operational,
+        i.latent_reanalysis,
+        i.autoencoder,
+        i.operational,
+        i.reanalysis,
+        o.checkpoint,
+        o.metrics,
+        o.curves,
+        o.gate,
+        forecast=p.forecast,
+        curriculum=p.curriculum,
+        compute=p.compute,
+        grid=p.grid,
+    )

@@ -187,5 +187,6 @@ def test_output_paths_are_checked_before_any_computation(tmp_path):
         locked.mkdir(mode=0o500)
         with pytest.raises(ConfigError, match="not writable"):
             check_writable(locked / "out.nc")
-    assert check_writable(tmp_path / "new" / "deeper" / "out.zarr", (".zarr",)) == tmp_path / "new" / "deeper" / "out.zarr"
-
+    assert (
+        check_writable(tmp_path / "new" / "deeper" / "out.zarr", (".zarr",)) == tmp_path / "new" / "deeper" / "out.zarr"
+    )

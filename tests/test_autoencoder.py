@@ -36,8 +36,16 @@ from bridging.resume import ResumeCheckpoint, resume_path_for
 from bridging.timeaxis import monthly_time, year_month
 
 GRID = TargetGrid(-10.0, 10.0, 140.0, 280.0, 2.5)  # 9 × 57 cells: odd sizes on purpose
-TINY_AE = {"latent_dim": 12, "channels": [4, 8], "epochs": 3, "batch_size": 16, "encode_batch_size": 64,
-           "learning_rate": 3e-3, "patience": 5, "seed": 0}
+TINY_AE = {
+    "latent_dim": 12,
+    "channels": [4, 8],
+    "epochs": 3,
+    "batch_size": 16,
+    "encode_batch_size": 64,
+    "learning_rate": 3e-3,
+    "patience": 5,
+    "seed": 0,
+}
 NO_CURRICULUM = {"p_start": 0.0, "p_max": 0.6, "ramp_end_epoch": None, "apply_to_autoencoder": False}
 COMPUTE = {"device": "cpu", "torch_threads": 1, "deterministic": True}
 
@@ -68,7 +76,9 @@ def tiny_source(grid: TargetGrid, first_year: int, years: int, *, seed: int, shi
     cp = _gauss(lat, 0, 5) * _gauss(lon, 190 - shift, 20)
     off = _gauss(lat, 7, 3) * _gauss(lon, 200, 25)
     sst = 0.8 * t[:, None, None] * ep + 0.4 * h[:, None, None] * cp + 0.3 * red[:, None, None] * off
-    thermo = 20 * t[:, None, None] * _gauss(lat, 0, 4) * np.tanh((lon - 200 + shift) / 30) + 8 * h[:, None, None] * _gauss(lat, 0, 8)
+    thermo = 20 * t[:, None, None] * _gauss(lat, 0, 4) * np.tanh((lon - 200 + shift) / 30) + 8 * h[
+        :, None, None
+    ] * _gauss(lat, 0, 8)
     sst = sst + 0.05 * rng.standard_normal(sst.shape)
     thermo = thermo + 1.0 * rng.standard_normal(thermo.shape)
     time = monthly_time(first_year, 1, n)
@@ -78,8 +88,11 @@ def tiny_source(grid: TargetGrid, first_year: int, years: int, *, seed: int, shi
     thermo_clim = 160.0 - 100.0 * (lon - 140) / 140 + 5 * season
     land = ((lon < 146) & (lat > 2)) | ((lon > 272) & (lat > 4))
     fields = {
-        name: xr.DataArray(np.where(land, np.nan, clim + anom).astype(np.float32), dims=("time", "lat", "lon"),
-                           coords={"time": time, **grid.coords()})
+        name: xr.DataArray(
+            np.where(land, np.nan, clim + anom).astype(np.float32),
+            dims=("time", "lat", "lon"),
+            coords={"time": time, **grid.coords()},
+        )
         for name, clim, anom in (("sst", sst_clim, sst), ("thermocline_depth", thermo_clim, thermo))
     }
     return stores.build_store(fields, source_id=f"TINY-{kind.upper()}", source_kind=kind)
@@ -90,29 +103,44 @@ def tiny_layout(grid: TargetGrid = GRID) -> ObservationLayout:
     return ObservationLayout.points(grid, ["sst"] * 4 + ["thermocline_depth"] * 4, [0.0] * 8, lons * 2)
 
 
-def write_tiny_sources(root: Path, *, grid: TargetGrid = GRID, operational_years: int = 8, reanalysis_years: int = 5,
-                       seed: int = 0) -> dict[str, Path]:
+def write_tiny_sources(
+    root: Path, *, grid: TargetGrid = GRID, operational_years: int = 8, reanalysis_years: int = 5, seed: int = 0
+) -> dict[str, Path]:
     """Operational + reanalysis stores and a pseudo-observation store under root (the operational pattern shifted west)."""
     root = Path(root)
-    paths = {"operational": root / "stores" / "TINY-OP.zarr", "reanalysis": root / "stores" / "TINY-REAN.zarr",
-             "pseudo_obs": root / "pseudo_obs" / "tiny.zarr"}
-    stores.write_store(tiny_source(grid, 1990, operational_years, seed=seed, shift=15.0, kind="operational"), paths["operational"])
+    paths = {
+        "operational": root / "stores" / "TINY-OP.zarr",
+        "reanalysis": root / "stores" / "TINY-REAN.zarr",
+        "pseudo_obs": root / "pseudo_obs" / "tiny.zarr",
+    }
+    stores.write_store(
+        tiny_source(grid, 1990, operational_years, seed=seed, shift=15.0, kind="operational"), paths["operational"]
+    )
     rean = tiny_source(grid, 1981, reanalysis_years, seed=seed + 100, shift=0.0, kind="reanalysis")
     stores.write_store(rean, paths["reanalysis"])
     layout = tiny_layout(grid)
     y = layout.extract({f: stores.field_anomalies(rean, f).values for f in stores.FIELDS}, grid)
-    ds = xr.Dataset({"observations": (("time", "obs"), y.astype(np.float32))}, coords={"time": rean["time"], **layout.coords()})
+    ds = xr.Dataset(
+        {"observations": (("time", "obs"), y.astype(np.float32))}, coords={"time": rean["time"], **layout.coords()}
+    )
     write_zarr_atomic(ds, paths["pseudo_obs"])
     return paths
 
 
-def run_training(paths: dict, out: Path, *, autoencoder: dict | None = None, curriculum: dict | None = None,
-                 grid: TargetGrid = GRID) -> dict:
+def run_training(
+    paths: dict, out: Path, *, autoencoder: dict | None = None, curriculum: dict | None = None, grid: TargetGrid = GRID
+) -> dict:
     return train_autoencoder(
-        paths["operational"], paths["reanalysis"], paths["pseudo_obs"],
-        out / "autoencoder.pt", out / "autoencoder_metrics.json", out / "autoencoder_curves.png",
-        autoencoder={**TINY_AE, **(autoencoder or {})}, curriculum={**NO_CURRICULUM, **(curriculum or {})},
-        compute=COMPUTE, grid=grid.__dict__,
+        paths["operational"],
+        paths["reanalysis"],
+        paths["pseudo_obs"],
+        out / "autoencoder.pt",
+        out / "autoencoder_metrics.json",
+        out / "autoencoder_curves.png",
+        autoencoder={**TINY_AE, **(autoencoder or {})},
+        curriculum={**NO_CURRICULUM, **(curriculum or {})},
+        compute=COMPUTE,
+        grid=grid.__dict__,
     )
 
 
@@ -153,7 +181,10 @@ def test_land_values_change_nothing():
     target_b = torch.nan_to_num(altered)  # what a loader would never pass, but the loss must still ignore it
     assert masked_mse(recon_a, x, weight) == masked_mse(recon_b, torch.where(weight.bool(), target_b, x), weight)
     decoded = net.decode(z_a)
-    assert torch.isnan(decoded[:, :, ~torch.as_tensor(ocean)]).all() and torch.isfinite(decoded[:, :, torch.as_tensor(ocean)]).all()
+    assert (
+        torch.isnan(decoded[:, :, ~torch.as_tensor(ocean)]).all()
+        and torch.isfinite(decoded[:, :, torch.as_tensor(ocean)]).all()
+    )
 
 
 def test_masked_mse_counts_only_ocean_cells():
@@ -201,7 +232,9 @@ def test_field_record_standardises_masks_and_extracts(sources):
     assert rec.standardised.shape == (96, 2, *GRID.shape) and rec.standardised.dtype == np.float32
     assert np.all(rec.standardised[:, :, ~rec.ocean] == 0)
     sst_anom = stores.field_anomalies(ds, "sst").values
-    np.testing.assert_allclose(rec.standardised[:, 0][:, rec.ocean], (sst_anom / float(ds["sst_anomaly_std"]))[:, rec.ocean], rtol=1e-5)
+    np.testing.assert_allclose(
+        rec.standardised[:, 0][:, rec.ocean], (sst_anom / float(ds["sst_anomaly_std"]))[:, rec.ocean], rtol=1e-5
+    )
     expected_y = layout.extract({f: stores.field_anomalies(ds, f).values for f in stores.FIELDS}, GRID)
     np.testing.assert_allclose(rec.observables, expected_y, rtol=1e-5)
     rean = load_field_record(sources["reanalysis"], grid=GRID, layout=layout, field_std=rec.field_std)
@@ -281,7 +314,9 @@ def test_resume_after_interruption_gives_the_uninterrupted_result(sources, train
     a = torch.load(reference_out / "autoencoder.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "autoencoder.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert [r["heldout_operational"] for r in resumed["history"]] == [r["heldout_operational"] for r in reference["history"]]
+    assert [r["heldout_operational"] for r in resumed["history"]] == [
+        r["heldout_operational"] for r in reference["history"]
+    ]
 
 
 def test_resume_checkpoint_of_other_settings_is_ignored(sources, tmp_path, monkeypatch):
@@ -300,8 +335,12 @@ def test_resume_checkpoint_of_other_settings_is_ignored(sources, tmp_path, monke
 
 
 def test_curriculum_can_drive_the_autoencoder(sources, tmp_path):
-    record = run_training(sources, tmp_path, autoencoder={"epochs": 4, "patience": 10},
-                          curriculum={"apply_to_autoencoder": True, "p_start": 0.0, "p_max": 0.6, "ramp_end_epoch": 2})
+    record = run_training(
+        sources,
+        tmp_path,
+        autoencoder={"epochs": 4, "patience": 10},
+        curriculum={"apply_to_autoencoder": True, "p_start": 0.0, "p_max": 0.6, "ramp_end_epoch": 2},
+    )
     p = [r["p_reanalysis"] for r in record["history"]]
     share = [r["reanalysis_share"] for r in record["history"]]
     assert p == pytest.approx([0.0, 0.3, 0.6, 0.6])

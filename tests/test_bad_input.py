@@ -15,8 +15,8 @@ import xarray as xr
 
 from bridging.cli import main
 from bridging.errors import InputDataError
-from bridging.io.readers import open_variable
 from bridging.fixtures.mock import mock_cesm2, mock_oras5
+from bridging.io.readers import open_variable
 
 
 def _cli(capsys, *args) -> tuple[int, str]:
@@ -77,7 +77,7 @@ def test_an_isolated_spike_within_the_range_is_an_error(tmp_path):
     path = src.files["tos"][0]
     j, i = _set_cell(path, "tos", 4, 44.0)
     with pytest.raises(InputDataError, match=rf"isolated spike 44 °C in 2000-05 at lat .*\(y={j}, x={i}\)") as err:
-        open_variable(path, "tos")["sst"].values
+        _ = open_variable(path, "tos")["sst"].values  # reading the values runs the checks
     assert str(path) in str(err.value)
 
 
@@ -98,7 +98,9 @@ def test_fronts_and_coasts_are_not_spikes(tmp_path):
 @pytest.mark.parametrize("fill", [-999.0, -99.99, -9999.0, 1e36, 9.96921e36])
 def test_undeclared_fill_values_are_missing_not_data(tmp_path, fill):
     src = mock_cesm2(tmp_path / "src", n_years=1, resolution=6.0, with_thetao=False)
-    path = _rewrite_without_fill_attributes(src.files["tos"][0], tmp_path / "nofill" / src.files["tos"][0].name, "tos", fill)
+    path = _rewrite_without_fill_attributes(
+        src.files["tos"][0], tmp_path / "nofill" / src.files["tos"][0].name, "tos", fill
+    )
     with netCDF4.Dataset(path) as nc:
         assert not {"_FillValue", "missing_value"} & set(nc["tos"].ncattrs())
     values = open_variable(path, "tos")["sst"].values
@@ -110,7 +112,7 @@ def test_implausible_thetao_at_depth_names_the_level(tmp_path):
     path = src.files["thetao"][0]
     _set_cell(path, "thetao", 2, 60.0, index=(10, 3, 3))
     with pytest.raises(InputDataError, match=r"thetao: value 60 °C in 2000-03 at .*depth=10\) is outside") as err:
-        open_variable(path, "thetao")["thetao"].values
+        _ = open_variable(path, "thetao")["thetao"].values  # reading the values runs the checks
     assert str(path) in str(err.value)
 
 
@@ -118,8 +120,10 @@ def test_implausible_thermocline_depth_of_a_reanalysis_month(tmp_path):
     src = mock_oras5(tmp_path, first_year=2014, n_years=1, resolution=6.0)
     files = src.files["so20chgt"]
     _set_cell(files[3], "so20chgt", 0, 5000.0)
-    with pytest.raises(InputDataError, match=r"so20chgt: value 5000 m in 2014-04 .* outside the plausible range 0…1000 m") as err:
-        open_variable(files, "so20chgt")["thermocline_depth"].values
+    with pytest.raises(
+        InputDataError, match=r"so20chgt: value 5000 m in 2014-04 .* outside the plausible range 0…1000 m"
+    ) as err:
+        _ = open_variable(files, "so20chgt")["thermocline_depth"].values  # reading the values runs the checks
     assert str(files[3]) in str(err.value)
 
 
@@ -170,7 +174,9 @@ def _compressed_file(path: Path) -> tuple[Path, bytes]:
     zlib.compress of the month) and the compressed bytes of its seventh month."""
     ny, nx, nt = 10, 16, 12
     lat, lon = np.linspace(-18.0, 18.0, ny), np.linspace(150.0, 270.0, nx)
-    data = (25.0 + np.sin(np.arange(nt))[:, None, None] + 0.1 * lat[None, :, None] + 0.01 * lon[None, None, :]).astype("f4")
+    data = (25.0 + np.sin(np.arange(nt))[:, None, None] + 0.1 * lat[None, :, None] + 0.01 * lon[None, None, :]).astype(
+        "f4"
+    )
     with netCDF4.Dataset(path, "w") as nc:
         nc.createDimension("time", None)
         nc.createDimension("lat", ny)
@@ -181,7 +187,9 @@ def _compressed_file(path: Path) -> tuple[Path, bytes]:
         nc.createVariable("lat", "f8", ("lat",)).setncatts({"units": "degrees_north", "standard_name": "latitude"})
         nc.createVariable("lon", "f8", ("lon",)).setncatts({"units": "degrees_east", "standard_name": "longitude"})
         nc["lat"][:], nc["lon"][:] = lat, lon
-        tos = nc.createVariable("tos", "f4", ("time", "lat", "lon"), zlib=True, complevel=4, shuffle=False, chunksizes=(1, ny, nx))
+        tos = nc.createVariable(
+            "tos", "f4", ("time", "lat", "lon"), zlib=True, complevel=4, shuffle=False, chunksizes=(1, ny, nx)
+        )
         tos.units = "degC"
         tos[:] = data
     return path, zlib.compress(data[6].tobytes(), 4)
@@ -195,7 +203,7 @@ def test_a_corrupt_chunk_mid_file_is_one_line_naming_the_file(tmp_path, capsys):
     blob[at + len(chunk) // 3 : at + len(chunk) // 3 + 40] = b"\xff" * 40
     path.write_bytes(bytes(blob))
     with pytest.raises(InputDataError, match="the file is damaged") as err:
-        open_variable(path, "tos")["sst"].values  # the header and the probed months are intact
+        _ = open_variable(path, "tos")["sst"].values  # the header and the probed months are intact
     assert str(path) in str(err.value)
     out = tmp_path / "out.zarr"
     code, err = _cli(capsys, "regrid", path, "--out", out)
@@ -224,7 +232,9 @@ def test_depth_levels_in_centimetres_labelled_metres_are_an_error(tmp_path, caps
     path = src.files["thetao"][0]
     with netCDF4.Dataset(path, "a") as nc:
         nc["lev"].units = "m"  # the values stay centimetres
-    with pytest.raises(InputDataError, match=r"'lev' reaches 50000 m with units 'm', deeper than any ocean .*; are the levels in cm\?") as err:
+    with pytest.raises(
+        InputDataError, match=r"'lev' reaches 50000 m with units 'm', deeper than any ocean .*; are the levels in cm\?"
+    ) as err:
         open_variable(path, "thetao")
     assert str(path) in str(err.value)
     # Only the upper levels (5…105 m, i.e. 500…10500 "m"): plausible levels, implausible isotherm depths.
@@ -257,7 +267,9 @@ def _ingest(archive, tmp_path, **ingest):
 
     root, catalog = archive
     weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="M-CESM2", data=DATA, grid={}, regrid_cfg={})
-    return ingest_source(tmp_path / "s.zarr", catalog=catalog, weights=weights, source="M-CESM2", data=DATA, grid={}, ingest=ingest)
+    return ingest_source(
+        tmp_path / "s.zarr", catalog=catalog, weights=weights, source="M-CESM2", data=DATA, grid={}, ingest=ingest
+    )
 
 
 def test_ingest_refuses_a_thermocline_that_is_nowhere_defined(archive, tmp_path):
@@ -279,4 +291,3 @@ def test_ingest_refuses_an_empty_ocean_mask(archive, tmp_path, monkeypatch):
     with pytest.raises(InputDataError, match="the ocean mask is empty"):
         _ingest(archive, tmp_path)
     assert not (tmp_path / "s.zarr").exists()
-

@@ -13,8 +13,8 @@ import pytest
 
 from bridging.cli import main
 from bridging.errors import ConfigError, InputDataError
-from bridging.io.catalog import build_catalog, find_files, listing_fingerprint, open_source, parse_file, scan
 from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5
+from bridging.io.catalog import build_catalog, find_files, listing_fingerprint, open_source, parse_file, scan
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,9 @@ def archive(tmp_path_factory) -> Path:
 
 
 def test_file_names_and_drs_paths_are_parsed():
-    drs = Path("/a/CMIP6/CMIP/NCAR/CESM2/historical/r1i1p1f1/Omon/thetao/gn/v20190308/thetao_Omon_CESM2_historical_r1i1p1f1_gn_185001-201412.nc")
+    drs = Path(
+        "/a/CMIP6/CMIP/NCAR/CESM2/historical/r1i1p1f1/Omon/thetao/gn/v20190308/thetao_Omon_CESM2_historical_r1i1p1f1_gn_185001-201412.nc"
+    )
     row = parse_file(drs)
     assert row["project"] == "cmip6" and row["activity_id"] == "CMIP" and row["institution_id"] == "NCAR"
     assert (row["source_id"], row["variable_id"], row["grid_label"], row["version"], row["time_range"]) == (
@@ -76,7 +78,17 @@ def test_catalog_json_csv_and_search_through_intake_esm(archive, tmp_path, monke
     spec = json.loads(json_path.read_text())
     assert spec["catalog_file"] == "catalog.csv" and spec["assets"] == {"column_name": "path", "format": "netcdf"}
     df = pd.read_csv(csv_path)
-    assert {"project", "source_id", "experiment_id", "member_id", "table_id", "variable_id", "grid_label", "time_range", "path"} <= set(df.columns)
+    assert {
+        "project",
+        "source_id",
+        "experiment_id",
+        "member_id",
+        "table_id",
+        "variable_id",
+        "grid_label",
+        "time_range",
+        "path",
+    } <= set(df.columns)
     monkeypatch.chdir(tmp_path)  # the CSV is found relative to the JSON, not the working directory
     files = find_files(json_path, project="cmip6", source_id="GFDL-CM4", variable_id="tos", table_id="Omon")
     assert [f.name[-16:] for f in files] == ["200801-200812.nc", "200901-200912.nc", "201001-201012.nc"]
@@ -107,7 +119,9 @@ def test_search_errors_name_the_catalog_and_the_choices(archive, tmp_path):
     assert str(json_path) in str(err.value)
     files = find_files(json_path, source_id="CESM2", variable_id="tos", grid_label="gn")
     assert len(files) == 1 and "v20200101" in str(files[0])  # newest version
-    with pytest.raises(InputDataError, match=r"no files match .*source_ids in the catalog: \['CESM2', 'GFDL-CM4', 'ORAS5'\]"):
+    with pytest.raises(
+        InputDataError, match=r"no files match .*source_ids in the catalog: \['CESM2', 'GFDL-CM4', 'ORAS5'\]"
+    ):
         find_files(json_path, source_id="MIROC6", variable_id="tos")
     with pytest.raises(InputDataError, match="no file covers any month of 1900–1910"):
         find_files(json_path, source_id="GFDL-CM4", variable_id="tos", years=(1900, 1910))

@@ -15,7 +15,9 @@ from bridging.fixtures.mock import mock_oras5
 
 @pytest.fixture(scope="module")
 def sst_files(tmp_path_factory) -> list[Path]:
-    return mock_oras5(tmp_path_factory.mktemp("cli_errors"), first_year=2014, n_years=1, resolution=8.0).files["sosstsst"]
+    return mock_oras5(tmp_path_factory.mktemp("cli_errors"), first_year=2014, n_years=1, resolution=8.0).files[
+        "sosstsst"
+    ]
 
 
 def _lines(err: str) -> list[str]:
@@ -83,7 +85,9 @@ def test_outputs_are_checked_before_any_computation(sst_files, tmp_path, capsys,
 
 
 def test_bad_command_line_values_name_the_option(sst_files, tmp_path, capsys):
-    assert main(["regrid", str(sst_files[0]), "--out", str(tmp_path / "o.nc"), "--lat-min", "30", "--lat-max", "20"]) == 2
+    assert (
+        main(["regrid", str(sst_files[0]), "--out", str(tmp_path / "o.nc"), "--lat-min", "30", "--lat-max", "20"]) == 2
+    )
     err = capsys.readouterr().err
     assert "lat_min" in err and "Traceback" not in err
 
@@ -121,7 +125,9 @@ def test_distributed_cluster_is_bound_to_localhost(monkeypatch):
 
 
 def test_distributed_scheduler_and_workers_listen_on_loopback_only():
-    with ingest_module.dask_scheduler({"scheduler": "distributed", "n_workers": 1, "memory_limit": "1GB"}, threads=1) as client:
+    with ingest_module.dask_scheduler(
+        {"scheduler": "distributed", "n_workers": 1, "memory_limit": "1GB"}, threads=1
+    ) as client:
         info = client.scheduler_info()
     addresses = [info["address"], *info["workers"]]
     assert addresses and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses

@@ -8,12 +8,17 @@ import json
 import math
 import re
 
-import numpy as np
 import pytest
 
 from bridging.atomic import write_zarr_atomic
 from bridging.diagnostics import FIGURES
-from bridging.diagnostics.acceptance import closeness_criterion, ep_cp_criterion, find_test, goal_criterion, residual_criteria
+from bridging.diagnostics.acceptance import (
+    closeness_criterion,
+    ep_cp_criterion,
+    find_test,
+    goal_criterion,
+    residual_criteria,
+)
 from bridging.diagnostics.compare import find_effect
 from bridging.diagnostics.run import compare_model, gridded_source_diagnostics, idealized_source_diagnostics, plot_model
 from bridging.diagnostics.synthetic import synthetic_idealized_run, synthetic_layout_store, synthetic_store
@@ -23,7 +28,18 @@ from bridging.stores import write_store
 # --------------------------------------------------------------------------------------------------- acceptance
 
 
-def entry(source, *, value, reference_value=0.0, inside=True, se=0.05, statistic="skewness", two_sided=True, low=-0.3, high=0.3):
+def entry(
+    source,
+    *,
+    value,
+    reference_value=0.0,
+    inside=True,
+    se=0.05,
+    statistic="skewness",
+    two_sided=True,
+    low=-0.3,
+    high=0.3,
+):
     return {
         "source": source, "reference": "idealized", "index": "nino3", "statistic": statistic, "record_months": 1200,
         "length_kind": "common", "value": value, "reference_value": reference_value, "inside_null_band": inside,
@@ -47,8 +63,12 @@ def test_where_the_operational_model_is_off_the_bridging_model_must_be_closer():
     assert closeness_criterion(op, entry("bridging", value=0.2), 2.0)["passed"]
     # distances: the value itself is the distance to the reference
     h_op = entry("operational", value=0.30, inside=False, statistic="hellinger", two_sided=False, se=0.01)
-    assert closeness_criterion(h_op, entry("bridging", value=0.12, statistic="hellinger", two_sided=False, se=0.01), 2.0)["passed"]
-    assert not closeness_criterion(h_op, entry("bridging", value=0.31, statistic="hellinger", two_sided=False, se=0.01), 2.0)["passed"]
+    assert closeness_criterion(
+        h_op, entry("bridging", value=0.12, statistic="hellinger", two_sided=False, se=0.01), 2.0
+    )["passed"]
+    assert not closeness_criterion(
+        h_op, entry("bridging", value=0.31, statistic="hellinger", two_sided=False, se=0.01), 2.0
+    )["passed"]
 
 
 def test_the_filter_goal_is_the_idealized_null_band():
@@ -76,7 +96,10 @@ def test_ep_cp_ratio_is_two_sided():
 
 def test_residual_std_map_needs_pattern_and_amplitude():
     def result(corr, amp):
-        off = {f"{f}_residual_std": {"pattern_correlation": corr, "amplitude_ratio": amp} for f in ("sst", "thermocline_depth")}
+        off = {
+            f"{f}_residual_std": {"pattern_correlation": corr, "amplitude_ratio": amp}
+            for f in ("sst", "thermocline_depth")
+        }
         return {"versus_operational": {"bridging": {"off_equator": off}}}
 
     assert not residual_criteria(result(0.85, 0.65), AcceptanceSection())[0]["passed"]
@@ -90,9 +113,34 @@ def test_residual_std_map_needs_pattern_and_amplitude():
 SPECS = {
     # The operational model: westward-shifted, too strong, symmetric ENSO; the bridging model: like the reanalysis.
     "operational": dict(n_years=80, skew_coefficient=-0.05, amplitude=1.3, shift_deg=20, seed=1, source_id="OP"),
-    "free_run": dict(n_years=80, n_members=2, skew_coefficient=-0.05, amplitude=1.2, shift_deg=20, seed=2, source_id="free_run_OP", source_kind="free_run"),
-    "bridging": dict(n_years=100, n_members=3, skew_coefficient=0.15, amplitude=0.8, seed=3, source_id="bridging_OP", source_kind="bridging"),
-    "reanalysis": dict(n_years=43, first_year=1981, skew_coefficient=0.15, amplitude=0.8, seed=4, source_id="REAN", source_kind="reanalysis"),
+    "free_run": dict(
+        n_years=80,
+        n_members=2,
+        skew_coefficient=-0.05,
+        amplitude=1.2,
+        shift_deg=20,
+        seed=2,
+        source_id="free_run_OP",
+        source_kind="free_run",
+    ),
+    "bridging": dict(
+        n_years=100,
+        n_members=3,
+        skew_coefficient=0.15,
+        amplitude=0.8,
+        seed=3,
+        source_id="bridging_OP",
+        source_kind="bridging",
+    ),
+    "reanalysis": dict(
+        n_years=43,
+        first_year=1981,
+        skew_coefficient=0.15,
+        amplitude=0.8,
+        seed=4,
+        source_id="REAN",
+        source_kind="reanalysis",
+    ),
 }
 SETTINGS = {"bootstrap_samples": 100, "null_samples": 200}
 
@@ -108,7 +156,11 @@ def pipeline(tmp_path_factory):
         if not layout.exists():
             write_zarr_atomic(synthetic_layout_store(ds["lat"].values, ds["lon"].values), layout)
         write_store(ds, root / f"{role}.zarr")
-        out = {"statistics": root / role / "statistics.json", "indices": root / role / "indices.nc", "maps": root / role / "maps.nc"}
+        out = {
+            "statistics": root / role / "statistics.json",
+            "indices": root / role / "indices.nc",
+            "maps": root / role / "maps.nc",
+        }
         gridded_source_diagnostics(root / f"{role}.zarr", diagnostics=SETTINGS, layout=layout, **out)
         inputs.update({f"{role}_{k}": v for k, v in out.items()})
     write_zarr_atomic(synthetic_idealized_run(n_years=300, skew_coefficient=0.15, seed=9), root / "idealized.zarr")
@@ -139,7 +191,9 @@ def test_outputs_follow_the_documented_contract(pipeline):
     comparison = strict_json(pipeline["outputs"]["comparison"])
     for role in ("operational", "free_run", "bridging", "reanalysis", "idealized"):
         for index in ("nino3", "nino34", "nino4"):
-            assert all(isinstance(comparison["sources"][role][index][m], float) for m in ("std", "skewness", "kurtosis"))
+            assert all(
+                isinstance(comparison["sources"][role][index][m], float) for m in ("std", "skewness", "kurtosis")
+            )
     keys = {"source", "reference", "index", "statistic", "value", "null_low", "null_high", "p_value", "record_months"}
     assert comparison["tests"] and all(keys <= set(t) for t in comparison["tests"])
     assert {t["statistic"] for t in comparison["tests"]} == {"std", "skewness", "kurtosis", "hellinger", "wasserstein1"}
@@ -170,7 +224,9 @@ def test_the_bridging_model_built_like_the_reanalysis_is_indistinguishable_from_
     bridging = [t for t in result["tests"] if t["source"] == "bridging" and t["reference"] == "reanalysis"]
     inside = [t["inside_null_band"] for t in bridging]
     # each test of a source of the reference's law falls outside its 90 % band one time in ten
-    assert len(inside) == 15 and sum(inside) >= 12, [(t["index"], t["statistic"]) for t in bridging if not t["inside_null_band"]]
+    assert len(inside) == 15 and sum(inside) >= 12, [
+        (t["index"], t["statistic"]) for t in bridging if not t["inside_null_band"]
+    ]
     for statistic in ("std", "hellinger"):  # the operational pattern, 30 % too strong and shifted, is seen as such
         op = find_test(result, "operational", "reanalysis", "nino34", statistic)
         assert not op["inside_null_band"] and op["p_value"] < 0.05, statistic
@@ -216,7 +272,9 @@ def test_tables_open_with_the_summary_and_are_well_formed(pipeline):
 @pytest.mark.slow
 def test_every_figure_is_written(pipeline, tmp_path):
     figures = {name: tmp_path / f"{name}.png" for name in FIGURES}
-    plot_model("OP", {**pipeline["inputs"], "comparison": pipeline["outputs"]["comparison"]}, figures, plotting={"dpi": 60})
+    plot_model(
+        "OP", {**pipeline["inputs"], "comparison": pipeline["outputs"]["comparison"]}, figures, plotting={"dpi": 60}
+    )
     for name, path in figures.items():
         assert path.stat().st_size > 5000, name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

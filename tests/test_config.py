@@ -99,7 +99,9 @@ def test_source_names_are_unique():
     with pytest.raises(ConfigError, match=r"unique, \['CESM2'\]"):
         validate_config({"data": {"operational": twice}})
     with pytest.raises(ConfigError, match="bridging_/free_run_"):
-        validate_config({"data": {"operational": [{"name": "A", "source_id": "A"}, {"name": "bridging_A", "source_id": "B"}]}})
+        validate_config(
+            {"data": {"operational": [{"name": "A", "source_id": "A"}, {"name": "bridging_A", "source_id": "B"}]}}
+        )
 
 
 @pytest.mark.parametrize(
@@ -123,11 +125,20 @@ def test_non_finite_numbers_are_refused(overlay, key):
         ({"grid": {"lat_min": 20.0, "lat_max": -20.0}}, r"grid: lat_min \(20.0\) must be below lat_max"),
         ({"grid": {"lon_min": 280.0, "lon_max": 120.0}}, r"grid: lon_min \(280.0\) must be below lon_max"),
         ({"data": {"reanalysis": {"years": [2023, 1981]}}}, r"data\.reanalysis: years: first year 2023 is after"),
-        ({"data": {"operational": [{"name": "A", "source_id": "A", "years": [2000, 1990]}]}}, r"data\.operational\.0: years"),
-        ({"da": {"adaptive_noise": {"min_factor": 3.0, "max_factor": 2.0}}}, r"min_factor \(3.0\) must not exceed max_factor"),
+        (
+            {"data": {"operational": [{"name": "A", "source_id": "A", "years": [2000, 1990]}]}},
+            r"data\.operational\.0: years",
+        ),
+        (
+            {"da": {"adaptive_noise": {"min_factor": 3.0, "max_factor": 2.0}}},
+            r"min_factor \(3.0\) must not exceed max_factor",
+        ),
         ({"autoencoder": {"latent_dim": 100}}, r"latent_dim \(100\) must be at least the number of observables \(112"),
         ({"data": {"operational": []}}, r"data\.operational: List should have at least 1 item"),
-        ({"demo": {"reanalysis": {"first_year": 2023, "last_year": 2004}}}, r"demo\.reanalysis\.first_year \(2023\) is after"),
+        (
+            {"demo": {"reanalysis": {"first_year": 2023, "last_year": 2004}}},
+            r"demo\.reanalysis\.first_year \(2023\) is after",
+        ),
     ],
 )
 def test_cross_field_checks_at_load(overlay, message):

@@ -108,7 +108,9 @@ def test_store_round_trip_and_climatology(tmp_path):
     assert abs(float(anom.isel(time=slice(0, 36)).mean(skipna=True))) < 1e-4
     # the standardisation statistic: RMS of the anomalies over ocean cells of the climatology period
     period = anom.isel(time=slice(0, 36)).values
-    np.testing.assert_allclose(float(back["sst_anomaly_std"]), np.sqrt(np.nanmean(period.astype(float) ** 2)), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(back["sst_anomaly_std"]), np.sqrt(np.nanmean(period.astype(float) ** 2)), rtol=1e-5
+    )
     assert 0.35 < float(back["sst_anomaly_std"]) < 0.45  # 0.5·sqrt(2/3): three years of climatology remove a third
 
 

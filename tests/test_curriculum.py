@@ -56,7 +56,9 @@ def test_reanalysis_probability_defaults_to_half_the_epochs():
     assert s.value(0) == 0.0
     assert s.value(15) == pytest.approx(0.6)
     assert s.value(14) < 0.6
-    explicit = reanalysis_probability_schedule({"p_start": 0.1, "p_max": 0.5, "ramp_end_epoch": 4, "apply_to_autoencoder": False}, 30)
+    explicit = reanalysis_probability_schedule(
+        {"p_start": 0.1, "p_max": 0.5, "ramp_end_epoch": 4, "apply_to_autoencoder": False}, 30
+    )
     assert [explicit.value(e) for e in (0, 2, 4, 29)] == pytest.approx([0.1, 0.3, 0.5, 0.5])
 
 
@@ -71,7 +73,9 @@ def test_rollout_length_ramps_from_one_to_max_over_the_fraction():
 
 def test_sampler_frequency_matches_probability():
     n = 20000
-    sampler = CurriculumSampler(Schedule.linear_ramp(0.0, 0.6, 10), n_operational=500, n_reanalysis=200, samples_per_epoch=n, seed=3)
+    sampler = CurriculumSampler(
+        Schedule.linear_ramp(0.0, 0.6, 10), n_operational=500, n_reanalysis=200, samples_per_epoch=n, seed=3
+    )
     for epoch, p in ((0, 0.0), (5, 0.3), (10, 0.6), (30, 0.6)):
         draw = sampler.draw(epoch)
         assert draw.p_reanalysis == pytest.approx(p)
@@ -100,7 +104,9 @@ def test_sampler_is_a_function_of_seed_and_epoch_only():
 
 
 def test_sampler_refuses_reanalysis_samples_it_does_not_have():
-    sampler = CurriculumSampler(Schedule.linear_ramp(0.0, 0.5, 4), n_operational=50, n_reanalysis=0, samples_per_epoch=10, seed=0)
+    sampler = CurriculumSampler(
+        Schedule.linear_ramp(0.0, 0.5, 4), n_operational=50, n_reanalysis=0, samples_per_epoch=10, seed=0
+    )
     sampler.draw(0)  # p = 0: fine
     with pytest.raises(ValueError, match="reanalysis record has none"):
         sampler.draw(2)

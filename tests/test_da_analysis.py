@@ -164,8 +164,13 @@ def test_batched_equals_loop_over_experiments(method):
         batched = analysis(E, y, R_b, method=method, inflation=infl, taper=tap, obs_perturbations=pert)
         for b in range(4):
             single = analysis(
-                E[b], y[b], R_b[b], method=method, inflation=float(infl[b]),
-                taper=None if tap is None else tap[b], obs_perturbations=None if pert is None else pert[b],
+                E[b],
+                y[b],
+                R_b[b],
+                method=method,
+                inflation=float(infl[b]),
+                taper=None if tap is None else tap[b],
+                obs_perturbations=None if pert is None else pert[b],
             )
             assert torch.allclose(batched[b], single, atol=1e-12, rtol=0)
 
@@ -178,8 +183,15 @@ def test_cache_sized_cpu_chunks_equal_the_loop_at_the_paper_size(method):
     pert = eps if method == "stochastic" else None
     batched = analysis(E, y, R, method=method, taper=taper, obs_perturbations=pert, inflation=1.09)
     for b in range(3):
-        single = analysis(E[b], y[b], R, method=method, taper=taper, inflation=1.09,
-                          obs_perturbations=None if pert is None else pert[b])
+        single = analysis(
+            E[b],
+            y[b],
+            R,
+            method=method,
+            taper=taper,
+            inflation=1.09,
+            obs_perturbations=None if pert is None else pert[b],
+        )
         assert torch.equal(batched[b], single)
 
 
@@ -187,7 +199,9 @@ def test_extra_leading_dimensions_and_shared_taper():
     E, y, R, eps = _problem(seed=13, B=6)
     taper = torch.tensor(_random_taper(30, 12))
     flat = analysis(E, y, R, taper=taper, obs_perturbations=eps)
-    nested = analysis(E.reshape(2, 3, 20, 30), y.reshape(2, 3, 12), R, taper=taper, obs_perturbations=eps.reshape(2, 3, 20, 12))
+    nested = analysis(
+        E.reshape(2, 3, 20, 30), y.reshape(2, 3, 12), R, taper=taper, obs_perturbations=eps.reshape(2, 3, 20, 12)
+    )
     assert nested.shape == (2, 3, 20, 30)
     assert torch.allclose(nested.reshape(6, 20, 30), flat, atol=1e-13, rtol=0)
 
@@ -201,8 +215,13 @@ def test_float32_agrees_with_float64_at_the_paper_size(method, localized):
     pert = eps if method == "stochastic" else None
     a64 = analysis(E, y, R, method=method, taper=taper, obs_perturbations=pert, inflation=1.09)
     a32 = analysis(
-        E.float(), y.float(), R.float(), method=method, taper=None if taper is None else taper.float(),
-        obs_perturbations=None if pert is None else pert.float(), inflation=1.09,
+        E.float(),
+        y.float(),
+        R.float(),
+        method=method,
+        taper=None if taper is None else taper.float(),
+        obs_perturbations=None if pert is None else pert.float(),
+        inflation=1.09,
     )
     assert a32.dtype == torch.float32
     assert _rel(a32.double(), a64, E) < 5e-5
@@ -247,7 +266,9 @@ def test_drawn_perturbations_are_centred_rescaled_and_reproducible():
     # Centring alone would give E[sample variance (ddof 0)] = R (N−1)/N; the √(N/(N−1)) rescaling restores R.
     var = (eps**2).mean(-2).mean(0)
     assert torch.allclose(var, R, rtol=0.03)
-    again = draw_obs_perturbations((4000, 10, 3), R, torch.Generator().manual_seed(3), dtype=torch.float64, device="cpu")
+    again = draw_obs_perturbations(
+        (4000, 10, 3), R, torch.Generator().manual_seed(3), dtype=torch.float64, device="cpu"
+    )
     assert torch.equal(eps, again)
 
 
@@ -342,4 +363,6 @@ def test_augmented_taper_blocks_and_switch():
     assert np.all(taper[3:n_l] == 0.0)  # noise latents: |corr| ≈ 0 → d ≈ 1 > 2c
     assert taper[n_l, 2] == 0.0  # 120° apart
     assert taper_from_training(z, y, lon, LocalizationSection(enabled=False)) is None
-    assert np.array_equal(taper, augmented_taper(correlation_distance(z, y), lon, latent_halfwidth=0.4, obs_halfwidth_deg=20.0))
+    assert np.array_equal(
+        taper, augmented_taper(correlation_distance(z, y), lon, latent_halfwidth=0.4, obs_halfwidth_deg=20.0)
+    )

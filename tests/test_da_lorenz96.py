@@ -49,7 +49,9 @@ def twin(tmp_path_factory):
     path = tmp_path_factory.mktemp("l96") / "l96.npz"
     proc = subprocess.run(
         [sys.executable, "-c", DAPPER_SCRIPT, str(path), str(N_OBS_TIMES), str(INFLATION)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = dict(np.load(path))

@@ -158,17 +158,34 @@ def world(tmp_path_factory):
     time = monthly_time(1850, 1, T_train)
     _, months = year_month(time)
     clim = {
-        "sst": 27 + np.cos(2 * np.pi * (np.arange(1, 13) / 12))[:, None, None] + 0.01 * GRID.lon[None, None, :] + 0 * GRID.lat[None, :, None],
-        "thermocline_depth": 120 + 10 * np.sin(2 * np.pi * np.arange(1, 13) / 12)[:, None, None] + 0 * GRID.lat[None, :, None] + 0 * GRID.lon[None, None, :],
+        "sst": 27
+        + np.cos(2 * np.pi * (np.arange(1, 13) / 12))[:, None, None]
+        + 0.01 * GRID.lon[None, None, :]
+        + 0 * GRID.lat[None, :, None],
+        "thermocline_depth": 120
+        + 10 * np.sin(2 * np.pi * np.arange(1, 13) / 12)[:, None, None]
+        + 0 * GRID.lat[None, :, None]
+        + 0 * GRID.lon[None, None, :],
     }
     coords = {"time": time, **GRID.coords()}
     fields = {
-        f: xr.DataArray(np.where(ocean, anomalies[f] + clim[f][months - 1], np.nan), dims=("time", "lat", "lon"), coords=coords)
+        f: xr.DataArray(
+            np.where(ocean, anomalies[f] + clim[f][months - 1], np.nan), dims=("time", "lat", "lon"), coords=coords
+        )
         for f in FIELDS
     }
-    clim_da = {f: xr.DataArray(clim[f], dims=("month", "lat", "lon"), coords={"month": np.arange(1, 13), **GRID.coords()}) for f in FIELDS}
-    op = build_store(fields, source_id="TOY", source_kind="operational", climatology=clim_da, anomaly_std=FIELD_STD,
-                     climatology_period=(1850, 1899))
+    clim_da = {
+        f: xr.DataArray(clim[f], dims=("month", "lat", "lon"), coords={"month": np.arange(1, 13), **GRID.coords()})
+        for f in FIELDS
+    }
+    op = build_store(
+        fields,
+        source_id="TOY",
+        source_kind="operational",
+        climatology=clim_da,
+        anomaly_std=FIELD_STD,
+        climatology_period=(1850, 1899),
+    )
     write_store(op, root / "stores" / "TOY.zarr")
 
     latent = xr.Dataset(
@@ -194,8 +211,15 @@ def world(tmp_path_factory):
     for name in ("forecast.pt", "autoencoder.pt"):
         (root / name).write_bytes(b"stand-in: the tests patch the loaders")
     return {
-        "root": root, "ae": ae, "M": M, "noise_cov": np.cov(resid.T), "layout": layout, "ocean": ocean,
-        "obs": obs, "clim": clim, "T_obs": T_obs,
+        "root": root,
+        "ae": ae,
+        "M": M,
+        "noise_cov": np.cov(resid.T),
+        "layout": layout,
+        "ocean": ocean,
+        "obs": obs,
+        "clim": clim,
+        "T_obs": T_obs,
     }
 
 
@@ -212,8 +236,13 @@ def _paths(world) -> dict:
 
 def _da(**overrides) -> DASection:
     base = dict(
-        ensemble_size=12, months=48, checkpoint_months=12, consistency_members=3, dtype="float64",
-        localization={"enabled": False}, init_warmup_months=6,
+        ensemble_size=12,
+        months=48,
+        checkpoint_months=12,
+        consistency_members=3,
+        dtype="float64",
+        localization={"enabled": False},
+        init_warmup_months=6,
     )
     base.update(overrides)
     return DASection.model_validate(base)
@@ -224,8 +253,15 @@ def _run(world, monkeypatch, out: Path, *, forecaster=None, kind="assimilation",
     monkeypatch.setattr(da_run, "load_models", lambda f, a, d: (fm, world["ae"]))
     stage = assimilate if kind == "assimilation" else free_run
     kw.setdefault("da", _da())
-    return stage(out, out.with_name(out.stem + "_statistics.json"), grid=GRID.__dict__, model_name="TOY",
-                 device="cpu", **_paths(world), **kw)
+    return stage(
+        out,
+        out.with_name(out.stem + "_statistics.json"),
+        grid=GRID.__dict__,
+        model_name="TOY",
+        device="cpu",
+        **_paths(world),
+        **kw,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -251,7 +287,14 @@ def test_assimilation_store_contents(runs, world):
     assert ds["members"].shape == (48, 1, 12, n) and ds["members"].dtype == np.float32
     assert ds["ensemble_mean"].shape == (48, 1, n) and ds["ensemble_spread"].shape == (48, 1, n)
     assert ds["decoded_observables"].shape == (48, 1, 3, world["layout"].size)
-    for name in ("members", "ensemble_mean", "ensemble_spread", "innovation", "innovation_ratio", "consistency_correlation"):
+    for name in (
+        "members",
+        "ensemble_mean",
+        "ensemble_spread",
+        "innovation",
+        "innovation_ratio",
+        "consistency_correlation",
+    ):
         assert np.isfinite(ds[name].values).all(), name
     np.testing.assert_allclose(ds["ensemble_mean"].values, ds["members"].values.mean(2), atol=1e-5)
     assert ds.attrs["kind"] == "assimilation" and ds.attrs["n_latent"] == N_LATENT
@@ -336,10 +379,18 @@ def test_reencoding_replaces_the_latent_block_only(world, monkeypatch, tmp_path)
 
     shrink = LinearAutoencoder(world["ae"].patterns.reshape(N_LATENT, 2, *GRID.shape).numpy(), world["ocean"])
     shrink.encode = lambda x: 0.5 * LinearAutoencoder.encode(shrink, x)  # E(D(z)) = z / 2
-    monkeypatch.setattr(da_run, "load_models", lambda f, a_, d: (LinearForecaster(world["M"], world["noise_cov"]), shrink))
+    monkeypatch.setattr(
+        da_run, "load_models", lambda f, a_, d: (LinearForecaster(world["M"], world["noise_cov"]), shrink)
+    )
     out = tmp_path / "shrink.zarr"
-    assimilate(out, tmp_path / "shrink.json", grid=GRID.__dict__, da=_da(months=1, reencode=True), device="cpu",
-               **_paths(world))
+    assimilate(
+        out,
+        tmp_path / "shrink.json",
+        grid=GRID.__dict__,
+        da=_da(months=1, reencode=True),
+        device="cpu",
+        **_paths(world),
+    )
     first = xr.open_zarr(out, consolidated=False)["members"].values[0, 0]
     ref = a["members"].values[0, 0]
     np.testing.assert_allclose(first[:, :N_LATENT], ref[:, :N_LATENT] / 2, rtol=1e-5, atol=1e-6)
@@ -395,8 +446,12 @@ def test_a_forecast_model_that_failed_its_gate_is_refused(world, monkeypatch, tm
 def test_batched_sweep_over_inflation_and_noise(world, monkeypatch, tmp_path):
     out = tmp_path / "sweep.zarr"
     summary = _run(
-        world, monkeypatch, out, da=_da(months=24, method="etkf", localization=LOCALIZED, consistency_members=0),
-        inflation=[1.0, 1.2], model_noise_scale=[0.5, 1.0],
+        world,
+        monkeypatch,
+        out,
+        da=_da(months=24, method="etkf", localization=LOCALIZED, consistency_members=0),
+        inflation=[1.0, 1.2],
+        model_noise_scale=[0.5, 1.0],
     )
     ds = xr.open_zarr(out, consolidated=False)
     assert ds.sizes["experiment"] == 4
@@ -412,7 +467,9 @@ def test_layout_mismatch_names_both_files(world, monkeypatch, tmp_path):
     bad = xr.open_zarr(world["root"] / "pseudo_obs.zarr", consolidated=False).load()
     bad = bad.assign_coords(obs_lon_min=bad["obs_lon_min"] + 1.0)
     bad.to_zarr(tmp_path / "bad.zarr", mode="w", zarr_format=3, consolidated=False)
-    monkeypatch.setattr(da_run, "load_models", lambda f, a, d: (LinearForecaster(world["M"], world["noise_cov"]), world["ae"]))
+    monkeypatch.setattr(
+        da_run, "load_models", lambda f, a, d: (LinearForecaster(world["M"], world["noise_cov"]), world["ae"])
+    )
     paths = {**_paths(world), "pseudo_obs": tmp_path / "bad.zarr"}
     with pytest.raises(InputDataError, match=r"bad\.zarr, .*latent\.zarr: the observables .* differ"):
         assimilate(tmp_path / "o.zarr", tmp_path / "o.json", grid=GRID.__dict__, da=_da(), device="cpu", **paths)
@@ -422,9 +479,13 @@ def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
     monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     analysis_path = runs["dir"] / "assimilation" / "TOY.zarr"
     out = da_decode.decode_filter_store(
-        tmp_path / "bridging_TOY.zarr", assimilation=analysis_path, autoencoder=world["root"] / "autoencoder.pt",
-        operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 4, "batch_size": 7, "time_chunk": 20},
-        model_name="TOY", device="cpu",
+        tmp_path / "bridging_TOY.zarr",
+        assimilation=analysis_path,
+        autoencoder=world["root"] / "autoencoder.pt",
+        operational_store=world["root"] / "stores" / "TOY.zarr",
+        decode={"n_realizations": 4, "batch_size": 7, "time_chunk": 20},
+        model_name="TOY",
+        device="cpu",
     )
     ds = open_store(out)
     op = open_store(world["root"] / "stores" / "TOY.zarr")
@@ -441,13 +502,19 @@ def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
     expected = world["ae"].decode(torch.as_tensor(z[None], dtype=torch.float64)).numpy()[0, 1] * 12.0
     _, months = year_month(ds["time"])
     expected = expected + world["clim"]["thermocline_depth"][months[17] - 1]
-    np.testing.assert_allclose(ds["thermocline_depth"].values[2, 17], np.where(world["ocean"], expected, np.nan), rtol=1e-5)
+    np.testing.assert_allclose(
+        ds["thermocline_depth"].values[2, 17], np.where(world["ocean"], expected, np.nan), rtol=1e-5
+    )
     zm = filt["ensemble_mean"].values[5, 0, :N_LATENT]
     mean_expected = world["ae"].decode(torch.as_tensor(zm[None], dtype=torch.float64)).numpy()[0, 0] * 0.8
     mean_expected = mean_expected + world["clim"]["sst"][months[5] - 1]
-    np.testing.assert_allclose(ds["sst_ensemble_mean"].values[5], np.where(world["ocean"], mean_expected, np.nan), rtol=1e-5)
+    np.testing.assert_allclose(
+        ds["sst_ensemble_mean"].values[5], np.where(world["ocean"], mean_expected, np.nan), rtol=1e-5
+    )
     # The product the diagnostics will read agrees with the analysis observables at the observation points.
-    anomalies = {f: (ds[f] - ds[f"{f}_climatology"].sel(month=xr.DataArray(months, dims="time"))).values for f in FIELDS}
+    anomalies = {
+        f: (ds[f] - ds[f"{f}_climatology"].sel(month=xr.DataArray(months, dims="time"))).values for f in FIELDS
+    }
     decoded_y = world["layout"].extract(anomalies, GRID)  # (member, time, obs)
     analysis_y = filt["members"].values[:, 0, :4, N_LATENT:].transpose(1, 0, 2)
     corr = np.corrcoef(decoded_y.ravel(), analysis_y.ravel())[0, 1]
@@ -458,8 +525,13 @@ def test_decode_refuses_more_realizations_than_members(runs, world, tmp_path, mo
     monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     with pytest.raises(ConfigError, match="n_realizations = 13 exceeds the 12 members"):
         da_decode.decode_filter_store(
-            tmp_path / "x.zarr", assimilation=runs["dir"] / "free_run" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
-            operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 13}, model_name="TOY", device="cpu",
+            tmp_path / "x.zarr",
+            assimilation=runs["dir"] / "free_run" / "TOY.zarr",
+            autoencoder=world["root"] / "autoencoder.pt",
+            operational_store=world["root"] / "stores" / "TOY.zarr",
+            decode={"n_realizations": 13},
+            model_name="TOY",
+            device="cpu",
         )
 
 
@@ -489,10 +561,14 @@ def test_model_noise_has_the_configured_covariance():
 
     B, N = 2, 20000
     setup = CycleSetup(
-        forecaster=Persistence(), observations=torch.zeros(1, B, 2, dtype=torch.float64),
-        obs_var=torch.ones(B, 2, dtype=torch.float64), noise_factor=L,
-        noise_std_scale=torch.tensor([1.0, 0.25], dtype=torch.float64).sqrt(), inflation=torch.ones(B, dtype=torch.float64),
-        n_latent=3, assimilate=False,
+        forecaster=Persistence(),
+        observations=torch.zeros(1, B, 2, dtype=torch.float64),
+        obs_var=torch.ones(B, 2, dtype=torch.float64),
+        noise_factor=L,
+        noise_std_scale=torch.tensor([1.0, 0.25], dtype=torch.float64).sqrt(),
+        inflation=torch.ones(B, dtype=torch.float64),
+        n_latent=3,
+        assimilate=False,
     )
     state = FilterState(0, torch.zeros(B, N, 5, dtype=torch.float64), None, torch.Generator().manual_seed(0))
     state = run_cycles(setup, state, stop_month=1, block_months=12)
@@ -510,9 +586,13 @@ def test_decode_runs_the_decoder_once_per_time_chunk(runs, world, tmp_path, monk
     monkeypatch.setattr(type(world["ae"]), "decode", lambda self, z: calls.append(z.shape[0]) or decode(self, z))
     monkeypatch.setattr(da_decode, "load_autoencoder", lambda p, d: world["ae"])
     da_decode.decode_filter_store(
-        tmp_path / "b.zarr", assimilation=runs["dir"] / "assimilation" / "TOY.zarr", autoencoder=world["root"] / "autoencoder.pt",
-        operational_store=world["root"] / "stores" / "TOY.zarr", decode={"n_realizations": 4, "batch_size": 1000, "time_chunk": 20},
-        model_name="TOY", device="cpu",
+        tmp_path / "b.zarr",
+        assimilation=runs["dir"] / "assimilation" / "TOY.zarr",
+        autoencoder=world["root"] / "autoencoder.pt",
+        operational_store=world["root"] / "stores" / "TOY.zarr",
+        decode={"n_realizations": 4, "batch_size": 1000, "time_chunk": 20},
+        model_name="TOY",
+        device="cpu",
     )
     # Chunks of 20, 20 and 8 months: one call for the realizations and one for the mean per chunk.
     assert sorted(calls) == sorted([80, 20, 80, 20, 32, 8])

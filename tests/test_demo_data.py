@@ -25,8 +25,20 @@ TINY = {
     "detail_modes": 2,
     "reanalysis": {"first_year": 2013, "last_year": 2016, "resolution_deg": 3.0},  # crosses CONS → OPER
     "models": [
-        {"source_id": "DEMO-CESM2", "layout": "cesm2", "resolution_deg": 4.0, "seed": 11, "bias": {"symmetric_wind_bursts": True, "westward_shift_deg": 15.0, "amplitude_factor": 1.35}},
-        {"source_id": "DEMO-GFDL-CM4", "layout": "gfdl-cm4", "resolution_deg": 5.0, "seed": 13, "bias": {"zonal_advective_factor": 0.4}},
+        {
+            "source_id": "DEMO-CESM2",
+            "layout": "cesm2",
+            "resolution_deg": 4.0,
+            "seed": 11,
+            "bias": {"symmetric_wind_bursts": True, "westward_shift_deg": 15.0, "amplitude_factor": 1.35},
+        },
+        {
+            "source_id": "DEMO-GFDL-CM4",
+            "layout": "gfdl-cm4",
+            "resolution_deg": 5.0,
+            "seed": 13,
+            "bias": {"zonal_advective_factor": 0.4},
+        },
     ],
 }
 
@@ -56,7 +68,11 @@ def test_thetao_profiles_cross_20C_exactly_at_the_intended_depth():
     d20 = rng.uniform(depth[1] + 1, 260.0, size=sst.shape)  # the demo's range of thermocline depths
     theta = fields.isotherm_profiles(sst, d20, depth)
     assert theta.shape == (3, 12, 20, 30)
-    np.testing.assert_allclose(isotherm_depth(fields.isotherm_profiles(sst, np.full_like(sst, depth[-2] - 1), depth), depth, axis=1), depth[-2] - 1, atol=1e-3)
+    np.testing.assert_allclose(
+        isotherm_depth(fields.isotherm_profiles(sst, np.full_like(sst, depth[-2] - 1), depth), depth, axis=1),
+        depth[-2] - 1,
+        atol=1e-3,
+    )
     assert np.all(np.diff(theta, axis=1) < 0)  # strictly decreasing: stably stratified
     np.testing.assert_allclose(isotherm_depth(theta, depth, axis=1), d20, atol=1e-3)  # float32 output
     # A realistic shape: surface level near the SST where the thermocline is not shallow, 7–9 °C at 450 m, and
@@ -64,7 +80,12 @@ def test_thetao_profiles_cross_20C_exactly_at_the_intended_depth():
     deep_thermocline = d20 > 80
     assert np.all(np.abs(theta[:, 0] - sst)[deep_thermocline] < 0.5)
     assert np.all((theta[:, -1] > 7.0) & (theta[:, -1] < 9.0))
-    assert np.all(fields.isotherm_profiles(np.full((1, 1, 1), 24.5), np.full((1, 1, 1), 40.0), np.array([5.0, 30, 50, 100, 200]))[0, 3] > 12.0)
+    assert np.all(
+        fields.isotherm_profiles(np.full((1, 1, 1), 24.5), np.full((1, 1, 1), 40.0), np.array([5.0, 30, 50, 100, 200]))[
+            0, 3
+        ]
+        > 12.0
+    )
     land = fields.isotherm_profiles(np.full((1, 2, 2), np.nan), np.full((1, 2, 2), np.nan), depth)
     assert np.isnan(land).all()
 
@@ -93,7 +114,9 @@ def test_mean_state_is_realistic():
     nino4 = (lon[0] >= 160) & (lon[0] <= 210)
     assert 60 <= annual_d20[nino3].mean() <= 100 and 140 <= annual_d20[nino4].mean() <= 175
     seasonal_range = sst.max(0) - sst.min(0)
-    assert seasonal_range[eq][0][east].mean() > 2 * seasonal_range[eq][0][west].mean()  # annual cycle strongest in the east
+    assert (
+        seasonal_range[eq][0][east].mean() > 2 * seasonal_range[eq][0][west].mean()
+    )  # annual cycle strongest in the east
     assert d20.mean(0)[lat[:, 0] == 18][0].mean() > annual_d20.mean()  # deeper off the equator
     assert sst.min() >= fields.SST_FLOOR
 
@@ -112,7 +135,9 @@ def test_every_cf23_observable_has_ocean_on_the_regridded_default_demo_grids():
         weights = weights_from_config(plan.grid.lat, plan.grid.lon, plan.grid.ocean, target, RegridSection())
         ocean = np.isfinite(regrid_array(np.where(plan.grid.ocean, 1.0, np.nan)[None], weights)[0])
         flat = ocean.ravel()
-        assert layout.extract({"sst": np.where(ocean, 1.0, np.nan), "thermocline_depth": np.where(ocean, 1.0, np.nan)}, target).shape == (112,)
+        assert layout.extract(
+            {"sst": np.where(ocean, 1.0, np.nan), "thermocline_depth": np.where(ocean, 1.0, np.nan)}, target
+        ).shape == (112,)
         assert all(flat[k] for k in np.flatnonzero(layout.weights(target).max(0) > 0)), plan.source_id
 
 
@@ -170,7 +195,10 @@ def test_recorded_statistics_are_recovered_from_the_files(tiny_demo):
         grid = plans[source_id].grid
         months = plans[source_id].months
         idx = {
-            name: monthly_anomalies(np.nan_to_num(sst.reshape(sst.shape[0], -1)) @ fields.box_weights(grid.lat, grid.lon, grid.ocean, box), months[:, 1])
+            name: monthly_anomalies(
+                np.nan_to_num(sst.reshape(sst.shape[0], -1)) @ fields.box_weights(grid.lat, grid.lon, grid.ocean, box),
+                months[:, 1],
+            )
             for name, box in fields.NINO_BOXES.items()
         }
         stats = index_statistics(idx["nino3"], idx["nino4"], months[:, 0], months[:, 1])
@@ -211,10 +239,14 @@ def idealized_long_run(plan, years=1000):
     months = np.tile(np.arange(1, 13), years)
     node_sst = run["sst_anomaly"].values.astype(float)
     idx = {
-        name: monthly_anomalies(node_sst @ (mapping.sst @ fields.box_weights(plan.grid.lat, plan.grid.lon, plan.grid.ocean, box)), months)
+        name: monthly_anomalies(
+            node_sst @ (mapping.sst @ fields.box_weights(plan.grid.lat, plan.grid.lon, plan.grid.ocean, box)), months
+        )
         for name, box in fields.NINO_BOXES.items()
     }
-    return index_statistics(idx["nino3"], idx["nino4"], np.repeat(np.arange(1, years + 1), 12), months, nino34=idx["nino34"])
+    return index_statistics(
+        idx["nino3"], idx["nino4"], np.repeat(np.arange(1, years + 1), 12), months, nino34=idx["nino34"]
+    )
 
 
 @pytest.mark.slow
@@ -231,7 +263,9 @@ def test_default_demo_is_a_fraternal_twin_with_biases_that_stand_out(tmp_path):
     assert stats["ORAS5"]["years"] == [1981, 2023] and stats["DEMO-CESM2"]["years"] == [1915, 2014]
     assert stats["ORAS5"]["driver"]["parameters"]["burst_noise"] == 2.2
     # The idealized model: positive Niño 3 and negative Niño 4 skewness, both EP and CP events.
-    assert ideal["nino3"]["skewness"] > 0.2 and ideal["nino4"]["skewness"] < -0.2 and ideal["events"]["cp_fraction"] > 0.2
+    assert (
+        ideal["nino3"]["skewness"] > 0.2 and ideal["nino4"]["skewness"] < -0.2 and ideal["events"]["cp_fraction"] > 0.2
+    )
     # Fraternal truth: a stronger Niño 4 (43-year std standard error ≈ 0.04 °C), more CP El Niños, a less skewed Niño 4.
     assert truth["nino4"]["std"] - ideal["nino4"]["std"] > 0.15
     assert truth["events"]["cp_fraction"] > ideal["events"]["cp_fraction"] + 0.1
@@ -244,4 +278,7 @@ def test_default_demo_is_a_fraternal_twin_with_biases_that_stand_out(tmp_path):
     assert gfdl["nino3"]["skewness"] < 0.1 and gfdl["events"]["cp_fraction"] < 0.5 * ideal["events"]["cp_fraction"]
     assert gfdl["nino3"]["std"] / ideal["nino3"]["std"] < 0.85
     for record in stats.values():
-        assert record["clipped_fraction"]["sst_below_20.5C"] < 1e-3 and record["clipped_fraction"]["d20_outside_levels"] < 1e-2
+        assert (
+            record["clipped_fraction"]["sst_below_20.5C"] < 1e-3
+            and record["clipped_fraction"]["d20_outside_levels"] < 1e-2
+        )

@@ -113,7 +113,12 @@ def test_bootstrap_standard_error_of_the_median_chunk_std():
     assert pooled_se < se < 3 * pooled_se
     # members that share their months (the bridging model's members follow one record) are not independent
     shared = np.repeat(rng.standard_normal((1, 12 * 120)), 5, axis=0) + 0.1 * rng.standard_normal((5, 12 * 120))
-    se_shared = np.std(bootstrap_chunk_medians(shared, length, None, ("std",), GRID, "silverman", n_samples=300, block_months=24, seed=0)["std"], ddof=1)
+    se_shared = np.std(
+        bootstrap_chunk_medians(
+            shared, length, None, ("std",), GRID, "silverman", n_samples=300, block_months=24, seed=0
+        )["std"],
+        ddof=1,
+    )
     assert se_shared > 1.5 * se
 
 

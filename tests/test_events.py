@@ -60,7 +60,18 @@ def test_constructed_winters_are_classified_with_el_nino_first():
         1959: (0.4, 0.45),  # both below the threshold: neutral
     }
     _, by_winter = classify_cases(cases)
-    expected = {1950: EP, 1951: CP, 1952: EP, 1953: CP, 1954: EP, 1955: LA_NINA, 1956: LA_NINA, 1957: NEUTRAL, 1958: NEUTRAL, 1959: NEUTRAL}
+    expected = {
+        1950: EP,
+        1951: CP,
+        1952: EP,
+        1953: CP,
+        1954: EP,
+        1955: LA_NINA,
+        1956: LA_NINA,
+        1957: NEUTRAL,
+        1958: NEUTRAL,
+        1959: NEUTRAL,
+    }
     assert {w: by_winter[w][0] for w in expected} == expected
 
 
@@ -137,7 +148,9 @@ def test_event_frequency_interval_covers_a_known_rate():
             elif u[k] < 0.40:
                 set_djf(n4, years, months, winter, 1.0)
         cls = classify_winters(n3, n4, years, months)
-        assert cls.counts()["ep"] == int(np.sum(u < 0.25)) and cls.counts()["cp"] == int(np.sum((u >= 0.25) & (u < 0.4)))
+        assert cls.counts()["ep"] == int(np.sum(u < 0.25)) and cls.counts()["cp"] == int(
+            np.sum((u >= 0.25) & (u < 0.4))
+        )
         boot = bootstrap_event_frequencies(cls, block_years=2, n_samples=300, seed=r)
         hits["ep"] += boot["ep"]["ci_low"] <= 25.0 <= boot["ep"]["ci_high"]
         hits["cp"] += boot["cp"]["ci_low"] <= 15.0 <= boot["cp"]["ci_high"]

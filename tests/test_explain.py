@@ -55,7 +55,9 @@ def test_gain_equals_the_textbook_state_space_formula():
     textbook = p @ h.T @ np.linalg.inv(h @ p @ h.T + np.diag(r))
     np.testing.assert_allclose(kalman_gain(ensemble, n_latent, r), textbook, rtol=1e-10, atol=1e-12)
     # A taper of ones changes nothing; a zero taper on the latent rows removes the latent update.
-    np.testing.assert_allclose(kalman_gain(ensemble, n_latent, r, np.ones((n_latent + n_obs, n_obs))), textbook, rtol=1e-10)
+    np.testing.assert_allclose(
+        kalman_gain(ensemble, n_latent, r, np.ones((n_latent + n_obs, n_obs))), textbook, rtol=1e-10
+    )
     taper = np.ones((n_latent + n_obs, n_obs))
     taper[:n_latent] = 0.0
     assert np.all(kalman_gain(ensemble, n_latent, r, taper)[:n_latent] == 0.0)
@@ -79,7 +81,9 @@ def test_a_niño3_innovation_decodes_to_the_eastern_pattern():
         y[:, k] = z[:, 0] * (node[k] >= 210) + z[:, 1] * (160 <= node[k] < 210)
     y += 0.05 * rng.standard_normal(y.shape)
     ensemble = np.hstack([z, y])
-    weights = np.stack([np.stack([eastern, 20 * eastern]), np.stack([central, 20 * central])])  # (latent, channel, lat, lon)
+    weights = np.stack(
+        [np.stack([eastern, 20 * eastern]), np.stack([central, 20 * central])]
+    )  # (latent, channel, lat, lon)
 
     def decoder(latent):
         return np.tensordot(latent, weights, axes=1)
@@ -112,8 +116,15 @@ def test_latent_observable_correlation_matches_numpy():
 
 def test_explainability_figures_are_written(tmp_path):
     field = np.random.default_rng(3).standard_normal((2, *GRID.shape))
-    plot_gain_responses({"sst_nino3": field, "sst_nino4": -field}, GRID.lat, GRID.lon, tmp_path / "gain.png", PlottingSection(dpi=50))
-    plot_latent_observable_correlation(np.random.default_rng(4).uniform(-1, 1, (10, 8)), [f"o{i}" for i in range(8)], tmp_path / "corr.png", PlottingSection(dpi=50))
+    plot_gain_responses(
+        {"sst_nino3": field, "sst_nino4": -field}, GRID.lat, GRID.lon, tmp_path / "gain.png", PlottingSection(dpi=50)
+    )
+    plot_latent_observable_correlation(
+        np.random.default_rng(4).uniform(-1, 1, (10, 8)),
+        [f"o{i}" for i in range(8)],
+        tmp_path / "corr.png",
+        PlottingSection(dpi=50),
+    )
     assert (tmp_path / "gain.png").stat().st_size > 1000 and (tmp_path / "corr.png").stat().st_size > 1000
 
 
@@ -123,7 +134,9 @@ def test_diagnostics_do_not_import_the_models_or_the_filter():
     upward = {}
     for path in sorted((package / "diagnostics").rglob("*.py")):
         module = ".".join(("bridging", *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
-        names = {n for n in imported_names(path, module) if n.split(".")[:2] in (["bridging", "models"], ["bridging", "da"])}
+        names = {
+            n for n in imported_names(path, module) if n.split(".")[:2] in (["bridging", "models"], ["bridging", "da"])
+        }
         if names:
             upward[path.name] = sorted(names)
     assert not upward, upward

@@ -95,7 +95,9 @@ def _pair(n=6, hidden=8, seed=0, subspace=None):
     mean, std = rng.standard_normal(n), rng.uniform(0.5, 2.0, n)
     basis = None if subspace is None else np.linalg.qr(rng.standard_normal((n, subspace)))[0]
     torch.manual_seed(seed)
-    return LinearForecaster(mean, std, w, b), LSTMForecaster(mean, std, w, b, hidden=hidden, layers=1, dropout=0.1, basis=basis)
+    return LinearForecaster(mean, std, w, b), LSTMForecaster(
+        mean, std, w, b, hidden=hidden, layers=1, dropout=0.1, basis=basis
+    )
 
 
 @pytest.mark.parametrize("subspace", [None, 3])
@@ -196,10 +198,19 @@ def _linear_gate_data(x: np.ndarray) -> GateData:
     train, held = x[:2400], x[2400:]
     train_idx = box_indices(decode(train[:, :3])[:, 0], index_weights(GRID, ocean))
     return GateData(
-        x_heldout=held.astype(np.float32), fields_heldout=decode(held[:, :3]), x_warmup=train[-12:].astype(np.float32),
+        x_heldout=held.astype(np.float32),
+        fields_heldout=decode(held[:, :3]),
+        x_warmup=train[-12:].astype(np.float32),
         reference_index_std={name: float(train_idx[:, i].std()) for i, name in enumerate(NINO_BOXES)},
-        decode=decode, field_names=("sst", "thermocline_depth"), field_std={"sst": 1.0, "thermocline_depth": 1.0},
-        ocean_mask=ocean, grid=GRID, n_latent=3, state_mean=np.zeros(4), state_std=np.ones(4), warmup_months=12,
+        decode=decode,
+        field_names=("sst", "thermocline_depth"),
+        field_std={"sst": 1.0, "thermocline_depth": 1.0},
+        ocean_mask=ocean,
+        grid=GRID,
+        n_latent=3,
+        state_mean=np.zeros(4),
+        state_std=np.ones(4),
+        warmup_months=12,
     )
 
 
@@ -299,8 +310,19 @@ def _nonlinear_series(months: int, seed: int) -> np.ndarray:
     return ((x - x.mean(0)) / x.std(0)).astype(np.float32)
 
 
-LSTM_SETTINGS = {"hidden": 32, "epochs": 8, "teacher_forcing_months": 4, "rollout_max": 2, "batch_size": 32, "sequences_per_epoch": 512,
-                 "learning_rate": 2e-2, "weight_decay": 0.01, "dropout": 0.0, "patience": 10, "seed": 0}
+LSTM_SETTINGS = {
+    "hidden": 32,
+    "epochs": 8,
+    "teacher_forcing_months": 4,
+    "rollout_max": 2,
+    "batch_size": 32,
+    "sequences_per_epoch": 512,
+    "learning_rate": 2e-2,
+    "weight_decay": 0.01,
+    "dropout": 0.0,
+    "patience": 10,
+    "seed": 0,
+}
 
 
 def _train(tmp_path, settings=None, seed=0):
@@ -347,8 +369,15 @@ def test_lstm_training_is_deterministic_and_resumes_exactly(tmp_path, monkeypatc
 
 
 # ---------------------------------------------------------------------------------------------- the stage
-TINY_FORECAST = {"hidden": 8, "epochs": 2, "teacher_forcing_months": 6, "rollout_max": 6, "batch_size": 16, "validation_fraction": 0.3,
-                 "gate": {"leads": [1, 3, 6], "free_run_years": 10}}
+TINY_FORECAST = {
+    "hidden": 8,
+    "epochs": 2,
+    "teacher_forcing_months": 6,
+    "rollout_max": 6,
+    "batch_size": 16,
+    "validation_fraction": 0.3,
+    "gate": {"leads": [1, 3, 6], "free_run_years": 10},
+}
 CURRICULUM = {"p_start": 0.0, "p_max": 0.6, "ramp_end_epoch": None, "apply_to_autoencoder": False}
 
 
@@ -358,16 +387,37 @@ def pipeline(tmp_path_factory):
     sources = write_tiny_sources(root)
     run_training(sources, root / "models", autoencoder={"epochs": 2})
     latent = {"operational": root / "latent" / "operational.zarr", "reanalysis": root / "latent" / "reanalysis.zarr"}
-    encode_sources(root / "models" / "autoencoder.pt", sources["operational"], sources["reanalysis"], sources["pseudo_obs"],
-                   latent["operational"], latent["reanalysis"], autoencoder=TINY_AE, compute=COMPUTE, grid=GRID.__dict__)
+    encode_sources(
+        root / "models" / "autoencoder.pt",
+        sources["operational"],
+        sources["reanalysis"],
+        sources["pseudo_obs"],
+        latent["operational"],
+        latent["reanalysis"],
+        autoencoder=TINY_AE,
+        compute=COMPUTE,
+        grid=GRID.__dict__,
+    )
     return root, sources, latent
 
 
 def _run_stage(pipeline, out, forecast):
     root, sources, latent = pipeline
-    return train_forecast(latent["operational"], latent["reanalysis"], root / "models" / "autoencoder.pt", sources["operational"],
-                          sources["reanalysis"], out / "forecast.pt", out / "forecast_metrics.json", out / "forecast_curves.png",
-                          out / "forecast_gate.png", forecast=forecast, curriculum=CURRICULUM, compute=COMPUTE, grid=GRID.__dict__)
+    return train_forecast(
+        latent["operational"],
+        latent["reanalysis"],
+        root / "models" / "autoencoder.pt",
+        sources["operational"],
+        sources["reanalysis"],
+        out / "forecast.pt",
+        out / "forecast_metrics.json",
+        out / "forecast_curves.png",
+        out / "forecast_gate.png",
+        forecast=forecast,
+        curriculum=CURRICULUM,
+        compute=COMPUTE,
+        grid=GRID.__dict__,
+    )
 
 
 def test_stage_trains_gates_and_saves_the_lstm(pipeline, tmp_path):
@@ -407,20 +457,41 @@ def test_default_lstm_passes_the_gate_and_beats_persistence_on_demo_like_data(tm
     ae_settings = {"latent_dim": 64, "channels": [16, 32, 64], "epochs": 12, "batch_size": 32, "patience": 8}
     run_training(sources, tmp_path / "models", autoencoder=ae_settings, grid=grid)
     latent = {k: tmp_path / "latent" / f"{k}.zarr" for k in ("operational", "reanalysis")}
-    encode_sources(tmp_path / "models" / "autoencoder.pt", sources["operational"], sources["reanalysis"], sources["pseudo_obs"],
-                   latent["operational"], latent["reanalysis"], autoencoder={**TINY_AE, **ae_settings}, compute=COMPUTE,
-                   grid=grid.__dict__)
+    encode_sources(
+        tmp_path / "models" / "autoencoder.pt",
+        sources["operational"],
+        sources["reanalysis"],
+        sources["pseudo_obs"],
+        latent["operational"],
+        latent["reanalysis"],
+        autoencoder={**TINY_AE, **ae_settings},
+        compute=COMPUTE,
+        grid=grid.__dict__,
+    )
     out = tmp_path / "models"
-    record = train_forecast(latent["operational"], latent["reanalysis"], out / "autoencoder.pt", sources["operational"],
-                            sources["reanalysis"], out / "forecast.pt", out / "forecast_metrics.json", out / "forecast_curves.png",
-                            out / "forecast_gate.png", forecast=ForecastSection().model_dump(), curriculum=CurriculumSection().model_dump(),
-                            compute=COMPUTE, grid=grid.__dict__)
+    record = train_forecast(
+        latent["operational"],
+        latent["reanalysis"],
+        out / "autoencoder.pt",
+        sources["operational"],
+        sources["reanalysis"],
+        out / "forecast.pt",
+        out / "forecast_metrics.json",
+        out / "forecast_curves.png",
+        out / "forecast_gate.png",
+        forecast=ForecastSection().model_dump(),
+        curriculum=CurriculumSection().model_dump(),
+        compute=COMPUTE,
+        grid=grid.__dict__,
+    )
     gate = record["gate"]
     assert gate["passed"], gate["failures"]
     latent_rmse = gate["skill"]["latent_rmse"]
     for j, lead in enumerate(gate["skill"]["leads"]):
         if lead <= 6:
             assert latent_rmse["model"][j] < latent_rmse["persistence"][j], f"lead {lead}"
-            assert gate["skill"]["sst_rmse_degC"]["model"][j] < gate["skill"]["sst_rmse_degC"]["persistence"][j], f"lead {lead}"
+            assert gate["skill"]["sst_rmse_degC"]["model"][j] < gate["skill"]["sst_rmse_degC"]["persistence"][j], (
+                f"lead {lead}"
+            )
     # not worse than the linear baseline by more than sampling noise
     assert np.mean(latent_rmse["model"]) < 1.05 * np.mean(latent_rmse["linear"])

@@ -93,7 +93,11 @@ def test_two_dimensional_regular_coordinates_are_accepted():
     lat2, lon2 = np.meshgrid(LAT, LON, indexing="ij")
     ds = xr.Dataset(
         {"sosstsst": (("time_counter", "y", "x"), field.values)},
-        coords={"time_counter": field["time"].values, "nav_lat": (("y", "x"), lat2), "nav_lon": (("y", "x"), lon2 - 360.0)},
+        coords={
+            "time_counter": field["time"].values,
+            "nav_lat": (("y", "x"), lat2),
+            "nav_lon": (("y", "x"), lon2 - 360.0),
+        },
     )
     series = box_means(normalise_grid(ds, "sosstsst"), [NINO3])["nino3"]
     np.testing.assert_allclose(series.values, constant + a, atol=1e-12)
@@ -103,7 +107,10 @@ def test_curvilinear_grid_is_refused_with_the_file_name():
     field, _, _ = constructed_field()
     lat2, lon2 = np.meshgrid(LAT, LON, indexing="ij")
     lat2 = lat2 + 0.3 * np.sin(np.deg2rad(lon2))  # rows bend: a curvilinear grid
-    ds = xr.Dataset({"tos": (("time", "y", "x"), field.values)}, coords={"time": field["time"].values, "lat": (("y", "x"), lat2), "lon": (("y", "x"), lon2)})
+    ds = xr.Dataset(
+        {"tos": (("time", "y", "x"), field.values)},
+        coords={"time": field["time"].values, "lat": (("y", "x"), lat2), "lon": (("y", "x"), lon2)},
+    )
     with pytest.raises(InputDataError, match=r"model\.nc: .*curvilinear"):
         normalise_grid(ds, "tos", "model.nc")
 

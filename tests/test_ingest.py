@@ -17,12 +17,12 @@ import yaml
 
 from bridging.cli import main
 from bridging.errors import ConfigError, InputDataError
+from bridging.fixtures import pacific_land_mask
+from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5, smooth_d20, smooth_sst
 from bridging.grid import TargetGrid
 from bridging.ingest import build_weights, ingest_source, resolve_source, source_config
 from bridging.io.catalog import build_catalog
-from bridging.fixtures import pacific_land_mask
 from bridging.stores import open_store
-from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5, smooth_d20, smooth_sst
 from bridging.timeaxis import year_month
 
 TARGET = TargetGrid()
@@ -51,9 +51,13 @@ def archive(tmp_path_factory):
 
 
 def _ingest(root, catalog, name, **ingest):
-    weights = build_weights(root / "weights" / f"{name}.nc", catalog=catalog, source=name, data=DATA, grid={}, regrid_cfg={})
+    weights = build_weights(
+        root / "weights" / f"{name}.nc", catalog=catalog, source=name, data=DATA, grid={}, regrid_cfg={}
+    )
     out = root / "stores" / f"{name}.zarr"
-    return ingest_source(out, catalog=catalog, weights=weights, source=name, data=DATA, grid={}, ingest=ingest, threads=2)
+    return ingest_source(
+        out, catalog=catalog, weights=weights, source=name, data=DATA, grid={}, ingest=ingest, threads=2
+    )
 
 
 @pytest.mark.parametrize("name", ["M-CESM2", "M-GFDL", "ORAS5"])
@@ -92,7 +96,9 @@ def test_bad_input_leaves_no_store(archive, tmp_path):
     gfdl_tos[0].unlink()  # 2008–2009 file: the years 2009–2010 lose 2009
     catalog, _ = build_catalog([data_root], tmp_path / "catalog.json")
     out = tmp_path / "stores" / "M-GFDL.zarr"
-    with pytest.raises(InputDataError, match="no file covers any month of 2009–2009 .*first month of the years 2009–2010"):
+    with pytest.raises(
+        InputDataError, match="no file covers any month of 2009–2009 .*first month of the years 2009–2010"
+    ):
         weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="M-GFDL", data=DATA, grid={}, regrid_cfg={})
     weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="M-CESM2", data=DATA, grid={}, regrid_cfg={})
     with pytest.raises(InputDataError, match="does not include every month"):
@@ -114,9 +120,15 @@ def test_thetao_and_tos_records_must_agree(tmp_path):
     for f in (tmp_path / "b").rglob("tos_*.nc"):
         f.unlink()
     catalog, _ = build_catalog([tmp_path / "a", tmp_path / "b"], tmp_path / "catalog.json")
-    weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="M-CESM2", data=DATA, grid={}, regrid_cfg={"max_distance_deg": 4.0})
-    with pytest.raises(InputDataError, match=r"SST record \(2000-01…2001-12, 24 months\) and the thermocline record \(2000-01…2000-12"):
-        ingest_source(tmp_path / "s.zarr", catalog=catalog, weights=weights, source="M-CESM2", data=DATA, grid={}, ingest={})
+    weights = build_weights(
+        tmp_path / "w.nc", catalog=catalog, source="M-CESM2", data=DATA, grid={}, regrid_cfg={"max_distance_deg": 4.0}
+    )
+    with pytest.raises(
+        InputDataError, match=r"SST record \(2000-01…2001-12, 24 months\) and the thermocline record \(2000-01…2000-12"
+    ):
+        ingest_source(
+            tmp_path / "s.zarr", catalog=catalog, weights=weights, source="M-CESM2", data=DATA, grid={}, ingest={}
+        )
     assert not (tmp_path / "s.zarr").exists()
 
 
@@ -127,9 +139,13 @@ def test_changing_land_mask_is_an_error_naming_the_month(tmp_path):
         values[:, : values.shape[1] // 3] = np.ma.masked
         nc["sosstsst"][:] = values
     catalog, _ = build_catalog([tmp_path / "data"], tmp_path / "catalog.json")
-    weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="ORAS5", data=DATA, grid={}, regrid_cfg={"max_distance_deg": 4.0})
+    weights = build_weights(
+        tmp_path / "w.nc", catalog=catalog, source="ORAS5", data=DATA, grid={}, regrid_cfg={"max_distance_deg": 4.0}
+    )
     with pytest.raises(InputDataError, match=r"month 2015-04 .* the land mask must be static") as err:
-        ingest_source(tmp_path / "s.zarr", catalog=catalog, weights=weights, source="ORAS5", data=DATA, grid={}, ingest={})
+        ingest_source(
+            tmp_path / "s.zarr", catalog=catalog, weights=weights, source="ORAS5", data=DATA, grid={}, ingest={}
+        )
     assert "sosstsst_control_monthly_highres_2D_" in str(err.value)
     assert not (tmp_path / "s.zarr").exists()
 
@@ -164,8 +180,19 @@ def test_distributed_scheduler(archive, tmp_path):
     root, catalog, _ = archive
     weights = build_weights(tmp_path / "w.nc", catalog=catalog, source="ORAS5", data=DATA, grid={}, regrid_cfg={})
     ingest = {"scheduler": "distributed", "n_workers": 1, "memory_limit": "1GB", "read_chunk_mb": 0.2}
-    out = ingest_source(tmp_path / "d.zarr", catalog=catalog, weights=weights, source="ORAS5", data=DATA, grid={}, ingest=ingest, threads=2)
-    reference = ingest_source(tmp_path / "t.zarr", catalog=catalog, weights=weights, source="ORAS5", data=DATA, grid={}, ingest={}, threads=1)
+    out = ingest_source(
+        tmp_path / "d.zarr",
+        catalog=catalog,
+        weights=weights,
+        source="ORAS5",
+        data=DATA,
+        grid={},
+        ingest=ingest,
+        threads=2,
+    )
+    reference = ingest_source(
+        tmp_path / "t.zarr", catalog=catalog, weights=weights, source="ORAS5", data=DATA, grid={}, ingest={}, threads=1
+    )
     xr.testing.assert_identical(open_store(out)["thermocline_depth"], open_store(reference)["thermocline_depth"])
 
 
@@ -173,13 +200,44 @@ def test_cli_regrid_thermocline_and_ingest(archive, tmp_path, capsys):
     root, catalog, sources = archive
     cesm = sources["M-CESM2"]
     out = tmp_path / "tos_1deg.nc"
-    assert main(["regrid", *map(str, cesm.files["tos"]), "--variable", "tos", "--out", str(out), "--save-weights", str(tmp_path / "w.nc")]) == 0
+    assert (
+        main(
+            [
+                "regrid",
+                *map(str, cesm.files["tos"]),
+                "--variable",
+                "tos",
+                "--out",
+                str(out),
+                "--save-weights",
+                str(tmp_path / "w.nc"),
+            ]
+        )
+        == 0
+    )
     regridded = xr.open_dataset(out)
     assert regridded["sst"].shape == (24, 41, 161)
-    assert main(["regrid", *map(str, cesm.files["tos"]), "--out", str(tmp_path / "again.zarr"), "--weights", str(tmp_path / "w.nc")]) == 0
-    np.testing.assert_array_equal(xr.open_zarr(tmp_path / "again.zarr", consolidated=False)["sst"].values, regridded["sst"].values)
+    assert (
+        main(
+            [
+                "regrid",
+                *map(str, cesm.files["tos"]),
+                "--out",
+                str(tmp_path / "again.zarr"),
+                "--weights",
+                str(tmp_path / "w.nc"),
+            ]
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(
+        xr.open_zarr(tmp_path / "again.zarr", consolidated=False)["sst"].values, regridded["sst"].values
+    )
     coarse = tmp_path / "thetao_2deg.nc"
-    assert main(["regrid", *map(str, cesm.files["thetao"]), "--out", str(coarse), "--resolution", "2", "--method", "idw"]) == 0
+    assert (
+        main(["regrid", *map(str, cesm.files["thetao"]), "--out", str(coarse), "--resolution", "2", "--method", "idw"])
+        == 0
+    )
     assert xr.open_dataset(coarse)["thetao"].shape == (24, 24, 21, 81)
 
     d20 = tmp_path / "d20.zarr"
@@ -191,7 +249,18 @@ def test_cli_regrid_thermocline_and_ingest(archive, tmp_path, capsys):
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"demo": {"enabled": False}, "data": DATA}))
     store = tmp_path / "cli.zarr"
-    args = ["ingest", "--catalog", str(catalog), "--source", "ORAS5", "--out", str(store), "--config", "config/config.default.yaml", str(config)]
+    args = [
+        "ingest",
+        "--catalog",
+        str(catalog),
+        "--source",
+        "ORAS5",
+        "--out",
+        str(store),
+        "--config",
+        "config/config.default.yaml",
+        str(config),
+    ]
     assert main(args) == 0
     assert open_store(store).sizes["time"] == 24 and (tmp_path / "cli.weights.nc").is_file()
 
@@ -225,7 +294,19 @@ def test_snakemake_rules_catalog_weights_ingest(archive, tmp_path, project_root)
     }))  # fmt: skip
     targets = [str(results / "t" / "stores" / f"{s}.zarr") for s in ("M-CESM2", "M-GFDL", "ORAS5")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(project_root / "src")}
-    snakemake = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(overlay), "--directory", str(work), "-s", str(work / "Snakefile")]
+    snakemake = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--configfile",
+        str(overlay),
+        "--directory",
+        str(work),
+        "-s",
+        str(work / "Snakefile"),
+    ]
     run = subprocess.run([*snakemake, *targets], capture_output=True, text=True, env=env, cwd=work)
     assert run.returncode == 0, run.stderr[-3000:]
     for target in targets:
@@ -237,7 +318,9 @@ def test_snakemake_rules_catalog_weights_ingest(archive, tmp_path, project_root)
     data = {**DATA, "catalog_roots": [str(root / "data")]}
     data["operational"] = [dict(m) for m in data["operational"]]
     data["operational"][1]["years"] = [2010, 2010]
-    overlay.write_text(yaml.safe_dump({"run": {"name": "t", "results_dir": str(results)}, "demo": {"enabled": False}, "data": data}))
+    overlay.write_text(
+        yaml.safe_dump({"run": {"name": "t", "results_dir": str(results)}, "demo": {"enabled": False}, "data": data})
+    )
     dry = subprocess.run([*snakemake, "-n", *targets], capture_output=True, text=True, env=env, cwd=work)
     out = dry.stdout + dry.stderr
     assert "M-GFDL" in out and "wildcards: source=M-CESM2" not in out and "wildcards: source=ORAS5" not in out

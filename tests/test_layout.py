@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from workflow_helpers import ROOT, TINY, snakemake
 
 from bridging.cli import build_parser
 from bridging.commands import assimilate
 from bridging.layout import RunLayout
 from bridging.settings import load_config
-from workflow_helpers import ROOT, TINY, snakemake
 
 MODELS = ("DEMO-CESM2", "DEMO-GFDL-CM4")
 

@@ -30,7 +30,13 @@ def real_like_file(ds: xr.Dataset, path: Path) -> Path:
     months = np.array([t.month for t in sst["time"].values])
     time = [cftime.datetime(y, m, 16, 12, calendar="365_day") for y, m in zip(years, months)]
     bounds = np.array(
-        [[cftime.datetime(y, m, 1, calendar="365_day"), cftime.datetime(y + m // 12, m % 12 + 1, 1, calendar="365_day")] for y, m in zip(years, months)]
+        [
+            [
+                cftime.datetime(y, m, 1, calendar="365_day"),
+                cftime.datetime(y + m // 12, m % 12 + 1, 1, calendar="365_day"),
+            ]
+            for y, m in zip(years, months)
+        ]
     )
     out = xr.Dataset({"tos": tos.assign_coords(time=time)})
     out["time_bnds"] = (("time", "bnds"), bounds)
@@ -38,7 +44,10 @@ def real_like_file(ds: xr.Dataset, path: Path) -> Path:
     out["tos"].attrs = {"standard_name": "sea_surface_temperature", "units": "degC"}
     out["latitude"].attrs = {"standard_name": "latitude", "units": "degrees_north"}
     out["longitude"].attrs = {"standard_name": "longitude", "units": "degrees_east"}
-    encoding = {"tos": {"_FillValue": 1e20, "dtype": "float32"}, "time": {"units": "days since 1850-01-01", "calendar": "365_day"}}
+    encoding = {
+        "tos": {"_FillValue": 1e20, "dtype": "float32"},
+        "time": {"units": "days since 1850-01-01", "calendar": "365_day"},
+    }
     out.to_netcdf(path, encoding=encoding)
     assert n == out.sizes["time"]
     return path
@@ -124,7 +133,10 @@ def test_errors_name_the_file(store_and_file, capsys, tmp_path):
     code, _, err = run_cli(capsys, daily)
     assert code == 2 and "daily.nc" in err and "not a gap-free monthly series" in err
     nolatlon = tmp_path / "nolatlon.nc"
-    xr.Dataset({"sst": (("time", "j", "i"), np.zeros((24, 3, 4)))}, coords={"time": xr.date_range("2000-01-01", periods=24, freq="MS")}).to_netcdf(nolatlon)
+    xr.Dataset(
+        {"sst": (("time", "j", "i"), np.zeros((24, 3, 4)))},
+        coords={"time": xr.date_range("2000-01-01", periods=24, freq="MS")},
+    ).to_netcdf(nolatlon)
     code, _, err = run_cli(capsys, nolatlon)
     assert code == 2 and "nolatlon.nc" in err and "no latitude/longitude" in err
     code, _, err = run_cli(capsys, tmp_path / "missing.nc")

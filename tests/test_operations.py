@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
 from workflow_helpers import RUN, SNAKEMAKE, TINY, planned_jobs, snakemake, tiny
 
 pytestmark = pytest.mark.slow
@@ -141,9 +140,15 @@ def test_killed_run_resumes_from_checkpoints(tiny_run, tmp_path):
     shutil.rmtree(target)
     (work / RUN / f"assimilation/{model}_statistics.json").unlink()
     checkpoint = target.parent / f".{target.name}.resume" / "checkpoint.pt"
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
     args = [SNAKEMAKE, "--cores", "2", str(target.relative_to(work)), *TINY]
-    proc = subprocess.Popen(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         _wait_for(checkpoint.exists, 600, "the first filter checkpoint")
         os.killpg(proc.pid, signal.SIGKILL)  # as a node failure would: no clean-up of any kind

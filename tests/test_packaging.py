@@ -51,5 +51,7 @@ def test_readme_starts_with_the_two_commands(project_root):
 
 def test_ci_runs_the_readme_test_command(project_root):
     lines = [ln.strip() for ln in (project_root / ".ci/run").read_text().splitlines()]
-    commands = [ln for ln in lines if ln and not ln.startswith("#") and not ln.startswith("set ") and not ln.startswith("cd ")]
+    commands = [
+        ln for ln in lines if ln and not ln.startswith("#") and not ln.startswith("set ") and not ln.startswith("cd ")
+    ]
     assert commands == ["make test"]

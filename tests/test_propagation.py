@@ -27,7 +27,7 @@ def test_skill_decays_away_from_the_observed_equator_and_the_control_has_none():
     lon = np.arange(120.0, 281.0, 4.0)
     months = np.tile(np.arange(1, 13), 60)
     signal = rng.standard_normal((n_time, lat.size, 1)) * np.ones((1, 1, lon.size))
-    truth = signal * np.exp(-(lat / 6.0) ** 2)[None, :, None]
+    truth = signal * np.exp(-((lat / 6.0) ** 2))[None, :, None]
     kept = np.where(np.abs(lat) <= 3, 1.0, 0.2)[None, :, None]
     noise = 0.3 * rng.standard_normal(truth.shape)
     estimates = {

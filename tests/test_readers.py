@@ -12,8 +12,8 @@ import xarray as xr
 
 from bridging.errors import InputDataError
 from bridging.fixtures import consecutive_months, regular_grid, write_gfdl_cm4_omon
-from bridging.io.readers import input_files, open_variable
 from bridging.fixtures.mock import MOCK_DEPTHS, linear_profiles, mock_cesm2, mock_gfdl_cm4, mock_oras5
+from bridging.io.readers import input_files, open_variable
 from bridging.timeaxis import year_month
 
 
@@ -79,7 +79,9 @@ def test_kelvin_and_degc_spellings(tmp_path):
     src = mock_cesm2(tmp_path / "k", n_years=1, tos_units="K", thetao_units="K")
     np.testing.assert_allclose(open_variable(src.files["tos"], "tos")["sst"].values, src.sst, atol=1e-4, equal_nan=True)
     t = open_variable(src.files["thetao"], "thetao")["thetao"].values
-    np.testing.assert_allclose(t, linear_profiles(src.sst, src.thermocline_depth, MOCK_DEPTHS), atol=1e-4, equal_nan=True)
+    np.testing.assert_allclose(
+        t, linear_profiles(src.sst, src.thermocline_depth, MOCK_DEPTHS), atol=1e-4, equal_nan=True
+    )
     for units in ("C", "degC", "deg_C", "°C", "Celsius", "degrees_C"):
         o = mock_oras5(tmp_path / f"o{len(units)}{units[-1]}", first_year=2014, n_years=1, sst_units="C")
         for p in o.files["sosstsst"]:
@@ -160,7 +162,9 @@ def test_latitude_longitude_names_and_nan_or_attribute_free_fill_values(tmp_path
     ds = open_variable(path, "tos")
     np.testing.assert_allclose(ds["sst"].values, src.sst, atol=1e-5, equal_nan=True)
     # Nominal 1-D lat/lon beside the true 2-D positions: the 2-D ones are the cell positions.
-    nominal = renamed.assign_coords(lat=("nlat", renamed["latitude"].values.mean(axis=1)), lon=("nlon", renamed["longitude"].values.mean(axis=0)))
+    nominal = renamed.assign_coords(
+        lat=("nlat", renamed["latitude"].values.mean(axis=1)), lon=("nlon", renamed["longitude"].values.mean(axis=0))
+    )
     path = tmp_path / "nominal_and_true.nc"
     nominal.to_netcdf(path, encoding={"tos": {"_FillValue": None}})
     np.testing.assert_allclose(open_variable(path, "tos")["lat"].values, src.grid.lat)
@@ -296,7 +300,9 @@ def test_truncated_classic_netcdf_fails_when_opened_not_later(tmp_path):
     """netCDF-3 files have no checksums: truncation shows only when the missing records are read (the probe)."""
     src = mock_cesm2(tmp_path, n_years=1, with_thetao=False)
     classic = tmp_path / "classic.nc"
-    xr.open_dataset(src.files["tos"][0], decode_times=False, mask_and_scale=False).to_netcdf(classic, format="NETCDF3_64BIT")
+    xr.open_dataset(src.files["tos"][0], decode_times=False, mask_and_scale=False).to_netcdf(
+        classic, format="NETCDF3_64BIT"
+    )
     size = classic.stat().st_size
     with open(classic, "r+b") as fh:
         fh.truncate(size - size // 4)
@@ -317,7 +323,9 @@ def test_missing_file_and_time_without_units(tmp_path):
 
 def test_files_on_different_grids_or_with_different_variables(tmp_path):
     a = _write_tos(tmp_path / "a", consecutive_months(2000, 12), tos_years_per_file=None)
-    b = _write_tos(tmp_path / "b", consecutive_months(2001, 12), grid=regular_grid(resolution=5.0), tos_years_per_file=None)
+    b = _write_tos(
+        tmp_path / "b", consecutive_months(2001, 12), grid=regular_grid(resolution=5.0), tos_years_per_file=None
+    )
     with pytest.raises(InputDataError, match="horizontal grids"):
         open_variable(a + b, "tos")
     src = mock_cesm2(tmp_path / "c", n_years=1)

@@ -75,7 +75,9 @@ def test_the_idealized_indices_and_a_gridded_store_of_the_same_field_agree(run, 
     idealized, operator = idealized_indices(run, "run", grid=store)
     assert "reconstruction" in operator
     for name in ("nino3", "nino34", "nino4", "wp_thermocline"):
-        np.testing.assert_allclose(idealized[name].values, gridded[name].values, atol=2e-5 * float(np.abs(gridded[name]).max()))
+        np.testing.assert_allclose(
+            idealized[name].values, gridded[name].values, atol=2e-5 * float(np.abs(gridded[name]).max())
+        )
     # the node means the model reports are a different operator: box means of the 2-D field are weaker, as the
     # field falls off away from the equator
     assert idealized["nino3"].std() < 0.9 * run["nino3"].std()
@@ -89,9 +91,16 @@ def test_without_a_grid_an_idealized_run_falls_back_to_its_own_box_variables(run
 
 def test_pseudo_observations_are_the_observation_operator_applied_to_the_reconstruction():
     grid = TargetGrid()
-    ds = build_pseudo_obs(idealized={"pseudo_obs_years": 2, "spinup_years": 1}, pseudo_obs={"node_stride": 5}, grid=grid)
+    ds = build_pseudo_obs(
+        idealized={"pseudo_obs_years": 2, "spinup_years": 1}, pseudo_obs={"node_stride": 5}, grid=grid
+    )
     layout, nodes = cf23_layout(grid, 5)
-    run = xr.Dataset({name: ds[name].rename(cf23_node="node") for name in ("sst_anomaly", "thermocline_depth_anomaly", "zonal_current")})
+    run = xr.Dataset(
+        {
+            name: ds[name].rename(cf23_node="node")
+            for name in ("sst_anomaly", "thermocline_depth_anomaly", "zonal_current")
+        }
+    )
     raw = observe_reconstruction(run, layout, grid)
     anomalies = raw - np.stack([raw[m::12].mean(axis=0) for m in range(12)])[np.arange(raw.shape[0]) % 12]
     np.testing.assert_allclose(ds["observations"].values, anomalies, atol=1e-5)

@@ -13,9 +13,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from workflow_helpers import ROOT, TINY, workflow_rules
 
 from bridging.codegraph import closure_parts, import_closure, imported_names
-from workflow_helpers import ROOT, TINY, workflow_rules
 
 SRC = ROOT / "src"
 PACKAGE_DIR = SRC / "bridging"

@@ -56,7 +56,9 @@ def test_training_resume_starts_afresh_after_an_edit_of_the_models_package(tmp_p
 
     def run(action):
         env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-        proc = subprocess.run([sys.executable, str(script), str(ckpt), action], capture_output=True, text=True, env=env, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, str(script), str(ckpt), action], capture_output=True, text=True, env=env, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc.stdout
 
@@ -115,4 +117,3 @@ def test_a_readable_filter_checkpoint_that_is_not_a_state_is_corrupt(tmp_path, c
             assert da_checkpoint.load_filter_state(checkpoint, "cpu") is None
         assert "corrupt resume checkpoint" in caplog.text
         caplog.clear()
-

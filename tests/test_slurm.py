@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-
 from workflow_helpers import ROOT, RUN, copy_project, snakemake, tiny
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -54,7 +53,9 @@ def _slurm_jobs(run_dir: Path) -> dict[str, dict]:
     """Jobs SLURM knows (finished ones stay listed for MinJobAge), keyed by job id: name, state, rule, GPUs."""
     out = subprocess.run(
         ["squeue", "--states=all", "--noheader", "-O", "JobID:20|,Name:60|,State:20|,Comment:40|,tres-per-job:40|"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     jobs = {}
     for line in out.splitlines():
@@ -92,7 +93,9 @@ def test_tiny_workflow_through_slurm(slurm_cluster, tiny_run, tmp_path):
     for job in jobs.values():
         by_rule.setdefault(job["rule"], []).append(job)
     for rule in ("demo_data", "ingest", "pseudo_obs", *GPU_RULES, "decode"):
-        assert rule in by_rule, f"rule {rule} did not run as a SLURM job; SLURM saw {sorted(by_rule)}\n{proc.stdout[-3000:]}"
+        assert rule in by_rule, (
+            f"rule {rule} did not run as a SLURM job; SLURM saw {sorted(by_rule)}\n{proc.stdout[-3000:]}"
+        )
         assert all(j["state"] == "COMPLETED" for j in by_rule[rule]), by_rule[rule]
     for rule in GPU_RULES:
         assert all("gpu" in j["tres"] for j in by_rule[rule]), f"{rule} did not request a GPU: {by_rule[rule]}"

@@ -57,7 +57,9 @@ def smooth_patterns(n: int, rng) -> np.ndarray:
 
 def equatorial_layout() -> ObservationLayout:
     lons = list(GRID.lon[::3])
-    return ObservationLayout.points(GRID, ["sst"] * len(lons) + ["thermocline_depth"] * len(lons), [0.0] * 2 * len(lons), lons * 2)
+    return ObservationLayout.points(
+        GRID, ["sst"] * len(lons) + ["thermocline_depth"] * len(lons), [0.0] * 2 * len(lons), lons * 2
+    )
 
 
 def anomalies_of(ds: xr.Dataset, name: str) -> FieldAnomalies:
@@ -169,7 +171,12 @@ def test_composites_average_the_djf_anomalies_of_each_event_type():
 def test_pattern_statistics_by_hand():
     lat = np.array([0.0, 60.0])  # weights 1 and 0.5
     a = np.array([[1.0, 3.0], [2.0, np.nan]])
-    assert pattern_statistics(a, a, lat) == {"pattern_correlation": 1.0, "rmse": 0.0, "amplitude_ratio": 1.0, "n_cells": 3}
+    assert pattern_statistics(a, a, lat) == {
+        "pattern_correlation": 1.0,
+        "rmse": 0.0,
+        "amplitude_ratio": 1.0,
+        "n_cells": 3,
+    }
     s = pattern_statistics(a, 2 * a, lat)
     assert s["pattern_correlation"] == pytest.approx(1.0)
     assert s["amplitude_ratio"] == pytest.approx(2.0)

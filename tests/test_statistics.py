@@ -104,7 +104,9 @@ def test_bootstrap_from_block_sums_equals_resampling_the_series(n_time, first_mo
         assert fast[k]["se"] == pytest.approx(np.std(reps, ddof=1), rel=1e-9)
         assert fast[k]["ci_low"] == pytest.approx(np.quantile(reps, 0.025), rel=1e-9)
         assert fast[k]["ci_high"] == pytest.approx(np.quantile(reps, 0.975), rel=1e-9)
-    np.testing.assert_allclose(fast["monthly_variance"]["ci_high"], np.quantile(np.array(direct["monthly"]), 0.975, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(
+        fast["monthly_variance"]["ci_high"], np.quantile(np.array(direct["monthly"]), 0.975, axis=0), rtol=1e-9
+    )
 
 
 def test_bootstrap_interval_covers_the_truth_of_a_known_process():
@@ -132,7 +134,12 @@ def test_bootstrap_standard_error_matches_the_spread_of_independent_records():
     months = np.arange(n) % 12 + 1
     records = [ar1(n, 0.7, rng) for _ in range(150)]
     spread = np.std([moments(x)["std"] for x in records])
-    boot_se = np.mean([bootstrap_series_statistics(x[None], months, block=24, n_samples=200, seed=1)["std"]["se"] for x in records[:20]])
+    boot_se = np.mean(
+        [
+            bootstrap_series_statistics(x[None], months, block=24, n_samples=200, seed=1)["std"]["se"]
+            for x in records[:20]
+        ]
+    )
     assert boot_se == pytest.approx(spread, rel=0.3)
 
 

@@ -8,8 +8,8 @@ import pytest
 import xarray as xr
 
 from bridging.errors import InputDataError
-from bridging.io.readers import open_variable
 from bridging.fixtures.mock import MOCK_DEPTHS, linear_profiles, mock_cesm2
+from bridging.io.readers import open_variable
 from bridging.thermocline import isotherm_depth, thermocline_depth
 
 
@@ -30,7 +30,11 @@ def test_matches_the_column_definition_on_random_profiles():
     depth = np.cumsum(rng.uniform(5, 40, size=15))
     n = 4000
     # Warm surface layer decreasing with depth, with noise that creates inversions and multiple crossings.
-    theta = 29 - np.linspace(0, 22, depth.size)[None, :] * rng.uniform(0.3, 1.6, size=(n, 1)) + rng.normal(0, 1.2, (n, depth.size))
+    theta = (
+        29
+        - np.linspace(0, 22, depth.size)[None, :] * rng.uniform(0.3, 1.6, size=(n, 1))
+        + rng.normal(0, 1.2, (n, depth.size))
+    )
     theta[:300, 0] = rng.uniform(14, 19.9, 300)  # surface colder than 20: NaN
     theta[300:600] = 25.0  # no crossing: NaN
     floor = rng.integers(2, depth.size, size=n)

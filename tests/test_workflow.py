@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
 from workflow_helpers import ROOT, planned_jobs, snakemake
 
 EXPECTED_RULES = {
@@ -43,6 +44,22 @@ def test_lint_is_clean():
     text = proc.stdout + proc.stderr
     assert proc.returncode == 0, text[-3000:]
     assert "Lints for" not in text, text[-3000:]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("ruff", "check", "src", "tests", "bench", "scripts"),
+        ("ruff", "format", "--check", "src", "tests", "bench", "scripts"),
+        ("snakefmt", "--check", "Snakefile", "workflow/rules"),
+    ],
+    ids=["ruff-check", "ruff-format", "snakefmt"],
+)
+def test_code_is_linted_and_formatted(command):
+    """What `make lint` runs besides Snakemake's lint (settings in pyproject.toml: line length 120)."""
+    tool = Path(sys.executable).with_name(command[0])
+    proc = subprocess.run([str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
 
 def test_bad_config_fails_at_load_naming_the_key(tmp_path):
@@ -109,4 +126,6 @@ def test_workflow_profile_does_not_silently_override_the_slurm_profile():
     shadowed = {k: (slurm[k], default[k]) for k in set(default) & set(slurm) if slurm[k] != default[k]}
     assert not shadowed, f"profiles/default overrides these profiles/slurm keys: {shadowed}"
     assert slurm["executor"] == "slurm"
-    assert all(slurm["set-resources"][rule]["gpu"] == 1 for rule in ("train_autoencoder", "train_forecast", "assimilate"))
+    assert all(
+        slurm["set-resources"][rule]["gpu"] == 1 for rule in ("train_autoencoder", "train_forecast", "assimilate")
+    )

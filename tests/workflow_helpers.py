@@ -19,6 +19,8 @@ def tiny(*overlays: str) -> tuple[str, ...]:
     """The tiny overlay plus further overlays, in ONE --configfile option: Snakemake's --configfile takes several
     files, and a second --configfile option replaces the first instead of adding to it."""
     return ("--configfile", "config/test.yaml", *overlays)
+
+
 RUN = "results/test"  # its run folder
 
 
@@ -26,7 +28,8 @@ def project_files(root: Path = ROOT) -> list[str]:
     """Tracked and untracked-but-not-ignored files: what a fresh clone (plus local edits) holds."""
     out = subprocess.run(
         ["git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     ).stdout.decode()
     return [f for f in out.split("\0") if f and (root / f).is_file()]
 
@@ -48,7 +51,9 @@ def snakemake(workdir: Path, *args: str, timeout: int = 1800, check: bool = True
         [SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True, timeout=timeout, env=full_env
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
+        )
     return proc
 
 
@@ -97,7 +102,9 @@ def workflow_rules(workdir: Path = ROOT, *configfiles: str) -> dict[str, dict]:
         [sys.executable, "-c", _RULES_PROBE, *configfiles], cwd=workdir, capture_output=True, text=True, timeout=300,
         env=env,
     )  # fmt: skip
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RULES-JSON ")), None)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RULES-JSON ")), None)
     if proc.returncode != 0 or line is None:
-        raise AssertionError(f"parsing the workflow failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"parsing the workflow failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return json.loads(line[len("RULES-JSON ") :])

@@ -115,13 +115,20 @@ def recover(path: str | Path) -> None:
     if olds and not (path.exists() or path.is_symlink()):
         newest = max(olds, key=lambda p: p.lstat().st_ctime_ns)  # a rename updates ctime: the last one moved aside
         os.replace(newest, path)
-        log.warning("%s: restored the previous output from %s (a writer was killed while replacing it)", path, newest.name)
+        log.warning(
+            "%s: restored the previous output from %s (a writer was killed while replacing it)", path, newest.name
+        )
         olds.remove(newest)
     stale = olds + _siblings(path, "tmp")
     for p in stale:
         _remove(p)
     if stale:
-        log.info("%s: removed %d stale temporar%s of an interrupted write", path, len(stale), "y" if len(stale) == 1 else "ies")
+        log.info(
+            "%s: removed %d stale temporar%s of an interrupted write",
+            path,
+            len(stale),
+            "y" if len(stale) == 1 else "ies",
+        )
 
 
 def _place(tmp: Path, path: Path) -> None:

@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.verbose:
             traceback.print_exc()
-        print(f"bridging {args.command}: error: {format_validation_error(err, 'command-line options')}", file=sys.stderr)
+        print(
+            f"bridging {args.command}: error: {format_validation_error(err, 'command-line options')}", file=sys.stderr
+        )
         return 2
     except KeyboardInterrupt:
         if args.verbose:

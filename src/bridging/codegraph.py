@@ -58,7 +58,7 @@ def imported_names(path: Path, module: str | None = None) -> set[str]:
     return set(_imported_names(str(path), stat.st_mtime_ns, stat.st_size, module))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imported_names(path: str, mtime_ns: int, size: int, module: str | None) -> frozenset[str]:
     """:func:`imported_names`, parsed once per file version (the workflow walks the same modules for every rule)."""
     tree = ast.parse(Path(path).read_text(encoding="utf-8"), filename=path)
@@ -122,9 +122,7 @@ def import_closure(script: Path, src_root: Path, package: str = PACKAGE) -> dict
     return dict(sorted(found.items()))
 
 
-def closure_parts(
-    script: Path, src_root: Path, package: str = PACKAGE, exclude: Iterable[str] = ()
-) -> list[str]:
+def closure_parts(script: Path, src_root: Path, package: str = PACKAGE, exclude: Iterable[str] = ()) -> list[str]:
     """The closure of :func:`import_closure` as paths relative to the package folder (``da/run.py``), the form of the
     workflow's ``src()`` arguments; modules under an ``exclude`` subpackage (``settings``) are left out."""
     root = Path(src_root) / package

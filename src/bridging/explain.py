@@ -24,8 +24,8 @@ the trained autoencoder (wrap ``ae.decode`` with torch conversions) or, in tests
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -49,7 +49,9 @@ OBSERVABLE_GROUPS: dict[str, tuple[str, float, float]] = {
 }
 
 
-def observable_groups(layout: ObservationLayout, groups: dict[str, tuple[str, float, float]] = OBSERVABLE_GROUPS) -> dict[str, np.ndarray]:
+def observable_groups(
+    layout: ObservationLayout, groups: dict[str, tuple[str, float, float]] = OBSERVABLE_GROUPS
+) -> dict[str, np.ndarray]:
     """Positions (along the obs axis) of the observables in each group; groups with no observable are left out."""
     variables = np.asarray(layout.variable)
     lon = np.asarray(layout.lon, float) % 360.0
@@ -73,7 +75,9 @@ def ensemble_covariances(ensemble: np.ndarray, n_latent: int) -> tuple[np.ndarra
     return c_xy, c_xy[n_latent:]
 
 
-def kalman_gain(ensemble: np.ndarray, n_latent: int, obs_error_variance: np.ndarray, taper: np.ndarray | None = None) -> np.ndarray:
+def kalman_gain(
+    ensemble: np.ndarray, n_latent: int, obs_error_variance: np.ndarray, taper: np.ndarray | None = None
+) -> np.ndarray:
     """The (n, n_obs) ensemble Kalman gain K = C_xy (C_yy + R)⁻¹ with diagonal R."""
     c_xy, _ = ensemble_covariances(ensemble, n_latent)
     if taper is not None:

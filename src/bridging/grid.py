@@ -29,7 +29,7 @@ class TargetGrid:
                 raise ConfigError(f"grid: {name} range {lo}…{hi} is not a multiple of resolution {self.resolution}")
 
     @classmethod
-    def from_config(cls, grid_cfg) -> "TargetGrid":
+    def from_config(cls, grid_cfg) -> TargetGrid:
         """From a GridSection or a plain mapping (as a rule's params deliver it)."""
         d = grid_cfg.model_dump() if hasattr(grid_cfg, "model_dump") else dict(grid_cfg)
         return cls(**{k: float(v) for k, v in d.items()})

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import xarray as xr
@@ -61,12 +61,16 @@ class SourceSpec:
     thermocline_from_thetao: bool
 
     def as_config(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "sst": self.sst_query, "thermocline": self.thermocline_query, "years": self.years}
-
-
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "sst": self.sst_query,
+            "thermocline": self.thermocline_query,
+            "years": self.years,
+        }
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "SourceSpec":
+    def from_config(cls, cfg: dict) -> SourceSpec:
         """From ``{"kind": "operational", **<data.operational entry>}`` or ``{"kind": "reanalysis", **<data.reanalysis>}``
         (what the rules pass: only this source's config, so editing another source re-runs nothing here)."""
         cfg = dict(cfg)
@@ -111,7 +115,7 @@ def source_config(name: str, data: DataSection | dict) -> dict:
     raise ConfigError(f"source {name!r} is neither an operational model nor the reanalysis in data (known: {known})")
 
 
-def resolve_source(source: "str | dict | SourceSpec", data: DataSection | dict | None = None) -> SourceSpec:
+def resolve_source(source: str | dict | SourceSpec, data: DataSection | dict | None = None) -> SourceSpec:
     """A SourceSpec from a spec, a source config dict (see :meth:`SourceSpec.from_config`) or a name plus ``data``."""
     if isinstance(source, SourceSpec):
         return source
@@ -172,7 +176,7 @@ def build_weights(
     out_path: str | Path,
     *,
     catalog: str | Path,
-    source: "str | dict | SourceSpec",
+    source: str | dict | SourceSpec,
     grid: GridSection | dict,
     regrid_cfg: RegridSection | dict,
     data: DataSection | dict | None = None,
@@ -192,11 +196,16 @@ def build_weights(
     except InputDataError as err:
         if first_year is None:
             raise
-        raise InputDataError(err.path, f"{err.problem} (the regrid weights come from the first month of the years {spec.years[0]}–{spec.years[1]})") from None
+        raise InputDataError(
+            err.path,
+            f"{err.problem} (the regrid weights come from the first month of the years {spec.years[0]}–{spec.years[1]})",
+        ) from None
     first = np.asarray(sst["sst"].isel(time=0).values)
     ocean = np.isfinite(first)
     weights = weights_from_config(sst["lat"].values, sst["lon"].values, ocean, target, regrid_cfg)
-    log.info("%s: weights from %d ocean points of a %s grid: %s", spec.name, int(ocean.sum()), ocean.shape, weights.stats)
+    log.info(
+        "%s: weights from %d ocean points of a %s grid: %s", spec.name, int(ocean.sum()), ocean.shape, weights.stats
+    )
     return save_weights(weights, out_path)
 
 
@@ -204,6 +213,7 @@ def _check_same_months(a: xr.DataArray, b: xr.DataArray, files_a, files_b) -> No
     ca = month_counter(*year_month(a["time"]))
     cb = month_counter(*year_month(b["time"]))
     if ca.size != cb.size or (ca != cb).any():
+
         def span(c):
             y, m = divmod(int(c), 12)
             return f"{y:04d}-{m + 1:02d}"
@@ -220,7 +230,7 @@ def ingest_source(
     *,
     catalog: str | Path,
     weights: str | Path,
-    source: "str | dict | SourceSpec",
+    source: str | dict | SourceSpec,
     grid: GridSection | dict,
     ingest: IngestSection | dict,
     data: DataSection | dict | None = None,
@@ -247,15 +257,23 @@ def ingest_source(
     w.check_source(sst_ds["lat"].values, sst_ds["lon"].values, sst_files)
     w.check_source(thermo_ds["lat"].values, thermo_ds["lon"].values, thermo_files)
 
-    sst_t = regrid(sst_ds["sst"], w, check_mask=True, max_missing_fraction=ingest.regrid.max_missing_fraction, label=sst_files)
+    sst_t = regrid(
+        sst_ds["sst"], w, check_mask=True, max_missing_fraction=ingest.regrid.max_missing_fraction, label=sst_files
+    )
     thermo_t = regrid(thermo, w, label=thermo_files)
     import dask
 
     with dask_scheduler(ingest, threads), bounded_file_cache():
         sst_values, thermo_values = dask.compute(sst_t, thermo_t)
     if not np.isfinite(thermo_values.values).any():
-        what = f"no column crosses the {ingest.isotherm:g} °C isotherm (ingest.isotherm)" if spec.thermocline_from_thetao else "it is missing everywhere"
-        raise InputDataError(thermo_files, f"the thermocline depth on the target grid is undefined in every cell and month: {what}")
+        what = (
+            f"no column crosses the {ingest.isotherm:g} °C isotherm (ingest.isotherm)"
+            if spec.thermocline_from_thetao
+            else "it is missing everywhere"
+        )
+        raise InputDataError(
+            thermo_files, f"the thermocline depth on the target grid is undefined in every cell and month: {what}"
+        )
     fields = {"sst": sst_values, "thermocline_depth": thermo_values.assign_coords(time=sst_values["time"])}
     valid = np.isfinite(sst_values.values).all(axis=0)
     log.info(
@@ -266,7 +284,9 @@ def ingest_source(
     source_cfg = spec.as_config()
     prov = provenance(
         [*sst_files, *thermo_files, str(weights)],
-        config_hash=config_hash({"source": source_cfg, "grid": grid.model_dump(mode="json"), "ingest": ingest.model_dump(mode="json")}),
+        config_hash=config_hash(
+            {"source": source_cfg, "grid": grid.model_dump(mode="json"), "ingest": ingest.model_dump(mode="json")}
+        ),
         source=spec.name,
         regrid_method=w.method,
         regrid_stats=w.stats,
@@ -332,7 +352,9 @@ def _write_output(ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None
     finite = dsa.isfinite(data).sum() if isinstance(data, dsa.Array) else np.isfinite(data).sum()
     with atomic_output(out) as tmp:
         if out.suffix == ".zarr":
-            write = variable_length_strings(ds).to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding, compute=False)
+            write = variable_length_strings(ds).to_zarr(
+                tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding, compute=False
+            )
         else:
             write = ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=False)
         _, n_finite = dask.compute(write, finite)
@@ -385,9 +407,19 @@ def regrid_files(
         weights = weights_from_config(ds["lat"].values, ds["lon"].values, np.isfinite(first.values), target, regrid_cfg)
         if weights_out is not None:
             save_weights(weights, weights_out)
-    out_field = regrid(field, weights, check_mask="depth" not in field.dims, max_missing_fraction=regrid_cfg.max_missing_fraction, label=files)
+    out_field = regrid(
+        field,
+        weights,
+        check_mask="depth" not in field.dims,
+        max_missing_fraction=regrid_cfg.max_missing_fraction,
+        label=files,
+    )
     result = out_field.to_dataset(name=name)
-    result.attrs = {"source_files": "\n".join(files), "regrid_method": weights.method, "history": f"bridging regrid ({__version__})"}
+    result.attrs = {
+        "source_files": "\n".join(files),
+        "regrid_method": weights.method,
+        "history": f"bridging regrid ({__version__})",
+    }
     with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
         return _write_output(result, out)
 
@@ -409,11 +441,12 @@ def thermocline_files(
         raise ConfigError(f"isotherm {isotherm!r}: must be a finite temperature within -5…45 °C")
     ds = open_variable(list(inputs), None, chunk_mb=chunk_mb)
     if "thetao" not in ds:
-        raise InputDataError(input_files(ds), f"no potential temperature (thetao/votemper) in these files, found {list(ds.data_vars)}")
+        raise InputDataError(
+            input_files(ds), f"no potential temperature (thetao/votemper) in these files, found {list(ds.data_vars)}"
+        )
     depth = thermocline_depth(ds["thetao"], isotherm, label=input_files(ds))
     result = depth.to_dataset()
     result.attrs = {"source_files": "\n".join(input_files(ds)), "history": f"bridging thermocline ({__version__})"}
     reason = f"no column crosses the {isotherm:g} °C isotherm (is it within the profiles' range?)"
     with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
         return _write_output(result, out, refuse_all_nan=reason, label=input_files(ds))
-

@@ -11,8 +11,8 @@ with the pseudo-observations, so positions and weights agree everywhere by const
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -48,7 +48,7 @@ class ObservationLayout:
         return (np.asarray(self.lon_min) + np.asarray(self.lon_max)) / 2
 
     @classmethod
-    def points(cls, grid: TargetGrid, variables, lats, lons) -> "ObservationLayout":
+    def points(cls, grid: TargetGrid, variables, lats, lons) -> ObservationLayout:
         """One observable per (variable, lat, lon): the target cell nearest to the point."""
         v, la, lo = [], [], []
         for var, lat, lon in zip(variables, lats, lons):
@@ -59,7 +59,7 @@ class ObservationLayout:
         return cls(tuple(v), tuple(la), tuple(la), tuple(lo), tuple(lo))
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> "ObservationLayout":
+    def from_dataset(cls, ds: xr.Dataset) -> ObservationLayout:
         """Read the layout stored on the ``obs`` dimension of a pseudo-observation (or latent) store."""
         return cls(
             tuple(str(x) for x in ds["obs_variable"].values),
@@ -85,9 +85,14 @@ class ObservationLayout:
         """Positions of the observables of ``variable``."""
         return [k for k, v in enumerate(self.variable) if v == variable]
 
-    def select(self, indices: Sequence[int]) -> "ObservationLayout":
+    def select(self, indices: Sequence[int]) -> ObservationLayout:
         """The layout of the observables at ``indices`` (in that order)."""
-        return ObservationLayout(*(tuple(getattr(self, f)[k] for k in indices) for f in ("variable", "lat_min", "lat_max", "lon_min", "lon_max")))
+        return ObservationLayout(
+            *(
+                tuple(getattr(self, f)[k] for k in indices)
+                for f in ("variable", "lat_min", "lat_max", "lon_min", "lon_max")
+            )
+        )
 
     def weights(self, grid: TargetGrid, ocean_mask: np.ndarray | None = None) -> np.ndarray:
         """(n_obs, n_lat·n_lon) averaging weights; rows sum to 1 over ocean cells of the box."""

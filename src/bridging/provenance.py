@@ -6,9 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
@@ -16,8 +16,21 @@ from . import __version__
 from .atomic import write_text_atomic
 
 PACKAGES = (
-    "numpy", "scipy", "pandas", "xarray", "zarr", "dask", "netCDF4", "cftime", "numba",
-    "torch", "intake-esm", "matplotlib", "pydantic", "snakemake", "snakemake-executor-plugin-slurm",
+    "numpy",
+    "scipy",
+    "pandas",
+    "xarray",
+    "zarr",
+    "dask",
+    "netCDF4",
+    "cftime",
+    "numba",
+    "torch",
+    "intake-esm",
+    "matplotlib",
+    "pydantic",
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
 )
 
 
@@ -53,8 +66,12 @@ def code_hash(modules: Sequence[str], *, root: str | Path | None = None) -> str:
 def git_commit(root: str | Path = ".") -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:

@@ -15,9 +15,10 @@ code from the file. Checkpoints are hidden siblings of the output, never declare
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -62,8 +63,12 @@ class ResumeCheckpoint:
             log.warning("%s: unreadable resume checkpoint (%s); starting afresh", self.path, err)
             return None
         if not self._is_state(state):
-            log.warning("%s: corrupt resume checkpoint (not a %s: %s); starting afresh", self.path, self.what,
-                        type(state).__name__)
+            log.warning(
+                "%s: corrupt resume checkpoint (not a %s: %s); starting afresh",
+                self.path,
+                self.what,
+                type(state).__name__,
+            )
             return None
         if state.get("code_hash") != self.code_hash:
             log.info(

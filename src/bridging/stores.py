@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import xarray as xr
@@ -45,7 +45,7 @@ def provenance(input_files: Iterable[str | Path] = (), config_hash: str | None =
     record = {
         "package": "enso-bridge",
         "package_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "config_hash": config_hash,
         "input_files": [str(p) for p in input_files],
     }
@@ -123,7 +123,9 @@ def build_store(
             std_out[name] = float(np.sqrt(np.nanmean(np.square(anom.values.astype(np.float64)))))
     first = data_vars["sst"]
     reduce_dims = [d for d in first.dims if d in ("time", "member")]
-    ocean = np.isfinite(data_vars["sst"]).all(reduce_dims) & np.isfinite(data_vars["thermocline_depth"]).all(reduce_dims)
+    ocean = np.isfinite(data_vars["sst"]).all(reduce_dims) & np.isfinite(data_vars["thermocline_depth"]).all(
+        reduce_dims
+    )
     ds = xr.Dataset(data_vars)
     ds["ocean_mask"] = ocean.astype("int8").assign_attrs(long_name="1 where the source has ocean data at every time")
     for name in FIELDS:
@@ -131,7 +133,8 @@ def build_store(
             long_name=f"monthly climatology of {name}", units=FIELD_ATTRS[name]["units"]
         )
         ds[f"{name}_anomaly_std"] = xr.DataArray(
-            np.float32(std_out[name]), attrs={"long_name": f"std of {name} anomalies over ocean", "units": FIELD_ATTRS[name]["units"]}
+            np.float32(std_out[name]),
+            attrs={"long_name": f"std of {name} anomalies over ocean", "units": FIELD_ATTRS[name]["units"]},
         )
     if climatology_period is None:
         years, _ = year_month(first["time"])
@@ -154,7 +157,9 @@ def write_store(ds: xr.Dataset, path: str | Path, *, time_chunk: int = 120) -> P
     """Write a store atomically, fields chunked along time (whole spatial slabs per chunk)."""
     encoding: dict = {"time": time_encoding()}
     for name in FIELDS:
-        chunks = tuple(min(time_chunk, n) if d == "time" else (1 if d == "member" else n) for d, n in ds[name].sizes.items())
+        chunks = tuple(
+            min(time_chunk, n) if d == "time" else (1 if d == "member" else n) for d, n in ds[name].sizes.items()
+        )
         encoding[name] = {"chunks": chunks}
     ds = ds.copy()
     for name in FIELDS:
@@ -163,14 +168,18 @@ def write_store(ds: xr.Dataset, path: str | Path, *, time_chunk: int = 120) -> P
     return write_zarr_atomic(ds, path, encoding=encoding)
 
 
-def open_zarr_checked(path: str | Path, what: str, required: Sequence[str] = (), *, chunks: dict | None | str = None) -> xr.Dataset:
+def open_zarr_checked(
+    path: str | Path, what: str, required: Sequence[str] = (), *, chunks: dict | None | str = None
+) -> xr.Dataset:
     """Open any of the project's zarr stores (cftime time axis) and check it holds ``required`` variables; every
     problem (missing, corrupt, wrong kind of store) is an InputDataError naming the path and ``what`` it should be."""
     path = Path(path)
     if not path.exists():
         raise InputDataError(path, f"{what} does not exist")
     try:
-        ds = xr.open_zarr(path, consolidated=False, chunks=chunks, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+        ds = xr.open_zarr(
+            path, consolidated=False, chunks=chunks, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)
+        )
     except Exception as err:  # zarr raises several types for a corrupt store
         raise InputDataError(path, f"cannot open {what} as a zarr store ({type(err).__name__}: {err})") from None
     missing = [v for v in required if v not in ds.variables]

@@ -21,7 +21,9 @@ from .errors import ConfigError, InputDataError
 DEFAULT_ISOTHERM = 20.0
 
 
-def isotherm_depth(theta: np.ndarray, depth: np.ndarray, isotherm: float = DEFAULT_ISOTHERM, *, axis: int = -1) -> np.ndarray:
+def isotherm_depth(
+    theta: np.ndarray, depth: np.ndarray, isotherm: float = DEFAULT_ISOTHERM, *, axis: int = -1
+) -> np.ndarray:
     """Depth of the first crossing of ``isotherm`` below the surface, by linear interpolation between levels.
 
     ``theta``: temperatures (°C) with the level dimension on ``axis`` (surface first); ``depth``: level centres

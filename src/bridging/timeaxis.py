@@ -34,7 +34,9 @@ def monthly_time(first_year: int, first_month: int, n_months: int) -> xr.DataArr
 def time_from_year_month(years, months) -> xr.DataArray:
     dates = [cftime.DatetimeNoLeap(int(y), int(m), 15) for y, m in zip(np.atleast_1d(years), np.atleast_1d(months))]
     return xr.DataArray(
-        np.array(dates, dtype=object), dims="time", attrs={"standard_name": "time", "long_name": "month (mid-month stamp)"}
+        np.array(dates, dtype=object),
+        dims="time",
+        attrs={"standard_name": "time", "long_name": "month (mid-month stamp)"},
     )
 
 

@@ -12,6 +12,18 @@ rule assimilate:
     output:
         store=directory(LAYOUT.assimilation("{model}")),
         statistics=LAYOUT.filter_statistics("{model}", "assimilation"),
+    log:
+        log("assimilate_{model}"),
+    benchmark:
+        bench("assimilate_{model}")
+    conda:
+        ENV
+    # Torch uses every thread it is given; the month loop is sequential, so more rules in parallel would only thrash.
+    threads: config["compute"]["torch_threads"]
+    resources:
+        mem_mb=6000,
+        runtime=240,
+        torch_jobs=1,
     params:
         kind="assimilation",
         da=cfg("da"),
@@ -19,18 +31,6 @@ rule assimilate:
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
         # only the device: the thread count reaches the job through `threads:` (changing it re-runs nothing)
         device=cfg("compute", "device"),
-    log:
-        log("assimilate_{model}"),
-    benchmark:
-        bench("assimilate_{model}")
-    # Torch uses every thread it is given; the month loop is sequential, so more rules in parallel would only thrash.
-    threads: config["compute"]["torch_threads"]
-    resources:
-        mem_mb=6000,
-        runtime=240,
-        torch_jobs=1,
-    conda:
-        ENV
     script:
         "../../scripts/assimilate.py"
 
@@ -39,6 +39,10 @@ use rule assimilate as free_run with:
     output:
         store=directory(LAYOUT.free_run("{model}")),
         statistics=LAYOUT.filter_statistics("{model}", "free_run"),
+    log:
+        log("free_run_{model}"),
+    benchmark:
+        bench("free_run_{model}")
     params:
         kind="free_run",
         # the control has no analysis: the analysis settings must not re-run it
@@ -46,10 +50,6 @@ use rule assimilate as free_run with:
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
         device=cfg("compute", "device"),
-    log:
-        log("free_run_{model}"),
-    benchmark:
-        bench("free_run_{model}")
 
 
 rule decode:
@@ -61,21 +61,21 @@ rule decode:
         operational_store=LAYOUT.store("{model}"),
     output:
         directory(LAYOUT.store("{kind}_{model}")),
-    wildcard_constraints:
-        kind="bridging|free_run",
-    params:
-        decode=cfg("decode"),
-        device=cfg("compute", "device"),
     log:
         log("decode_{kind}_{model}"),
     benchmark:
         bench("decode_{kind}_{model}")
+    wildcard_constraints:
+        kind="bridging|free_run",
+    conda:
+        ENV
     threads: config["compute"]["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
         torch_jobs=1,
-    conda:
-        ENV
+    params:
+        decode=cfg("decode"),
+        device=cfg("compute", "device"),
     script:
         "../../scripts/decode.py"

@@ -14,9 +14,7 @@ CATALOG_ROOTS = list(
 )
 # Roots no rule produces: their file listing (names and sizes, no file opened) is a parameter, so adding, removing
 # or replacing input files re-runs the catalog. The demo folder is tracked through its rule instead.
-_EXTERNAL_ROOTS = [
-    r for r in CATALOG_ROOTS if not (config["demo"]["enabled"] and r == _DEMO_ROOT)
-]
+_EXTERNAL_ROOTS = [r for r in CATALOG_ROOTS if not (config["demo"]["enabled"] and r == _DEMO_ROOT)]
 CATALOG = LAYOUT.catalog("json")
 CATALOG_CSV = LAYOUT.catalog("csv")
 
@@ -28,18 +26,18 @@ rule build_catalog:
     output:
         json=CATALOG,
         csv=CATALOG_CSV,
-    params:
-        roots=CATALOG_ROOTS,
-        listing=listing_fingerprint(_EXTERNAL_ROOTS),
     log:
         log("build_catalog"),
     benchmark:
         bench("build_catalog")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=15,
-    conda:
-        ENV
+    params:
+        roots=CATALOG_ROOTS,
+        listing=listing_fingerprint(_EXTERNAL_ROOTS),
     script:
         "../../scripts/build_catalog.py"

@@ -7,18 +7,18 @@ rule demo_data:
         code=src(*script_imports("demo_data")),
     output:
         directory(config["demo"]["output_dir"]),
-    params:
-        demo=cfg("demo"),
     log:
         log("demo_data"),
     benchmark:
         bench("demo_data")
+    conda:
+        ENV
     threads: 1
     resources:
         # the default demo peaks near 1 GB; the full 1850–2014 record near 1.5 GB
         mem_mb=3000,
         runtime=20,
-    conda:
-        ENV
+    params:
+        demo=cfg("demo"),
     script:
         "../../scripts/demo_data.py"

@@ -5,9 +5,7 @@ from bridging.diagnostics import FIGURES as DIAGNOSTICS_FIGURES
 
 # Every store the diagnostics read: operational models, the reanalysis, and per model its bridging model and its
 # forecast model's free run.
-DIAGNOSTICS_STORES = (
-    SOURCES + [f"bridging_{m}" for m in OPERATIONAL] + [f"free_run_{m}" for m in OPERATIONAL]
-)
+DIAGNOSTICS_STORES = SOURCES + [f"bridging_{m}" for m in OPERATIONAL] + [f"free_run_{m}" for m in OPERATIONAL]
 IDEALIZED_SOURCE = f"idealized_{IDEALIZED}"
 PSEUDO_OBS_SOURCE = f"pseudo_obs_{IDEALIZED}"
 # The idealized model's records the diagnostics read: its long reference run and the pseudo-observation record.
@@ -17,9 +15,7 @@ IDEALIZED_STORES = {
 }
 # The statistics and comparison depend on `diagnostics` without its plotting options; the per-source statistics
 # also not on the acceptance thresholds (only the comparison checks them).
-DIAGNOSTICS_STATISTICS_CFG = {
-    k: v for k, v in cfg("diagnostics").items() if k not in ("plotting", "acceptance")
-}
+DIAGNOSTICS_STATISTICS_CFG = {k: v for k, v in cfg("diagnostics").items() if k not in ("plotting", "acceptance")}
 DIAGNOSTICS_COMPARE_CFG = {k: v for k, v in cfg("diagnostics").items() if k != "plotting"}
 
 
@@ -33,22 +29,22 @@ rule diagnostics_source:
         statistics=LAYOUT.source_diagnostics("{store}", "statistics.json"),
         indices=LAYOUT.source_diagnostics("{store}", "indices.nc"),
         maps=LAYOUT.source_diagnostics("{store}", "maps.nc"),
-    wildcard_constraints:
-        store=_alternatives(DIAGNOSTICS_STORES),
-    params:
-        diagnostics=DIAGNOSTICS_STATISTICS_CFG,
     log:
         log("diagnostics_source_{store}"),
     benchmark:
         bench("diagnostics_source_{store}")
+    wildcard_constraints:
+        store=_alternatives(DIAGNOSTICS_STORES),
+    conda:
+        ENV
     threads: 1
     resources:
         # Both fields' anomalies are held as float32 (member·time × ocean cells): about 1.5 GB peak for the bridging
         # model's 5 members × 300 years on 41 × 161 (bench/bench_diagnostics.py); it grows with members × months.
         mem_mb=4000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        diagnostics=DIAGNOSTICS_STATISTICS_CFG,
     script:
         "../../scripts/diagnostics_source.py"
 
@@ -63,22 +59,22 @@ rule diagnostics_idealized:
     output:
         statistics=LAYOUT.source_diagnostics("{record}", "statistics.json"),
         indices=LAYOUT.source_diagnostics("{record}", "indices.nc"),
-    wildcard_constraints:
-        record=_alternatives(IDEALIZED_STORES),
-    params:
-        diagnostics=DIAGNOSTICS_STATISTICS_CFG,
-        kind=lambda wc: "idealized" if wc.record == IDEALIZED_SOURCE else "pseudo_obs",
     log:
         log("diagnostics_idealized_{record}"),
     benchmark:
         bench("diagnostics_idealized_{record}")
+    wildcard_constraints:
+        record=_alternatives(IDEALIZED_STORES),
+    conda:
+        ENV
     threads: 1
     resources:
         # the 30 000-year reference run: 2.6 GB peak measured (statistics of 360 000 months)
         mem_mb=4000,
         runtime=15,
-    conda:
-        ENV
+    params:
+        diagnostics=DIAGNOSTICS_STATISTICS_CFG,
+        kind=lambda wc: "idealized" if wc.record == IDEALIZED_SOURCE else "pseudo_obs",
     script:
         "../../scripts/diagnostics_idealized.py"
 
@@ -111,18 +107,18 @@ rule diagnostics_compare:
             subcategory="{model}",
             labels={"model": "{model}", "item": "acceptance criteria"},
         ),
-    params:
-        diagnostics=DIAGNOSTICS_COMPARE_CFG,
     log:
         log("diagnostics_compare_{model}"),
     benchmark:
         bench("diagnostics_compare_{model}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        diagnostics=DIAGNOSTICS_COMPARE_CFG,
     script:
         "../../scripts/diagnostics_compare.py"
 
@@ -143,18 +139,18 @@ rule diagnostics_plots:
             )
             for name in DIAGNOSTICS_FIGURES
         },
-    params:
-        plotting=cfg("diagnostics", "plotting"),
     log:
         log("diagnostics_plots_{model}"),
     benchmark:
         bench("diagnostics_plots_{model}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    conda:
-        ENV
+    params:
+        plotting=cfg("diagnostics", "plotting"),
     script:
         "../../scripts/diagnostics_plots.py"
 
@@ -176,19 +172,19 @@ rule propagation:
             subcategory="{model}",
             labels={"model": "{model}", "figure": "propagation (known truth)"},
         ),
-    params:
-        plotting=cfg("diagnostics", "plotting"),
     log:
         log("propagation_{model}"),
     benchmark:
         bench("propagation_{model}")
+    conda:
+        ENV
     threads: 1
     resources:
         # truth and two ensemble means, both fields, as float64 (time × lat × lon): about 2 GB for 300 years
         mem_mb=4000,
         runtime=15,
-    conda:
-        ENV
+    params:
+        plotting=cfg("diagnostics", "plotting"),
     script:
         "../../scripts/propagation.py"
 
@@ -198,7 +194,9 @@ rule diagnostics:
     input:
         expand(LAYOUT.model_diagnostics("{model}", "comparison.json"), model=OPERATIONAL),
         # the known truth exists for CF23 (2-D fields); CFY22 resolves only box variables
-        expand(LAYOUT.model_diagnostics("{model}", "propagation.json"), model=OPERATIONAL) if IDEALIZED == "cf23" else [],
+        expand(LAYOUT.model_diagnostics("{model}", "propagation.json"), model=OPERATIONAL)
+        if IDEALIZED == "cf23"
+        else [],
         expand(LAYOUT.figure("{model}", "{name}"), model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
         expand(LAYOUT.model_diagnostics("{model}", "explain.json"), model=OPERATIONAL),
 
@@ -232,19 +230,28 @@ rule explain:
             labels={"model": "{model}", "figure": "latent–observable correlation"},
         ),
         summary=LAYOUT.model_diagnostics("{model}", "explain.json"),
-    params:
-        da=cfg_except("da", exclude=("months", "checkpoint_months", "consistency_members", "innovation_ratio_warn", "consistency_warn")),
-        diagnostics=cfg("diagnostics"),
-        model_name="{model}",
     log:
         log("explain_{model}"),
     benchmark:
         bench("explain_{model}")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=15,
-    conda:
-        ENV
+    params:
+        da=cfg_except(
+            "da",
+            exclude=(
+                "months",
+                "checkpoint_months",
+                "consistency_members",
+                "innovation_ratio_warn",
+                "consistency_warn",
+            ),
+        ),
+        diagnostics=cfg("diagnostics"),
+        model_name="{model}",
     script:
         "../../scripts/explain.py"

@@ -6,19 +6,19 @@ rule idealized_reference:
         code=src(*script_imports("idealized_reference")),
     output:
         directory(LAYOUT.idealized_reference(IDEALIZED)),
-    params:
-        idealized=cfg("idealized"),
     log:
         log("idealized_reference"),
     benchmark:
         bench("idealized_reference")
+    conda:
+        ENV
     # One member: 1000 CF23 years take about a second compiled; a second thread would idle.
     threads: 1
     resources:
         mem_mb=1000,
         runtime=15,
-    conda:
-        ENV
+    params:
+        idealized=cfg("idealized"),
     script:
         "../../scripts/idealized_reference.py"
 
@@ -28,19 +28,19 @@ rule pseudo_obs:
         code=src(*script_imports("pseudo_obs")),
     output:
         directory(LAYOUT.pseudo_obs(IDEALIZED)),
-    params:
-        idealized=cfg("idealized"),
-        pseudo_obs=cfg("pseudo_obs"),
-        grid=cfg("grid"),
     log:
         log("pseudo_obs"),
     benchmark:
         bench("pseudo_obs")
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        idealized=cfg("idealized"),
+        pseudo_obs=cfg("pseudo_obs"),
+        grid=cfg("grid"),
     script:
         "../../scripts/pseudo_obs.py"

@@ -16,22 +16,22 @@ rule regrid_weights:
         catalog_csv=CATALOG_CSV,
     output:
         LAYOUT.weights("{source}"),
-    params:
-        source=lambda wildcards: SOURCE_CFG[wildcards.source],
-        grid=cfg("grid"),
-        regrid=cfg("ingest", "regrid"),
-        read_chunk_mb=cfg("ingest", "read_chunk_mb"),
     log:
         log("regrid_weights_{source}"),
     benchmark:
         bench("regrid_weights_{source}")
+    conda:
+        ENV
     threads: 1
     resources:
         # The KD-trees of a 0.25° global grid (ORCA025, 1.5 M points) and its first SST month.
         mem_mb=3000,
         runtime=20,
-    conda:
-        ENV
+    params:
+        source=lambda wildcards: SOURCE_CFG[wildcards.source],
+        grid=cfg("grid"),
+        regrid=cfg("ingest", "regrid"),
+        read_chunk_mb=cfg("ingest", "read_chunk_mb"),
     script:
         "../../scripts/regrid_weights.py"
 
@@ -44,21 +44,21 @@ rule ingest:
         weights=LAYOUT.weights("{source}"),
     output:
         directory(LAYOUT.store("{source}")),
-    params:
-        source=lambda wildcards: SOURCE_CFG[wildcards.source],
-        grid=cfg("grid"),
-        ingest=cfg("ingest"),
     log:
         log("ingest_{source}"),
     benchmark:
         bench("ingest_{source}")
+    conda:
+        ENV
     threads: 2
     resources:
         # thetao is read in chunks of ingest.read_chunk_mb (a few in flight per thread): 165 years of a gx1-like
         # thetao with 60 levels peaked at 1.2 GiB with 2 threads (bench/bench_ingest_memory.py).
         mem_mb=4000,
         runtime=120,
-    conda:
-        ENV
+    params:
+        source=lambda wildcards: SOURCE_CFG[wildcards.source],
+        grid=cfg("grid"),
+        ingest=cfg("ingest"),
     script:
         "../../scripts/ingest.py"

@@ -17,22 +17,22 @@ rule train_autoencoder:
         checkpoint=LAYOUT.model_file("{model}", "autoencoder.pt"),
         metrics=LAYOUT.model_file("{model}", "autoencoder_metrics.json"),
         curves=LAYOUT.model_file("{model}", "autoencoder_curves.png"),
-    params:
-        autoencoder=cfg("autoencoder"),
-        curriculum=cfg("curriculum"),
-        compute=TORCH_COMPUTE,
-        grid=cfg("grid"),
     log:
         log("train_autoencoder_{model}"),
     benchmark:
         bench("train_autoencoder_{model}")
+    conda:
+        ENV
     threads: config["compute"]["torch_threads"]
     resources:
         mem_mb=4000,
         runtime=60,
         torch_jobs=1,
-    conda:
-        ENV
+    params:
+        autoencoder=cfg("autoencoder"),
+        curriculum=cfg("curriculum"),
+        compute=TORCH_COMPUTE,
+        grid=cfg("grid"),
     script:
         "../../scripts/train_autoencoder.py"
 
@@ -47,21 +47,21 @@ rule encode:
     output:
         operational=directory(LAYOUT.latent("{model}", "operational")),
         reanalysis=directory(LAYOUT.latent("{model}", "reanalysis")),
-    params:
-        autoencoder=cfg("autoencoder"),
-        compute=TORCH_COMPUTE,
-        grid=cfg("grid"),
     log:
         log("encode_{model}"),
     benchmark:
         bench("encode_{model}")
+    conda:
+        ENV
     threads: config["compute"]["torch_threads"]
     resources:
         mem_mb=3000,
         runtime=15,
         torch_jobs=1,
-    conda:
-        ENV
+    params:
+        autoencoder=cfg("autoencoder"),
+        compute=TORCH_COMPUTE,
+        grid=cfg("grid"),
     script:
         "../../scripts/encode.py"
 
@@ -79,22 +79,22 @@ rule train_forecast:
         metrics=LAYOUT.model_file("{model}", "forecast_metrics.json"),
         curves=LAYOUT.model_file("{model}", "forecast_curves.png"),
         gate=LAYOUT.model_file("{model}", "forecast_gate.png"),
+    log:
+        log("train_forecast_{model}"),
+    benchmark:
+        bench("train_forecast_{model}")
+    conda:
+        ENV
+    threads: config["compute"]["torch_threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        torch_jobs=1,
     params:
         # gate.allow_failed only decides whether the filter may use a failing model: toggling it must not retrain
         forecast={**cfg("forecast"), "gate": cfg_except("forecast", "gate", exclude=("allow_failed",))},
         curriculum=cfg("curriculum"),
         compute=TORCH_COMPUTE,
         grid=cfg("grid"),
-    log:
-        log("train_forecast_{model}"),
-    benchmark:
-        bench("train_forecast_{model}")
-    threads: config["compute"]["torch_threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        torch_jobs=1,
-    conda:
-        ENV
     script:
         "../../scripts/train_forecast.py"

@@ -26,7 +26,9 @@ def register(sub) -> None:
     p.add_argument("--autoencoder", help="autoencoder.pt")
     p.add_argument("--pseudo-obs", help="pseudo-observation store")
     p.add_argument("--inflation", type=float, nargs="+", help="inflation value(s) (default: da.inflation)")
-    p.add_argument("--model-noise-scale", type=float, nargs="+", help="model-noise scale value(s) (default: da.model_noise_scale)")
+    p.add_argument(
+        "--model-noise-scale", type=float, nargs="+", help="model-noise scale value(s) (default: da.model_noise_scale)"
+    )
     p.add_argument("--months", type=int, help="run length (default: da.months)")
     add_device_option(p)
     p.set_defaults(func=run)

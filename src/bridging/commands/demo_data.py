@@ -31,6 +31,8 @@ def run(args) -> int:
     for plan in plan_sources(demo):
         record = load_statistics(out, plan.source_id)
         print(f"{plan.source_id} {record['years'][0]}–{record['years'][1]}: {summary_line(record['statistics'])}")
-        print(f"{'':>{len(plan.source_id)}} long run {record['long_run']['years']} yr: {summary_line(record['long_run']['statistics'])}")
+        print(
+            f"{'':>{len(plan.source_id)}} long run {record['long_run']['years']} yr: {summary_line(record['long_run']['statistics'])}"
+        )
     print(f"wrote {out}")
     return 0

@@ -42,7 +42,13 @@ def run(args) -> int:
         build_weights(weights, catalog=args.catalog, source=source, grid=cfg.grid, regrid_cfg=cfg.ingest.regrid,
                       chunk_mb=cfg.ingest.read_chunk_mb)  # fmt: skip
     out = ingest_source(
-        args.out, catalog=args.catalog, weights=weights, source=source, grid=cfg.grid, ingest=cfg.ingest, threads=args.threads
+        args.out,
+        catalog=args.catalog,
+        weights=weights,
+        source=source,
+        grid=cfg.grid,
+        ingest=cfg.ingest,
+        threads=args.threads,
     )
     print(f"wrote {out}")
     return 0

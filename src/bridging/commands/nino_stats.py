@@ -39,12 +39,16 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(jsonable(result), indent=2, allow_nan=False))
         return 0
-    print(f"{result['file']}: {result['variable']}, {result['years'][0]}–{result['years'][1]}, "
-          f"{result['n_months']} months × {result['n_members']} member(s)")
+    print(
+        f"{result['file']}: {result['variable']}, {result['years'][0]}–{result['years'][1]}, "
+        f"{result['n_months']} months × {result['n_members']} member(s)"
+    )
     print(f"{'index':<8} {'std (°C)':>9} {'skewness':>9} {'kurtosis':>9}")
     for name in ("nino3", "nino34", "nino4"):
         s = result[name]
         print(f"{name:<8} {s['std']:>9.3f} {s['skewness']:>+9.3f} {s['kurtosis']:>9.3f}")
     ev = result["events"]
-    print(f"DJF events in {ev['winters']} winters: EP {ev['ep']}, CP {ev['cp']}, La Niña {ev['la_nina']}, extreme EP {ev['extreme_ep']}")
+    print(
+        f"DJF events in {ev['winters']} winters: EP {ev['ep']}, CP {ev['cp']}, La Niña {ev['la_nina']}, extreme EP {ev['extreme_ep']}"
+    )
     return 0

@@ -14,10 +14,14 @@ def register(sub) -> None:
     p.add_argument("--variable", default=None, help="variable name in the files (default: the only known one present)")
     p.add_argument("--out", required=True, help="output .nc or .zarr")
     add_grid_options(p)
-    p.add_argument("--method", choices=("bilinear", "idw", "nearest"), default=None, help="regrid method (default: config default)")
+    p.add_argument(
+        "--method", choices=("bilinear", "idw", "nearest"), default=None, help="regrid method (default: config default)"
+    )
     p.add_argument("--neighbours", type=int, default=None, help="k of idw")
     p.add_argument("--max-distance", type=float, default=None, help="max great-circle distance (deg) to an ocean point")
-    p.add_argument("--weights", default=None, help="use these precomputed weights (.nc from --save-weights or the workflow)")
+    p.add_argument(
+        "--weights", default=None, help="use these precomputed weights (.nc from --save-weights or the workflow)"
+    )
     p.add_argument("--save-weights", default=None, help="also save the computed weights here (.nc)")
     add_run_options(p)
     p.set_defaults(func=run)
@@ -29,7 +33,11 @@ def run(args) -> int:
     from ..settings import RegridSection
 
     regrid_cfg = RegridSection().model_dump()
-    for key, value in (("method", args.method), ("neighbours", args.neighbours), ("max_distance_deg", args.max_distance)):
+    for key, value in (
+        ("method", args.method),
+        ("neighbours", args.neighbours),
+        ("max_distance_deg", args.max_distance),
+    ):
         if value is not None:
             regrid_cfg[key] = value
     out = regrid_files(

@@ -63,6 +63,8 @@ def run(args) -> int:
     )
     held = record["final"]["operational_heldout"]
     print(f"wrote {out}/autoencoder.pt (best epoch {record['best_epoch'] + 1} of {record['epochs_run']})")
-    print(f"held-out L_recon {held['recon_loss']:.4g}, L_corr {held['corr_loss']:.3f}, ||C|| {held['cross_cov_norm']:.3g}, "
-          f"y-from-z R2 {held['y_from_z_r2']:.3f}")
+    print(
+        f"held-out L_recon {held['recon_loss']:.4g}, L_corr {held['corr_loss']:.3f}, ||C|| {held['cross_cov_norm']:.3g}, "
+        f"y-from-z R2 {held['y_from_z_r2']:.3f}"
+    )
     return 0

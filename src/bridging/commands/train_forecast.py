@@ -21,7 +21,9 @@ def register(sub) -> None:
     p.add_argument("--autoencoder", help="autoencoder.pt (decodes for the gate)")
     p.add_argument("--operational-store", help="the operational model's source store")
     p.add_argument("--reanalysis-store", help="the reanalysis source store")
-    p.add_argument("--out-dir", help="folder for forecast.pt, forecast_metrics.json, forecast_curves.png, forecast_gate.png")
+    p.add_argument(
+        "--out-dir", help="folder for forecast.pt, forecast_metrics.json, forecast_curves.png, forecast_gate.png"
+    )
     add_device_option(p)
     p.set_defaults(func=run)
 

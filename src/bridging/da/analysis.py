@@ -67,7 +67,9 @@ def _flatten_batch(t: torch.Tensor, trailing: int, batch_shape: torch.Size, name
     try:
         t = t.expand(*batch_shape, *core)
     except RuntimeError:
-        raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to batch shape {tuple(batch_shape)}") from None
+        raise ValueError(
+            f"{name}: shape {tuple(t.shape)} does not broadcast to batch shape {tuple(batch_shape)}"
+        ) from None
     return t.reshape(-1, *core)
 
 
@@ -77,7 +79,9 @@ def _per_experiment(value, batch_shape: torch.Size, like: torch.Tensor, name: st
     try:
         t = t.expand(batch_shape)
     except RuntimeError:
-        raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to batch shape {tuple(batch_shape)}") from None
+        raise ValueError(
+            f"{name}: shape {tuple(t.shape)} does not broadcast to batch shape {tuple(batch_shape)}"
+        ) from None
     return t.reshape(-1, 1, 1)
 
 
@@ -232,11 +236,14 @@ def analysis(
     for first in range(0, B, chunk):
         part = slice(first, first + chunk)
         res, failed = _analysis_core(
-            E[part], y[part], r[part],
+            E[part],
+            y[part],
+            r[part],
             rho_t=rho_t if rho_t is None or rho_t.dim() == 2 else rho_t[part],
             lam=None if lam is None else lam[part],
             eps=None if eps is None else eps[part],
-            method=method, sqrt_method=sqrt_method,
+            method=method,
+            sqrt_method=sqrt_method,
         )
         results.append(res)
         failures.append(failed)

@@ -13,8 +13,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import dask.array as dsa
 import numpy as np
@@ -179,17 +179,33 @@ def store_template(
     if adaptive:
         specs["model_noise_factor"] = (("time", "experiment"), (T, B), (c, 1), np.float32)
     if k:
-        specs["decoded_observables"] = (("time", "experiment", "check_member", "obs"), (T, B, k, m), (c, 1, k, m), np.float32)
+        specs["decoded_observables"] = (
+            ("time", "experiment", "check_member", "obs"),
+            (T, B, k, m),
+            (c, 1, k, m),
+            np.float32,
+        )
         specs["consistency_moments"] = (("time", "experiment", "moment"), (T, B, 5), (c, 1, 5), np.float64)
     var_attrs = {
         "members": {"long_name": "ensemble members of the augmented state x = [z; y] after each month's cycle"},
         "ensemble_mean": {"long_name": "ensemble mean of x"},
         "ensemble_spread": {"long_name": "ensemble standard deviation of x (ddof 1)"},
-        "innovation": {"long_name": "y_obs − H mean(x_f): pseudo-observation minus forecast-mean observable", "units": "physical (obs)"},
-        "forecast_spread": {"long_name": "forecast spread of the observables as used by the analysis (after inflation)"},
-        "model_noise_factor": {"long_name": "adaptive factor on the model-noise standard deviation used for the month's forecast (da.adaptive_noise)"},
-        "decoded_observables": {"long_name": "observables extracted from the decoded fields of the first members (physical units)"},
-        "consistency_moments": {"long_name": "moments of decoded vs analysis observables in units of the training std, summed over checked members and observables"},
+        "innovation": {
+            "long_name": "y_obs − H mean(x_f): pseudo-observation minus forecast-mean observable",
+            "units": "physical (obs)",
+        },
+        "forecast_spread": {
+            "long_name": "forecast spread of the observables as used by the analysis (after inflation)"
+        },
+        "model_noise_factor": {
+            "long_name": "adaptive factor on the model-noise standard deviation used for the month's forecast (da.adaptive_noise)"
+        },
+        "decoded_observables": {
+            "long_name": "observables extracted from the decoded fields of the first members (physical units)"
+        },
+        "consistency_moments": {
+            "long_name": "moments of decoded vs analysis observables in units of the training std, summed over checked members and observables"
+        },
     }
     data_vars = {}
     encoding = {"time": time_encoding()}

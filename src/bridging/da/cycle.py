@@ -10,8 +10,9 @@ without analysis and re-encoding. Each month also records what the filter statis
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,7 +109,9 @@ def run_cycles(
             last = min((first // block_months + 1) * block_months, stop_month)
             block = _Block.allocate(last - first, (B, N, n), setup.n_obs, run, adaptive is not None)
             if adaptive is not None and state.adapt is None:
-                state.adapt = torch.tensor([1.0, float("nan"), float("nan")], dtype=run.dtype, device=run.device).repeat(B, 1)
+                state.adapt = torch.tensor(
+                    [1.0, float("nan"), float("nan")], dtype=run.dtype, device=run.device
+                ).repeat(B, 1)
             for i in range(last - first):
                 forecast = _forecast(setup, state, adaptive, run)
                 block.finite_forecast[i] = torch.isfinite(forecast).flatten(1).all(1)
@@ -138,7 +141,9 @@ def run_cycles(
 # The steps of one month
 
 
-def _forecast(setup: CycleSetup, state: FilterState, adaptive: AdaptiveNoise | None, run: _RunConstants) -> torch.Tensor:
+def _forecast(
+    setup: CycleSetup, state: FilterState, adaptive: AdaptiveNoise | None, run: _RunConstants
+) -> torch.Tensor:
     """The forecast ensemble (B, N, n): the model step (carrying the recurrent state) plus model noise."""
     B, N, n = state.members.shape
     x, state.recurrent = setup.forecaster.step(state.members.reshape(B * N, n), state.recurrent)
@@ -150,7 +155,9 @@ def _forecast(setup: CycleSetup, state: FilterState, adaptive: AdaptiveNoise | N
     return x.reshape(B, N, n) + noise
 
 
-def _adapt(adaptive: AdaptiveNoise, adapt: torch.Tensor, block: "_Block", i: int, obs_var: torch.Tensor, scale) -> torch.Tensor:
+def _adapt(
+    adaptive: AdaptiveNoise, adapt: torch.Tensor, block: _Block, i: int, obs_var: torch.Tensor, scale
+) -> torch.Tensor:
     """One month's step of the adaptive noise factor, from the month's innovations and spread in training-std units."""
     return adaptive.update(
         adapt,
@@ -160,11 +167,18 @@ def _adapt(adaptive: AdaptiveNoise, adapt: torch.Tensor, block: "_Block", i: int
     )
 
 
-def _analysis(setup: CycleSetup, forecast, y, generator, block: "_Block", i: int, first: int, time_values, dtype) -> torch.Tensor:
+def _analysis(
+    setup: CycleSetup, forecast, y, generator, block: _Block, i: int, first: int, time_values, dtype
+) -> torch.Tensor:
     """The analysis ensemble (re-encoded when configured); a failed factorisation becomes a FilterDivergedError."""
     try:
         members = analysis(
-            forecast, y, setup.obs_var, method=setup.method, inflation=setup.inflation, taper=setup.taper,
+            forecast,
+            y,
+            setup.obs_var,
+            method=setup.method,
+            inflation=setup.inflation,
+            taper=setup.taper,
             generator=generator,
         )
     except torch.linalg.LinAlgError as err:
@@ -190,7 +204,9 @@ def _consistency(setup: CycleSetup, members: torch.Tensor, run: _RunConstants):
     """Decoded observables (B, k, m) of the first k members and the summed moments (B, 5) of decoded (a) vs analysis
     (b) observables in units of the training std, in ``CONSISTENCY_MOMENTS`` order."""
     B, k, m, n_latent = members.shape[0], run.k, setup.n_obs, setup.n_latent
-    decoded = setup.decoded_observables(members[:, :k, :n_latent].reshape(B * k, n_latent)).reshape(B, k, m).to(run.dtype)
+    decoded = (
+        setup.decoded_observables(members[:, :k, :n_latent].reshape(B * k, n_latent)).reshape(B, k, m).to(run.dtype)
+    )
     a = (decoded.to(torch.float64) / run.moments_scale).flatten(1)
     b = (members[:, :k, n_latent:].to(torch.float64) / run.moments_scale).flatten(1)
     return decoded, torch.stack([a.sum(1), b.sum(1), (a * a).sum(1), (b * b).sum(1), (a * b).sum(1)], dim=-1)
@@ -213,7 +229,7 @@ class _RunConstants:
     moments_scale: torch.Tensor | None
 
     @classmethod
-    def of(cls, setup: CycleSetup, members: torch.Tensor) -> "_RunConstants":
+    def of(cls, setup: CycleSetup, members: torch.Tensor) -> _RunConstants:
         device, dtype, std = members.device, members.dtype, setup.observable_std
         k = min(setup.consistency_members, members.shape[1]) if setup.decoded_observables is not None else 0
         adaptive_scale = std.to(device=device, dtype=dtype) if std is not None else 1.0
@@ -240,7 +256,7 @@ class _Block:
     noise_factor: torch.Tensor | None  # (K, B)
 
     @classmethod
-    def allocate(cls, K: int, shape: tuple[int, int, int], m: int, run: _RunConstants, adaptive: bool) -> "_Block":
+    def allocate(cls, K: int, shape: tuple[int, int, int], m: int, run: _RunConstants, adaptive: bool) -> _Block:
         (B, N, n), k, device = shape, run.k, run.device
 
         def empty(*shape, dtype=run.dtype):
@@ -305,6 +321,8 @@ def _month_label(time_values, month: int) -> str:
 
 def _hint(setup: CycleSetup) -> str:
     if setup.assimilate and setup.taper is not None:
-        return (" (localization is on: its unbalanced latent/observable increments push members off the training "
-                "manifold, where the forecast model can amplify them; try da.localization.enabled: false)")
+        return (
+            " (localization is on: its unbalanced latent/observable increments push members off the training "
+            "manifold, where the forecast model can amplify them; try da.localization.enabled: false)"
+        )
     return ""

@@ -14,9 +14,9 @@ at a time inside the store write, so memory stays at one chunk whatever the reco
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import dask
 import dask.array as dsa
@@ -57,10 +57,14 @@ def decode_filter_store(
         ae.eval()
     R, n_latent = decode.n_realizations, int(fs.attrs["n_latent"])
     decoder = ChunkDecoder(
-        ae, target,
+        ae,
+        target,
         members=fs["members"].isel(experiment=experiment, member=slice(0, R))[..., :n_latent],  # (time, member, latent)
         mean=fs["ensemble_mean"].isel(experiment=experiment)[..., :n_latent],  # (time, latent)
-        months=year_month(fs["time"])[1], batch_size=decode.batch_size, time_chunk=decode.time_chunk, device=dev,
+        months=year_month(fs["time"])[1],
+        batch_size=decode.batch_size,
+        time_chunk=decode.time_chunk,
+        device=dev,
         autoencoder_path=autoencoder,
     )
     source_kind = SOURCE_KINDS[str(fs.attrs["kind"])]
@@ -71,8 +75,13 @@ def decode_filter_store(
         climatology_period=_climatology_period(target.store),
         climatology={f: target.store[f"{f}_climatology"] for f in FIELDS},
         anomaly_std={f: float(target.store[f"{f}_anomaly_std"]) for f in FIELDS},
-        provenance_json=provenance([assimilation, autoencoder, operational_store], None, stage="decode",
-                                   decode=decode.model_dump(mode="json"), experiment=experiment),
+        provenance_json=provenance(
+            [assimilation, autoencoder, operational_store],
+            None,
+            stage="decode",
+            decode=decode.model_dump(mode="json"),
+            experiment=experiment,
+        ),
         extra_attrs={
             "operational_model": model_name,
             "realizations": f"analysis members 0–{R - 1} of experiment {experiment} of {Path(assimilation).name}",
@@ -103,7 +112,9 @@ def _open_filter_store(path, experiment: int, n_realizations: int) -> xr.Dataset
     if not 0 <= experiment < ds.sizes["experiment"]:
         raise ConfigError(f"experiment {experiment} does not exist in {path} ({ds.sizes['experiment']} experiments)")
     if n_realizations > ds.sizes["member"]:
-        raise ConfigError(f"decode.n_realizations = {n_realizations} exceeds the {ds.sizes['member']} members in {path}")
+        raise ConfigError(
+            f"decode.n_realizations = {n_realizations} exceeds the {ds.sizes['member']} members in {path}"
+        )
     return ds
 
 
@@ -118,10 +129,12 @@ class OperationalFields:
     climatology: np.ndarray  # (F, 12, lat, lon) float32
 
     @classmethod
-    def read(cls, path) -> "OperationalFields":
+    def read(cls, path) -> OperationalFields:
         op = open_store(path)
         std = np.array([float(op[f"{f}_anomaly_std"]) for f in FIELDS], dtype=np.float32)
-        clim = np.stack([op[f"{f}_climatology"].transpose("month", "lat", "lon").values for f in FIELDS]).astype(np.float32)
+        clim = np.stack([op[f"{f}_climatology"].transpose("month", "lat", "lon").values for f in FIELDS]).astype(
+            np.float32
+        )
         if clim.shape[1] != 12:
             raise InputDataError(path, f"climatology has {clim.shape[1]} months, expected 12")
         return cls(Path(path), op, np.asarray(op["ocean_mask"].values).astype(bool), std, clim)
@@ -170,29 +183,48 @@ class ChunkDecoder:
     """Full fields of the realizations and of the ensemble mean, decoded one time chunk at a time inside the store
     write: every variable of a chunk comes from one (delayed) decode."""
 
-    def __init__(self, ae, target: OperationalFields, *, members: xr.DataArray, mean: xr.DataArray, months: np.ndarray,
-                 batch_size: int, time_chunk: int, device, autoencoder_path):
+    def __init__(
+        self,
+        ae,
+        target: OperationalFields,
+        *,
+        members: xr.DataArray,
+        mean: xr.DataArray,
+        months: np.ndarray,
+        batch_size: int,
+        time_chunk: int,
+        device,
+        autoencoder_path,
+    ):
         self.ae, self.target, self.members, self.mean, self.months = ae, target, members, mean, months
         self.batch_size, self.device, self.autoencoder_path = batch_size, device, autoencoder_path
         self.n_time, self.n_members, self.n_latent = members.sizes["time"], members.sizes["member"], mean.shape[-1]
         self.chunk = min(time_chunk, self.n_time)
-        self.blocks = [dask.delayed(self.chunk_fields, pure=False)(t0, min(t0 + self.chunk, self.n_time))
-                       for t0 in range(0, self.n_time, self.chunk)]
+        self.blocks = [
+            dask.delayed(self.chunk_fields, pure=False)(t0, min(t0 + self.chunk, self.n_time))
+            for t0 in range(0, self.n_time, self.chunk)
+        ]
 
     def full_fields(self, z: np.ndarray, month_idx: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
         """(F, *lead, lat, lon) full fields from latent (prod(lead), n_latent) rows; lead ends with time."""
         (n_lat, n_lon), F = self.target.shape, len(FIELDS)
         anomalies = decode_latent(self.ae, z, batch_size=self.batch_size, device=self.device)
         if anomalies.shape[1:] != (F, n_lat, n_lon):
-            raise InputDataError(self.autoencoder_path, f"decoder output {anomalies.shape[1:]} does not match ({F}, {n_lat}, {n_lon})")
+            raise InputDataError(
+                self.autoencoder_path, f"decoder output {anomalies.shape[1:]} does not match ({F}, {n_lat}, {n_lon})"
+            )
         anomalies = anomalies.reshape(*lead, F, n_lat, n_lon)
         anomalies = np.moveaxis(anomalies, -3, 0)  # (F, *lead, lat, lon)
-        climatology = self.target.climatology[:, month_idx - 1].reshape(F, *([1] * (len(lead) - 1)), len(month_idx), n_lat, n_lon)
+        climatology = self.target.climatology[:, month_idx - 1].reshape(
+            F, *([1] * (len(lead) - 1)), len(month_idx), n_lat, n_lon
+        )
         fields = anomalies * self.target.std.reshape(-1, *([1] * (len(lead) + 2))) + climatology
         return np.where(self.target.ocean, fields, np.float32(np.nan)).astype(np.float32)
 
     def chunk_fields(self, t0: int, t1: int) -> dict[str, np.ndarray]:
-        z_members = np.asarray(self.members.isel(time=slice(t0, t1)).transpose("member", "time", ...).values)  # (R, t, n_l)
+        z_members = np.asarray(
+            self.members.isel(time=slice(t0, t1)).transpose("member", "time", ...).values
+        )  # (R, t, n_l)
         z_mean = np.asarray(self.mean.isel(time=slice(t0, t1)).values)  # (t, n_l)
         mi = self.months[t0:t1]
         realizations = self.full_fields(z_members.reshape(-1, self.n_latent), mi, (self.n_members, t1 - t0))
@@ -215,17 +247,28 @@ class ChunkDecoder:
 
     def lazy_fields(self, time: xr.DataArray) -> dict[str, xr.DataArray]:
         """The realizations of each field on (member, time, lat, lon)."""
-        coords = {"member": np.arange(self.n_members), "time": time, "lat": self.target.store["lat"].values,
-                  "lon": self.target.store["lon"].values}
-        return {f: xr.DataArray(self.stacked(f, True), dims=("member", "time", "lat", "lon"), coords=coords) for f in FIELDS}
+        coords = {
+            "member": np.arange(self.n_members),
+            "time": time,
+            "lat": self.target.store["lat"].values,
+            "lon": self.target.store["lon"].values,
+        }
+        return {
+            f: xr.DataArray(self.stacked(f, True), dims=("member", "time", "lat", "lon"), coords=coords) for f in FIELDS
+        }
 
     def lazy_ensemble_means(self, time: xr.DataArray) -> dict[str, xr.DataArray]:
         """``<field>_ensemble_mean`` on (time, lat, lon): the decoded ensemble mean D(z̄), a summary."""
         coords = {"time": time, "lat": self.target.store["lat"].values, "lon": self.target.store["lon"].values}
         return {
             f"{f}_ensemble_mean": xr.DataArray(
-                self.stacked(f"{f}_ensemble_mean", False), dims=("time", "lat", "lon"), coords=coords,
-                attrs={**FIELD_ATTRS[f], "long_name": f"{FIELD_ATTRS[f]['long_name']}, decoded ensemble mean D(mean z) (a summary, not a realization)"},
+                self.stacked(f"{f}_ensemble_mean", False),
+                dims=("time", "lat", "lon"),
+                coords=coords,
+                attrs={
+                    **FIELD_ATTRS[f],
+                    "long_name": f"{FIELD_ATTRS[f]['long_name']}, decoded ensemble mean D(mean z) (a summary, not a realization)",
+                },
             )
             for f in FIELDS
         }

@@ -5,8 +5,8 @@ the cycle calls (re-encoding, decoded observables) and the initial ensemble.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import numpy as np
 import torch
@@ -55,7 +55,9 @@ class StageInputs:
 
 def read_inputs(latent_store, pseudo_obs, operational_store, grid_cfg, months: int | None) -> StageInputs:
     lat_ds = open_zarr_checked(latent_store, "latent store", ["z", "y", "obs_variable", "obs_lat_min"])
-    obs_ds = open_zarr_checked(pseudo_obs, "pseudo-observation store", ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"])
+    obs_ds = open_zarr_checked(
+        pseudo_obs, "pseudo-observation store", ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"]
+    )
     layout = ObservationLayout.from_dataset(obs_ds)
     if not _same_layout(layout, ObservationLayout.from_dataset(lat_ds)):
         raise InputDataError(
@@ -83,7 +85,9 @@ def read_inputs(latent_store, pseudo_obs, operational_store, grid_cfg, months: i
         raise InputDataError(operational_store, f"not a store with anomaly std: missing {missing}")
     grid = TargetGrid.from_config(grid_cfg)
     if tuple(op["ocean_mask"].shape) != grid.shape:
-        raise InputDataError(operational_store, f"ocean_mask has shape {op['ocean_mask'].shape}, the grid is {grid.shape}")
+        raise InputDataError(
+            operational_store, f"ocean_mask has shape {op['ocean_mask'].shape}, the grid is {grid.shape}"
+        )
     ysd = y.std(0)
     if not (ysd > 0).all():
         raise InputDataError(latent_store, f"observables {np.flatnonzero(ysd == 0).tolist()} are constant in y")
@@ -204,13 +208,20 @@ def autoencoder_check(reencode, decoded_observables, inputs: StageInputs, *, dev
 
 
 def log_autoencoder_check(check: dict, *, reencoding: bool) -> None:
-    log.info("autoencoder on %d training months: decoded-vs-y consistency corr %.3f slope %.3f; one re-encoding moves "
-             "z by %.2f of its spread", check["training_months_checked"], check["training_consistency_correlation"],
-             check["training_consistency_slope"], check["reencode_relative_change"])
+    log.info(
+        "autoencoder on %d training months: decoded-vs-y consistency corr %.3f slope %.3f; one re-encoding moves "
+        "z by %.2f of its spread",
+        check["training_months_checked"],
+        check["training_consistency_correlation"],
+        check["training_consistency_slope"],
+        check["reencode_relative_change"],
+    )
     if reencoding and check["reencode_relative_change"] > REENCODE_CHANGE_WARN:
-        log.warning("da.reencode is on but E(D(z)) moves training states by %.2f of their spread: re-encoding will "
-                    "jolt every member each month (it collapsed the ensemble in such a case); consider reencode: false",
-                    check["reencode_relative_change"])
+        log.warning(
+            "da.reencode is on but E(D(z)) moves training states by %.2f of their spread: re-encoding will "
+            "jolt every member each month (it collapsed the ensemble in such a case); consider reencode: false",
+            check["reencode_relative_change"],
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -231,7 +242,9 @@ def initial_members(
         raise ConfigError(f"da.init_warmup_months = {warmup} leaves no training month to start from ({T} months)")
     rng = np.random.default_rng(seed)
     months = rng.choice(candidates, size=n_members, replace=n_members > candidates.size)
-    history = np.stack([training[t - warmup : t] for t in months]) if warmup else np.zeros((n_members, 0, training.shape[1]))
+    history = (
+        np.stack([training[t - warmup : t] for t in months]) if warmup else np.zeros((n_members, 0, training.shape[1]))
+    )
     return months, history, training[months]
 
 

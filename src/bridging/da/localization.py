@@ -56,7 +56,9 @@ def correlation_distance(latent: np.ndarray, observables: np.ndarray, *, path=No
     z = np.asarray(latent, dtype=np.float64)
     y = np.asarray(observables, dtype=np.float64)
     if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
-        raise InputDataError(path, f"latent series {z.shape} and observables {y.shape} must be (time, ·) with equal time")
+        raise InputDataError(
+            path, f"latent series {z.shape} and observables {y.shape} must be (time, ·) with equal time"
+        )
     if z.shape[0] < 3:
         raise InputDataError(path, f"{z.shape[0]} time steps are too few to estimate correlations for localization")
     if not (np.isfinite(z).all() and np.isfinite(y).all()):
@@ -66,7 +68,9 @@ def correlation_distance(latent: np.ndarray, observables: np.ndarray, *, path=No
     zs = np.sqrt((z**2).sum(0))
     ys = np.sqrt((y**2).sum(0))
     if not (ys > 0).all():
-        raise InputDataError(path, f"observables {np.flatnonzero(ys == 0).tolist()} are constant over the training record")
+        raise InputDataError(
+            path, f"observables {np.flatnonzero(ys == 0).tolist()} are constant over the training record"
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = (z.T @ y) / np.outer(zs, ys)
     corr = np.where(zs[:, None] > 0, corr, 0.0)
@@ -95,7 +99,10 @@ def taper_from_training(
         return None
     distance = correlation_distance(latent, observables, path=path)
     return augmented_taper(
-        distance, obs_lon, latent_halfwidth=float(get("latent_halfwidth")), obs_halfwidth_deg=float(get("obs_halfwidth_deg"))
+        distance,
+        obs_lon,
+        latent_halfwidth=float(get("latent_halfwidth")),
+        obs_halfwidth_deg=float(get("obs_halfwidth_deg")),
     )
 
 

@@ -32,7 +32,9 @@ def noise_factor(noise_cov, *, path=None) -> torch.Tensor:
     vals, vecs = torch.linalg.eigh(q)
     scale = float(vals.abs().max()) or 1.0
     if float(vals[0]) < -1e-8 * scale:
-        raise InputDataError(path, f"noise_cov is not positive semi-definite (smallest eigenvalue {float(vals[0]):.3g})")
+        raise InputDataError(
+            path, f"noise_cov is not positive semi-definite (smallest eigenvalue {float(vals[0]):.3g})"
+        )
     return vecs * vals.clamp_min(0).sqrt()
 
 
@@ -52,7 +54,7 @@ class NoiseSplit:
     obs_factor: torch.Tensor  # L_y (n_obs, n_obs)
 
     @classmethod
-    def from_covariance(cls, noise_cov, n_latent: int, *, device, dtype) -> "NoiseSplit":
+    def from_covariance(cls, noise_cov, n_latent: int, *, device, dtype) -> NoiseSplit:
         q = torch.as_tensor(np.asarray(noise_cov), dtype=torch.float64)
         q = 0.5 * (q + q.T)
         q_zz, q_zy, q_yy = q[:n_latent, :n_latent], q[:n_latent, n_latent:], q[n_latent:, n_latent:]
@@ -68,7 +70,9 @@ class NoiseSplit:
         return cls(gain.to(**to), sqrt_psd(conditional).to(**to), sqrt_psd(q_yy).to(**to))
 
 
-def adaptive_noise_draw(xi: torch.Tensor, split: NoiseSplit, std_scale: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+def adaptive_noise_draw(
+    xi: torch.Tensor, split: NoiseSplit, std_scale: torch.Tensor, factor: torch.Tensor
+) -> torch.Tensor:
     """Model noise (B, N, n) from standard normals ``xi`` (B, N, n): the observables' noise (and the latent noise it
     explains) scaled by std_scale·factor per experiment, the unexplained latent noise by std_scale only."""
     n_latent = split.latent_factor.shape[0]

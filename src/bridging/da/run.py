@@ -20,9 +20,9 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -91,8 +91,15 @@ def run_filter_stage(
 
     inputs = read_inputs(latent_store, pseudo_obs, operational_store, grid, da.months)
     fm, ae = load_models(forecast_model, autoencoder, dev)
-    fm, ae = checked_models(fm, ae, inputs, dtype=getattr(torch, da.dtype), allow_failed_gate=allow_failed_gate,
-                            forecast_path=forecast_model, latent_store=latent_store)
+    fm, ae = checked_models(
+        fm,
+        ae,
+        inputs,
+        dtype=getattr(torch, da.dtype),
+        allow_failed_gate=allow_failed_gate,
+        forecast_path=forecast_model,
+        latent_store=latent_store,
+    )
     experiments = Experiments.of(da, inflation, model_noise_scale, assimilating=kind == "assimilation")
     run = FilterRun(kind, da, inputs, experiments, dev, model_name, _taper(kind, da, inputs, latent_store))
     setup, ae_check = cycle_setup(run, fm, ae, forecast_path=forecast_model)
@@ -102,8 +109,14 @@ def run_filter_stage(
     state = _resumed_state(sidecar, run, output)
     if state is None:
         state = _fresh_state(sidecar, run, fm, setup, settings, input_paths, output)
-    state = run_cycles(setup, state, stop_month=inputs.months, block_months=da.checkpoint_months,
-                       on_block=_BlockMonitor(run, sidecar, setup, ae_check), time_values=inputs.time)
+    state = run_cycles(
+        setup,
+        state,
+        stop_month=inputs.months,
+        block_months=da.checkpoint_months,
+        on_block=_BlockMonitor(run, sidecar, setup, ae_check),
+        time_values=inputs.time,
+    )
 
     summary = _finalize(sidecar.store.path, run, ae_check, seconds=time.perf_counter() - started)
     write_text_atomic(json.dumps(summary, indent=2, default=float) + "\n", statistics)
@@ -133,7 +146,7 @@ class Experiments:
     model_noise_scale: tuple[float, ...]
 
     @classmethod
-    def of(cls, da: DASection, inflation, model_noise_scale, *, assimilating: bool) -> "Experiments":
+    def of(cls, da: DASection, inflation, model_noise_scale, *, assimilating: bool) -> Experiments:
         """The Cartesian product of the given inflation and noise-scale values (default: the configured ones)."""
         if not assimilating and inflation is not None:
             raise ConfigError("the free run has no analysis: inflation values do not apply to it")
@@ -195,8 +208,11 @@ class FilterRun:
         settings = {"kind": self.kind, "da": self.da_settings()}
         if self.experiments.inflation is not None:
             settings["inflation"] = list(self.experiments.inflation)
-        settings.update(model_noise_scale=list(self.experiments.model_noise_scale), device=self.device.type,
-                        allow_failed_gate=allow_failed_gate)
+        settings.update(
+            model_noise_scale=list(self.experiments.model_noise_scale),
+            device=self.device.type,
+            allow_failed_gate=allow_failed_gate,
+        )
         return settings
 
 
@@ -205,8 +221,11 @@ def _taper(kind: str, da: DASection, inputs: StageInputs, latent_store) -> np.nd
     if kind != "assimilation":
         return None
     taper = taper_from_training(
-        inputs.training[:, : inputs.n_latent], inputs.training[:, inputs.n_latent :], inputs.layout.lon,
-        da.localization, path=latent_store,
+        inputs.training[:, : inputs.n_latent],
+        inputs.training[:, inputs.n_latent :],
+        inputs.layout.lon,
+        da.localization,
+        path=latent_store,
     )
     if da.method == "etkf" and taper is not None:
         log.info("ETKF with localization: the observation-space symmetric square-root form (m×m) is used")
@@ -218,8 +237,13 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
     inputs, da, dev, dtype = run.inputs, run.da, run.device, run.dtype
     T, B, m = inputs.months, len(run.experiments), inputs.layout.size
     reencode, decoded_observables = autoencoder_hooks(
-        ae, layout=inputs.layout, grid=inputs.grid, ocean_mask=inputs.ocean_mask, anomaly_std=inputs.anomaly_std,
-        device=dev, dtype=dtype,
+        ae,
+        layout=inputs.layout,
+        grid=inputs.grid,
+        ocean_mask=inputs.ocean_mask,
+        anomaly_std=inputs.anomaly_std,
+        device=dev,
+        dtype=dtype,
     )
     ae_check = autoencoder_check(reencode, decoded_observables, inputs, device=dev, dtype=dtype)
     log_autoencoder_check(ae_check, reencoding=run.assimilating and da.reencode)
@@ -240,7 +264,9 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
         consistency_members=run.consistency_members,
         observable_std=torch.as_tensor(inputs.observable_std),
         adaptive=AdaptiveNoise(**da.adaptive_noise.model_dump(exclude={"enabled"})) if adaptive else None,
-        noise_split=NoiseSplit.from_covariance(fm.noise_cov, inputs.n_latent, device=dev, dtype=dtype) if adaptive else None,
+        noise_split=NoiseSplit.from_covariance(fm.noise_cov, inputs.n_latent, device=dev, dtype=dtype)
+        if adaptive
+        else None,
     )
     return setup, ae_check
 
@@ -260,7 +286,9 @@ def _resumed_state(sidecar: FilterSidecar, run: FilterRun, output) -> FilterStat
     return state
 
 
-def _fresh_state(sidecar: FilterSidecar, run: FilterRun, fm, setup: CycleSetup, settings: dict, input_paths, output) -> FilterState:
+def _fresh_state(
+    sidecar: FilterSidecar, run: FilterRun, fm, setup: CycleSetup, settings: dict, input_paths, output
+) -> FilterState:
     """Month 0: members drawn from training months and spun up through the forecast model; an empty partial store."""
     inputs, da, dev, dtype = run.inputs, run.da, run.device, run.dtype
     B, N, n = len(run.experiments), da.ensemble_size, inputs.n_state
@@ -271,15 +299,32 @@ def _fresh_state(sidecar: FilterSidecar, run: FilterRun, fm, setup: CycleSetup, 
     state = FilterState(0, members, spin_up(fm, history_t, B), generator)
     generator.manual_seed(da.seed)
     template, encoding = store_template(
-        time_values=inputs.time, n_experiments=B, n_members=N, n_state=n, n_latent=inputs.n_latent,
-        layout=inputs.layout, consistency_members=run.consistency_members, chunk_months=da.checkpoint_months,
-        static=_static_variables(run, months0), attrs=_store_attrs(run, settings, input_paths),
+        time_values=inputs.time,
+        n_experiments=B,
+        n_members=N,
+        n_state=n,
+        n_latent=inputs.n_latent,
+        layout=inputs.layout,
+        consistency_members=run.consistency_members,
+        chunk_months=da.checkpoint_months,
+        static=_static_variables(run, months0),
+        attrs=_store_attrs(run, settings, input_paths),
         adaptive=setup.adaptive is not None,
     )
     sidecar.start(template, encoding)
-    log.info("%s %s: %d months, %d experiment(s) × %d members, state %d = %d latent + %d observables, %s on %s",
-             run.kind, run.model_name or Path(output).name, inputs.months, B, N, n, inputs.n_latent,
-             inputs.layout.size, da.dtype, dev)
+    log.info(
+        "%s %s: %d months, %d experiment(s) × %d members, state %d = %d latent + %d observables, %s on %s",
+        run.kind,
+        run.model_name or Path(output).name,
+        inputs.months,
+        B,
+        N,
+        n,
+        inputs.n_latent,
+        inputs.layout.size,
+        da.dtype,
+        dev,
+    )
     return state
 
 
@@ -287,8 +332,9 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
     inputs = run.inputs
     static = {}
     if run.experiments.inflation is not None:
-        static["inflation"] = xr.DataArray(np.asarray(run.experiments.inflation), dims="experiment",
-                                           attrs={"long_name": "prior inflation factor"})
+        static["inflation"] = xr.DataArray(
+            np.asarray(run.experiments.inflation), dims="experiment", attrs={"long_name": "prior inflation factor"}
+        )
     static.update({
         "model_noise_scale": xr.DataArray(np.asarray(run.experiments.model_noise_scale), dims="experiment"),
         "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs"),
@@ -309,7 +355,9 @@ def _store_attrs(run: FilterRun, settings: dict, input_paths) -> dict:
         "seed": run.da.seed,
         "da_settings": json.dumps(settings["da"], sort_keys=True),
         "pseudo_obs_model": str(run.inputs.pseudo_obs_attrs.get("model", "")),
-        "provenance": provenance(input_paths, hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]),
+        "provenance": provenance(
+            input_paths, hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        ),
     }
 
 
@@ -324,18 +372,31 @@ class _BlockMonitor:
     def __call__(self, result: BlockResult, state: FilterState) -> None:
         self.sidecar.save_block(result, state)
         inputs, da = self.run.inputs, self.run.da
-        row = block_summary(result, self.obs_var, inputs.observable_std, inputs.n_latent,
-                            self.run.consistency_members * inputs.layout.size)
+        row = block_summary(
+            result,
+            self.obs_var,
+            inputs.observable_std,
+            inputs.n_latent,
+            self.run.consistency_members * inputs.layout.size,
+        )
         now, months = time.perf_counter(), result.members.shape[0]
         log.info(
             "months %d–%d done (%.2f s/month): innovation ratio %s, consistency corr %s, spread latent %s",
-            result.first_month, result.first_month + months - 1, (now - self.clock) / months,
-            format_values(row["innovation_ratio"]), format_values(row.get("consistency_correlation", [])),
+            result.first_month,
+            result.first_month + months - 1,
+            (now - self.clock) / months,
+            format_values(row["innovation_ratio"]),
+            format_values(row.get("consistency_correlation", [])),
             format_values(row["spread_latent"]),
         )
         self.clock = now
-        for w in health_warnings([row], ratio_max=da.innovation_ratio_warn, consistency_min=da.consistency_warn,
-                                 assimilating=self.run.assimilating, baseline=self.ae_check["training_consistency_correlation"]):
+        for w in health_warnings(
+            [row],
+            ratio_max=da.innovation_ratio_warn,
+            consistency_min=da.consistency_warn,
+            assimilating=self.run.assimilating,
+            baseline=self.ae_check["training_consistency_correlation"],
+        ):
             log.warning(w)
 
 
@@ -345,18 +406,30 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
     ds = xr.open_zarr(path, consolidated=False, decode_times=False)
     moments = ds["consistency_moments"].values if k else None
     monthly = monthly_statistics(
-        ds["innovation"].values, ds["forecast_spread"].values,
-        np.broadcast_to(inputs.obs_error_variance, (len(run.experiments), m)), inputs.observable_std,
-        ds["ensemble_spread"].values, inputs.n_latent, moments, k * m,
+        ds["innovation"].values,
+        ds["forecast_spread"].values,
+        np.broadcast_to(inputs.obs_error_variance, (len(run.experiments), m)),
+        inputs.observable_std,
+        ds["ensemble_spread"].values,
+        inputs.n_latent,
+        moments,
+        k * m,
     )
     # mode="a" replaces the group attributes with those of the appended dataset: carry them over.
-    stats = xr.Dataset({name: (("time", "experiment"), values) for name, values in monthly.items()}, attrs=dict(ds.attrs))
+    stats = xr.Dataset(
+        {name: (("time", "experiment"), values) for name, values in monthly.items()}, attrs=dict(ds.attrs)
+    )
     stats.to_zarr(path, mode="a", zarr_format=3, consolidated=False)
     if "model_noise_factor" in ds:
         monthly = {**monthly, "model_noise_factor": ds["model_noise_factor"].values}
     decades = summarize(monthly, moments, k * m)
-    warnings = health_warnings(decades, ratio_max=da.innovation_ratio_warn, consistency_min=da.consistency_warn,
-                               assimilating=run.assimilating, baseline=ae_check["training_consistency_correlation"])
+    warnings = health_warnings(
+        decades,
+        ratio_max=da.innovation_ratio_warn,
+        consistency_min=da.consistency_warn,
+        assimilating=run.assimilating,
+        baseline=ae_check["training_consistency_correlation"],
+    )
     for w in warnings:
         log.warning(w)
     T = monthly["innovation_ratio"].shape[0]

@@ -10,7 +10,7 @@ the run goes and written with the result.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -87,7 +87,9 @@ def summarize(
         row = {
             "first_month": first_month + a,
             "months": b - a,
-            "innovation_ratio": (monthly["innovation_variance"][a:b].sum(0) / monthly["predicted_variance"][a:b].sum(0)).tolist(),
+            "innovation_ratio": (
+                monthly["innovation_variance"][a:b].sum(0) / monthly["predicted_variance"][a:b].sum(0)
+            ).tolist(),
             "innovation_mean": monthly["innovation_mean"][a:b].mean(0).tolist(),
             "spread_latent": monthly["spread_latent"][a:b].mean(0).tolist(),
             "spread_obs": monthly["spread_obs"][a:b].mean(0).tolist(),
@@ -122,11 +124,14 @@ def health_warnings(
         for b, corr in enumerate(row.get("consistency_correlation", [])):
             if not corr >= consistency_min:
                 if baseline is not None and corr >= baseline - 0.1:
-                    cause = (f"the autoencoder itself reaches only {baseline:.3f} on training states, so it, not the "
-                             "filter, limits the consistency")
+                    cause = (
+                        f"the autoencoder itself reaches only {baseline:.3f} on training states, so it, not the "
+                        "filter, limits the consistency"
+                    )
                 else:
                     cause = "the latent state is drifting off the autoencoder's manifold" + (
-                        f" (the autoencoder reaches {baseline:.3f} on training states)" if baseline is not None else "")
+                        f" (the autoencoder reaches {baseline:.3f} on training states)" if baseline is not None else ""
+                    )
                 warnings.append(
                     f"{span}, experiment {b}: decoded fields at the observation points correlate {corr:.3f} "
                     f"< {consistency_min} with the analysis observables: {cause}"
@@ -139,12 +144,21 @@ def format_values(values) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in values) + "]"
 
 
-def block_summary(result, obs_var: np.ndarray, observable_std: np.ndarray, n_latent: int, consistency_count: int) -> dict:
+def block_summary(
+    result, obs_var: np.ndarray, observable_std: np.ndarray, n_latent: int, consistency_count: int
+) -> dict:
     """The statistics of one finished block of months (a ``cycle.BlockResult``), as one row of :func:`summarize`."""
     monthly = monthly_statistics(
-        result.innovation, result.forecast_spread, obs_var, observable_std, result.spread, n_latent,
-        result.consistency_moments, consistency_count,
+        result.innovation,
+        result.forecast_spread,
+        obs_var,
+        observable_std,
+        result.spread,
+        n_latent,
+        result.consistency_moments,
+        consistency_count,
     )
     months = result.members.shape[0]
-    return summarize(monthly, result.consistency_moments, consistency_count, decade_months=months,
-                     first_month=result.first_month)[0]
+    return summarize(
+        monthly, result.consistency_moments, consistency_count, decade_months=months, first_month=result.first_month
+    )[0]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 ISOTHERM = 20.0
 # Sub-thermocline water T_sub(z) = ABYSS + EXCESS·exp(−z/SCALE): it cools gently with depth below the thermocline.
 SUBSURFACE_ABYSS = 5.0  # °C
@@ -119,12 +118,16 @@ def isotherm_profiles(sst: np.ndarray, d20: np.ndarray, depth: np.ndarray) -> np
         theta_k = sub_k + (sst_safe - sub_k) * 0.5 * (1.0 - np.tanh(u_k))
         theta_k1 = sub_k1 + (sst_safe - sub_k1) * 0.5 * (1.0 - np.tanh(u_k1))
         residual = (1.0 - r) * theta_k + r * theta_k1 - ISOTHERM
-        slope = -0.5 * ((1.0 - r) * (sst_safe - sub_k) / np.cosh(u_k) ** 2 + r * (sst_safe - sub_k1) / np.cosh(u_k1) ** 2)
+        slope = -0.5 * (
+            (1.0 - r) * (sst_safe - sub_k) / np.cosh(u_k) ** 2 + r * (sst_safe - sub_k1) / np.cosh(u_k1) ** 2
+        )
         a = a - np.clip(residual / slope, -1.0, 1.0)
         if np.max(np.abs(residual)) < 1e-9:
             break
     else:  # pragma: no cover - reaching here means an input outside the documented range
-        raise ValueError(f"isotherm_profiles: no consistent profile (largest residual {np.max(np.abs(residual)):.2e} °C)")
+        raise ValueError(
+            f"isotherm_profiles: no consistent profile (largest residual {np.max(np.abs(residual)):.2e} °C)"
+        )
     shape = (1,) * (sst.ndim - 2) + (depth.size, 1, 1)
     z = depth.reshape(shape)
     sub = subsurface_temperature(depth).reshape(shape)

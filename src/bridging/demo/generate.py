@@ -21,18 +21,15 @@ import datetime as _dt
 import json
 import logging
 import time as _time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_output
 from ..diagnostics.events import classify_winters
-from ..idealized.reconstruction import CF23Reconstruction
-from ..idealized.run import simulate
-from ..idealized.stats import index_statistics, monthly_anomalies, run_statistics, summary_line
 from ..fixtures import (
     CurvilinearGrid,
     consecutive_months,
@@ -42,6 +39,9 @@ from ..fixtures import (
     write_gfdl_cm4_omon,
     write_oras5_monthly,
 )
+from ..idealized.reconstruction import CF23Reconstruction
+from ..idealized.run import simulate
+from ..idealized.stats import index_statistics, monthly_anomalies, run_statistics, summary_line
 from ..settings import CF23Params, DemoBiasSection, DemoSection, IdealizedSection
 from . import fields
 
@@ -89,7 +89,9 @@ def _section(demo: DemoSection | Mapping | None) -> DemoSection:
 
 def driver_parameters(bias: DemoBiasSection) -> CF23Params:
     """CF23 parameters of a source's ENSO driver: the published model, with the dynamical biases switched in."""
-    return CF23Params(burst_state_dependent=not bias.symmetric_wind_bursts, zonal_advective_factor=bias.zonal_advective_factor)
+    return CF23Params(
+        burst_state_dependent=not bias.symmetric_wind_bursts, zonal_advective_factor=bias.zonal_advective_factor
+    )
 
 
 def plan_sources(demo: DemoSection) -> list[SourcePlan]:
@@ -100,10 +102,14 @@ def plan_sources(demo: DemoSection) -> list[SourcePlan]:
     for model in demo.models:
         if model.layout == "cesm2":
             # POP-like: meridional refinement at the equator (half the zonal spacing), bent grid lines.
-            grid = gx1_like_grid(resolution=model.resolution_deg, lat_range=REGION_LAT, lon_range=REGION_LON, equatorial_refinement=0.5)
+            grid = gx1_like_grid(
+                resolution=model.resolution_deg, lat_range=REGION_LAT, lon_range=REGION_LON, equatorial_refinement=0.5
+            )
         else:
             # MOM6-like: isotropic Mercator spacing in the tropics, gently bent.
-            grid = orca_like_grid(resolution=model.resolution_deg, lat_range=REGION_LAT, lon_range=REGION_LON, distortion=0.7)
+            grid = orca_like_grid(
+                resolution=model.resolution_deg, lat_range=REGION_LAT, lon_range=REGION_LON, distortion=0.7
+            )
         plans.append(
             SourcePlan(
                 model.source_id, "operational", model.layout, grid, op_months, model.seed, model.bias, model.resolution_deg,
@@ -185,7 +191,10 @@ def _reanalysis_window(idealized, plan: SourcePlan, demo: DemoSection, mapping, 
     node_sst = full["sst_anomaly"].values.astype(np.float64)
     grid = plan.grid
     idx = {
-        name: monthly_anomalies(node_sst @ (mapping.sst @ fields.box_weights(grid.lat, grid.lon, grid.ocean, fields.NINO_BOXES[name])), months)
+        name: monthly_anomalies(
+            node_sst @ (mapping.sst @ fields.box_weights(grid.lat, grid.lon, grid.ocean, fields.NINO_BOXES[name])),
+            months,
+        )
         for name in ("nino3", "nino4")
     }
     winters = classify_winters(idx["nino3"], idx["nino4"], years, months)
@@ -225,7 +234,9 @@ def build_source(plan: SourcePlan, demo: DemoSection, *, threads: int | None = N
         run, window = _reanalysis_window(idealized, plan, demo, mapping, n_years, threads)
     else:
         run = simulate(idealized, years=n_years, seed=plan.seed, threads=threads).isel(member=0)
-    sst_anom, d20_anom = mapping.apply(run["sst_anomaly"].values, run["thermocline_depth_anomaly"].values, run["zonal_current"].values)
+    sst_anom, d20_anom = mapping.apply(
+        run["sst_anomaly"].values, run["thermocline_depth_anomaly"].values, run["zonal_current"].values
+    )
 
     rng = np.random.default_rng(np.random.SeedSequence(plan.seed, spawn_key=(FIELD_NOISE_STREAM,)))
     if demo.detail_modes:
@@ -245,7 +256,9 @@ def build_source(plan: SourcePlan, demo: DemoSection, *, threads: int | None = N
     # (the thermocline stage needs a level above and below the crossing). Recorded truth = these clipped fields.
     clipped = {
         "sst_below_20.5C": float(np.mean(sst[:, grid.ocean] < 20.5)),
-        "d20_outside_levels": float(np.mean((d20[:, grid.ocean] < depth[1] + 1) | (d20[:, grid.ocean] > depth[-2] - 1))),
+        "d20_outside_levels": float(
+            np.mean((d20[:, grid.ocean] < depth[1] + 1) | (d20[:, grid.ocean] > depth[-2] - 1))
+        ),
     }
     sst = np.maximum(sst, 20.5)
     d20 = np.clip(d20, depth[1] + 1.0, depth[-2] - 1.0)
@@ -261,15 +274,21 @@ def build_source(plan: SourcePlan, demo: DemoSection, *, threads: int | None = N
 
     # The same dynamics and spatial mapping over a long run: the statistics this source's ENSO tends to (the
     # field indices are linear in the node values, so they follow from the mapping's box weights).
-    long_run = simulate(idealized, years=demo.long_run_years, seed=plan.seed, first_member=LONG_RUN_MEMBER, threads=threads).isel(member=0)
+    long_run = simulate(
+        idealized, years=demo.long_run_years, seed=plan.seed, first_member=LONG_RUN_MEMBER, threads=threads
+    ).isel(member=0)
     long_months = np.tile(np.arange(1, 13), demo.long_run_years)
     long_years = np.repeat(np.arange(1, demo.long_run_years + 1), 12)
     node_sst = long_run["sst_anomaly"].values.astype(np.float64)
     long_idx = {
-        name: monthly_anomalies(node_sst @ (mapping.sst @ fields.box_weights(grid.lat, grid.lon, grid.ocean, box)), long_months)
+        name: monthly_anomalies(
+            node_sst @ (mapping.sst @ fields.box_weights(grid.lat, grid.lon, grid.ocean, box)), long_months
+        )
         for name, box in fields.NINO_BOXES.items()
     }
-    long_stats = index_statistics(long_idx["nino3"], long_idx["nino4"], long_years, long_months, nino34=long_idx["nino34"])
+    long_stats = index_statistics(
+        long_idx["nino3"], long_idx["nino4"], long_years, long_months, nino34=long_idx["nino34"]
+    )
 
     record = {
         "source_id": plan.source_id,
@@ -346,12 +365,22 @@ def write_source(root: Path, plan: SourcePlan, data: SourceFields, demo: DemoSec
     """Write one source's files in its layout; ``tos`` at full float32 precision, ``thetao`` quantised."""
     attrs = _file_attrs(plan, demo)
     if plan.layout == "oras5":
-        return write_oras5_monthly(root, grid=plan.grid, months=plan.months, sosstsst=data.sst, so20chgt=data.thermocline_depth, extra_attrs=attrs)
+        return write_oras5_monthly(
+            root,
+            grid=plan.grid,
+            months=plan.months,
+            sosstsst=data.sst,
+            so20chgt=data.thermocline_depth,
+            extra_attrs=attrs,
+        )
     writer = write_cesm2_omon if plan.layout == "cesm2" else write_gfdl_cm4_omon
     common = dict(grid=plan.grid, months=plan.months, depth=data.depth, source_id=plan.source_id, extra_attrs=attrs)
     written = writer(root, tos=data.sst, **common)
     written |= writer(
-        root, thetao=_thetao_source(data.sst, data.thermocline_depth, data.depth), significant_digits=THETAO_SIGNIFICANT_DIGITS, **common
+        root,
+        thetao=_thetao_source(data.sst, data.thermocline_depth, data.depth),
+        significant_digits=THETAO_SIGNIFICANT_DIGITS,
+        **common,
     )
     return written
 
@@ -369,7 +398,9 @@ See docs/demo_data.md in the repository.
 """
 
 
-def generate_demo_data(out_dir: str | Path, demo: DemoSection | Mapping | None = None, *, threads: int | None = None) -> Path:
+def generate_demo_data(
+    out_dir: str | Path, demo: DemoSection | Mapping | None = None, *, threads: int | None = None
+) -> Path:
     """The rule ``demo_data``: generate every source into ``out_dir`` (replaced atomically as a whole)."""
     section = _section(demo)
     start = _time.perf_counter()
@@ -377,7 +408,7 @@ def generate_demo_data(out_dir: str | Path, demo: DemoSection | Mapping | None =
     manifest = {
         "generator": "bridging.demo",
         "package_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "synthetic": True,
         "demo_config": section.model_dump(mode="json"),
         "sources": {},
@@ -391,7 +422,9 @@ def generate_demo_data(out_dir: str | Path, demo: DemoSection | Mapping | None =
             written = write_source(tmp, plan, data, section)
             files = sorted(str(p.relative_to(tmp)) for paths in written.values() for p in paths)
             data.record["files"] = files
-            (tmp / "statistics" / f"{plan.source_id}.json").write_text(json.dumps(data.record, indent=1, sort_keys=True) + "\n")
+            (tmp / "statistics" / f"{plan.source_id}.json").write_text(
+                json.dumps(data.record, indent=1, sort_keys=True) + "\n"
+            )
             manifest["sources"][plan.source_id] = {
                 "kind": plan.kind,
                 "layout": plan.layout,

@@ -32,7 +32,9 @@ GOAL_STATISTICS = ("skewness", "hellinger")
 MAP_FIELDS = ("sst", "thermocline_depth")
 
 
-def find_test(result: dict, source: str, reference: str, index: str, statistic: str, kind: str = "common") -> dict | None:
+def find_test(
+    result: dict, source: str, reference: str, index: str, statistic: str, kind: str = "common"
+) -> dict | None:
     """The test entry of (source, reference, index, statistic) at the common length (``kind="common"``) or at the
     pair's own length (``"pair"``); a source tested at one length only has that one."""
     key = (source, reference, index, statistic)
@@ -147,7 +149,14 @@ def residual_criteria(result: dict, acceptance: AcceptanceSection) -> list[dict]
     for field in MAP_FIELDS:
         stats = off.get(f"{field}_residual_std")
         if stats is None:
-            out.append({"name": f"residual_std_{field}", "description": "residual std map missing", "applies": True, "passed": False})
+            out.append(
+                {
+                    "name": f"residual_std_{field}",
+                    "description": "residual std map missing",
+                    "applies": True,
+                    "passed": False,
+                }
+            )
             continue
         corr, ratio = stats["pattern_correlation"], stats["amplitude_ratio"]
         out.append(
@@ -159,7 +168,9 @@ def residual_criteria(result: dict, acceptance: AcceptanceSection) -> list[dict]
                     f"{acceptance.residual_amplitude_ratio:g}"
                 ),
                 "applies": True,
-                "passed": bool(corr >= acceptance.residual_pattern_correlation and ratio >= acceptance.residual_amplitude_ratio),
+                "passed": bool(
+                    corr >= acceptance.residual_pattern_correlation and ratio >= acceptance.residual_amplitude_ratio
+                ),
                 "value": {"pattern_correlation": corr, "amplitude_ratio": ratio},
                 "threshold": {
                     "pattern_correlation": acceptance.residual_pattern_correlation,

@@ -30,7 +30,14 @@ from scipy.special import ndtr
 from ..errors import InputDataError
 from ..settings import DiagnosticsSection
 from .acceptance import check_acceptance, find_test
-from .equal_footing import STATISTICS, ReferenceAtLength, bootstrap_chunk_medians, chunks, common_length, compare_at_length
+from .equal_footing import (
+    STATISTICS,
+    ReferenceAtLength,
+    bootstrap_chunk_medians,
+    chunks,
+    common_length,
+    compare_at_length,
+)
 from .events import EVENT_CODES
 from .indices import NINO_INDICES, as_member_time
 from .spatial import pattern_statistics
@@ -117,7 +124,10 @@ def map_comparisons(source: SourceResult, reference: SourceResult, min_abs_lat: 
     if source.maps is None or reference.maps is None:
         return {}
     lat = source.maps["lat"].values
-    if not (np.array_equal(lat, reference.maps["lat"].values) and np.array_equal(source.maps["lon"].values, reference.maps["lon"].values)):
+    if not (
+        np.array_equal(lat, reference.maps["lat"].values)
+        and np.array_equal(source.maps["lon"].values, reference.maps["lon"].values)
+    ):
         raise ValueError(f"maps of {source.name} and {reference.name} are on different grids")
     region = None
     if min_abs_lat is not None:
@@ -126,7 +136,9 @@ def map_comparisons(source: SourceResult, reference: SourceResult, min_abs_lat: 
     for name, var, sel in map_names(source.maps):
         if var not in reference.maps:
             continue
-        out[name] = pattern_statistics(reference.maps[var].sel(sel).values, source.maps[var].sel(sel).values, lat, region)
+        out[name] = pattern_statistics(
+            reference.maps[var].sel(sel).values, source.maps[var].sel(sel).values, lat, region
+        )
     return out
 
 
@@ -204,7 +216,7 @@ def effects(result: dict, sources: dict[str, SourceResult]) -> list[dict]:
     for effect, (before, after) in EFFECTS.items():
         for index in NINO_INDICES:
             for statistic in STATISTICS:
-                for ref in (("idealized",) if statistic in MOMENTS else REFERENCES):
+                for ref in ("idealized",) if statistic in MOMENTS else REFERENCES:
                     a, b = (find_test(result, role, ref, index, statistic) for role in (before, after))
                     reference = None if statistic in MOMENTS else ref
                     out.append(
@@ -294,7 +306,9 @@ def compare_sources(sources: dict[str, SourceResult], settings: DiagnosticsSecti
         "settings": settings.model_dump(mode="json", exclude={"plotting"}),
         "tests": footing.tests(),
         "maps": {
-            role: map_comparisons(sources[role], sources["reanalysis"]) for role in MODEL_ROLES if sources[role].maps is not None
+            role: map_comparisons(sources[role], sources["reanalysis"])
+            for role in MODEL_ROLES
+            if sources[role].maps is not None
         },
     }
     acc = settings.acceptance
@@ -306,7 +320,8 @@ def compare_sources(sources: dict[str, SourceResult], settings: DiagnosticsSecti
         for role in ("free_run", "bridging", "reanalysis")
     }
     result["moments"] = {
-        role: {index: src.statistics["indices"][index] for index in src.statistics["indices"]} for role, src in sources.items()
+        role: {index: src.statistics["indices"][index] for index in src.statistics["indices"]}
+        for role, src in sources.items()
     }
     result["event_statistics"] = {role: src.statistics["events"] for role, src in sources.items()}
     result["effects"] = effects(result, sources)
@@ -316,9 +331,22 @@ def compare_sources(sources: dict[str, SourceResult], settings: DiagnosticsSecti
 
 def find_effect(result: dict, effect: str, index: str, statistic: str, reference: str | None = None) -> dict | None:
     return next(
-        (e for e in result["effects"] if (e["effect"], e["index"], e["statistic"], e["reference"]) == (effect, index, statistic, reference)),
+        (
+            e
+            for e in result["effects"]
+            if (e["effect"], e["index"], e["statistic"], e["reference"]) == (effect, index, statistic, reference)
+        ),
         None,
     )
 
 
-__all__ = ["STATISTICS", "ROLES", "REFERENCES", "compare_sources", "find_test", "find_effect", "load_source", "SourceResult"]
+__all__ = [
+    "STATISTICS",
+    "ROLES",
+    "REFERENCES",
+    "compare_sources",
+    "find_test",
+    "find_effect",
+    "load_source",
+    "SourceResult",
+]

@@ -28,7 +28,15 @@ from functools import cached_property
 
 import numpy as np
 
-from .statistics import MOMENTS, block_bootstrap_positions, hellinger_from_roots, hellinger_roots, moments, record_pdfs, trapezoid_weights
+from .statistics import (
+    MOMENTS,
+    block_bootstrap_positions,
+    hellinger_from_roots,
+    hellinger_roots,
+    moments,
+    record_pdfs,
+    trapezoid_weights,
+)
 
 DISTANCES = ("hellinger", "wasserstein1")
 STATISTICS = (*MOMENTS, *DISTANCES)
@@ -60,7 +68,9 @@ class NullRecords:
     method: str  # "chunks" | "block_bootstrap"
 
 
-def null_records(series: np.ndarray, length: int, *, min_chunks: int, n_samples: int, block_months: int, seed: int) -> NullRecords:
+def null_records(
+    series: np.ndarray, length: int, *, min_chunks: int, n_samples: int, block_months: int, seed: int
+) -> NullRecords:
     """Length-``length`` records of a (member, time) reference: its disjoint chunks when there are at least
     ``min_chunks``, else ``n_samples`` block-bootstrap pseudo-records (blocks of ``block_months`` whole months starting
     at whole years of any member's record, laid end to end and cut to ``length``)."""
@@ -102,14 +112,17 @@ class RecordSet:
     def __len__(self) -> int:
         return self.records.shape[0]
 
-    def distances(self, other: "RecordSet", statistic: str) -> np.ndarray:
+    def distances(self, other: RecordSet, statistic: str) -> np.ndarray:
         """(n_self, n_other) distances between every record of self and every record of other."""
         if self.records.shape[1] != other.records.shape[1]:
             raise ValueError("distances at equal footing need records of one length")
         if statistic == "wasserstein1":  # equal sample sizes: the mean absolute difference of the order statistics
             rows = max(1, int(2e7 // max(1, other.sorted.size)))  # bound the (rows, n_other, length) temporary
             return np.concatenate(
-                [np.abs(self.sorted[i : i + rows, None, :] - other.sorted[None]).mean(axis=2) for i in range(0, len(self), rows)]
+                [
+                    np.abs(self.sorted[i : i + rows, None, :] - other.sorted[None]).mean(axis=2)
+                    for i in range(0, len(self), rows)
+                ]
             )
         if statistic == "hellinger":
             return hellinger_from_roots(self.roots, other.roots, self.grid)
@@ -163,14 +176,20 @@ class ReferenceAtLength:
 
     @classmethod
     def build(cls, series: np.ndarray, length: int, grid: np.ndarray, *, bandwidth_rule: str, min_chunks: int,
-              n_samples: int, block_months: int, max_partners: int, max_pairs: int, seed: int) -> "ReferenceAtLength":  # fmt: skip
+              n_samples: int, block_months: int, max_partners: int, max_pairs: int, seed: int) -> ReferenceAtLength:  # fmt: skip
         own = chunks(series, length)
         if own.shape[0] == 0:
             raise ValueError(f"the reference record is shorter than {length // 12} years")
-        null = null_records(series, length, min_chunks=min_chunks, n_samples=n_samples, block_months=block_months, seed=seed)
+        null = null_records(
+            series, length, min_chunks=min_chunks, n_samples=n_samples, block_months=block_months, seed=seed
+        )
         null_set = RecordSet(null.records, grid, bandwidth_rule)
         if null.method == "chunks":
-            partners = null_set if len(null_set) <= max_partners else RecordSet(null.records[:max_partners], grid, bandwidth_rule)
+            partners = (
+                null_set
+                if len(null_set) <= max_partners
+                else RecordSet(null.records[:max_partners], grid, bandwidth_rule)
+            )
         else:
             partners = RecordSet(own[:max_partners], grid, bandwidth_rule)
         return cls(length, partners, null_set, null.method, null_pairs(len(null_set), max_pairs, seed))

@@ -121,7 +121,9 @@ def normalise_grid(ds: xr.Dataset, variable: str, path=None) -> xr.DataArray:
     lat_name = _find_coord(ds, da, LAT_NAMES, "latitude")
     lon_name = _find_coord(ds, da, LON_NAMES, "longitude")
     if lat_name is None or lon_name is None:
-        raise InputDataError(path, f"{variable!r} has no latitude/longitude coordinates (looked for {LAT_NAMES} / {LON_NAMES})")
+        raise InputDataError(
+            path, f"{variable!r} has no latitude/longitude coordinates (looked for {LAT_NAMES} / {LON_NAMES})"
+        )
     lat, lon = ds[lat_name], ds[lon_name]
     if lat.ndim == 1 and lon.ndim == 1:
         ydim, xdim = lat.dims[0], lon.dims[0]
@@ -131,7 +133,9 @@ def normalise_grid(ds: xr.Dataset, variable: str, path=None) -> xr.DataArray:
         lat_values = _regular_1d(lat, xdim, path, f"latitude {lat_name!r}")
         lon_values = _regular_1d(lon, ydim, path, f"longitude {lon_name!r}")
     else:
-        raise InputDataError(path, f"cannot interpret latitude {lat_name!r} {lat.dims} / longitude {lon_name!r} {lon.dims}")
+        raise InputDataError(
+            path, f"cannot interpret latitude {lat_name!r} {lat.dims} / longitude {lon_name!r} {lon.dims}"
+        )
     if ydim not in da.dims or xdim not in da.dims:
         raise InputDataError(path, f"{variable!r} {da.dims} does not span the latitude/longitude dims ({ydim}, {xdim})")
     time_dim = next((d for d in da.dims if str(d).lower() in TIME_NAMES), None)
@@ -140,7 +144,9 @@ def normalise_grid(ds: xr.Dataset, variable: str, path=None) -> xr.DataArray:
     extra = [d for d in da.dims if d not in (ydim, xdim, time_dim, "member")]
     for dim in extra:
         if da.sizes[dim] != 1:
-            raise InputDataError(path, f"{variable!r} has an extra dimension {dim!r} of size {da.sizes[dim]}; select one level first")
+            raise InputDataError(
+                path, f"{variable!r} has an extra dimension {dim!r} of size {da.sizes[dim]}; select one level first"
+            )
     da = da.squeeze(extra, drop=True)
     # Drop the original (possibly 2-D) coordinates before renaming: lat/lon become plain 1-D dimension coordinates.
     da = da.drop_vars([c for c in da.coords if c not in (time_dim, "member")])
@@ -215,7 +221,9 @@ def box_weights(lat: np.ndarray, lon: np.ndarray, box: IndexBox, ocean: np.ndarr
     """(n_lat, n_lon) weights summing to 1: cos(lat) on the box's ocean cells, 0 elsewhere."""
     inside = box.contains(lat, lon) & np.asarray(ocean, bool)
     if not inside.any():
-        raise ValueError(f"the {box.name} box ({box.lat_min}…{box.lat_max}°N, {box.lon_min}…{box.lon_max}°E) holds no ocean cell")
+        raise ValueError(
+            f"the {box.name} box ({box.lat_min}…{box.lat_max}°N, {box.lon_min}…{box.lon_max}°E) holds no ocean cell"
+        )
     w = np.where(inside, np.cos(np.deg2rad(np.asarray(lat, float)))[:, None], 0.0)
     return w / w.sum()
 
@@ -261,7 +269,12 @@ def box_means(field: xr.DataArray, boxes, ocean: np.ndarray | None = None, path=
         sums[start : start + ROW_CHUNK] = flat[start : start + ROW_CHUNK, used].astype(np.float64) @ weights[used]
     coords = {d: strip[d] for d in strip.dims[:-2]}
     return {
-        box.name: xr.DataArray(sums[:, k].reshape(lead), dims=strip.dims[:-2], coords=coords, attrs={"units": box.units, "long_name": box.long_name})
+        box.name: xr.DataArray(
+            sums[:, k].reshape(lead),
+            dims=strip.dims[:-2],
+            coords=coords,
+            attrs={"units": box.units, "long_name": box.long_name},
+        )
         for k, box in enumerate(boxes)
     }
 
@@ -310,7 +323,9 @@ def target_grid_mask(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray
 RECONSTRUCTION_CHUNK_MONTHS = 1200
 
 
-def reconstructed_indices(run: xr.Dataset, lat: np.ndarray, lon: np.ndarray, ocean: np.ndarray, path=None) -> xr.Dataset:
+def reconstructed_indices(
+    run: xr.Dataset, lat: np.ndarray, lon: np.ndarray, ocean: np.ndarray, path=None
+) -> xr.Dataset:
     """Every index (Niño boxes, WP thermocline) of a CF23 run, as box means of its 2-D fields on the target grid.
 
     The fields are CF23's own reconstruction (:mod:`bridging.idealized.reconstruction`) on the grid's cells, and the
@@ -330,15 +345,22 @@ def reconstructed_indices(run: xr.Dataset, lat: np.ndarray, lon: np.ndarray, oce
         sst, depth = reconstruction.apply_run(run, months)
         dims = ("member", "time", "lat", "lon") if has_member else ("time", "lat", "lon")
         coords = {"lat": lat[rows], "lon": lon}
-        fields = {"sst": xr.DataArray(sst, dims=dims, coords=coords), "thermocline_depth": xr.DataArray(depth, dims=dims, coords=coords)}
+        fields = {
+            "sst": xr.DataArray(sst, dims=dims, coords=coords),
+            "thermocline_depth": xr.DataArray(depth, dims=dims, coords=coords),
+        }
         for variable, field in fields.items():
-            for name, series in box_means(field, [b for b in boxes if b.variable == variable], ocean[rows], path).items():
+            for name, series in box_means(
+                field, [b for b in boxes if b.variable == variable], ocean[rows], path
+            ).items():
                 parts[name].append(series.values)
     out = {}
     for box in boxes:
         values = np.concatenate(parts[box.name], axis=-1)
         dims = ("member", "time") if has_member else ("time",)
-        series = xr.DataArray(values, dims=dims, coords={"time": run["time"]}, attrs={"units": box.units, "long_name": box.long_name})
+        series = xr.DataArray(
+            values, dims=dims, coords={"time": run["time"]}, attrs={"units": box.units, "long_name": box.long_name}
+        )
         out[box.name] = monthly_anomalies(series)
     return xr.Dataset(out)
 

@@ -56,7 +56,9 @@ def _value(x) -> float:
 # --------------------------------------------------------------------------------------------------- index figures
 
 
-def plot_index_pdfs(sources: dict, path, plotting: PlottingSection, indices=("nino3", "nino4"), title: str = "") -> None:
+def plot_index_pdfs(
+    sources: dict, path, plotting: PlottingSection, indices=("nino3", "nino4"), title: str = ""
+) -> None:
     """PDFs (KDE, common grid and bandwidth rule) of the index anomalies, one panel per index."""
     fig, axes = plt.subplots(1, len(indices), figsize=(5.2 * len(indices), 4.0), squeeze=False)
     for ax, index in zip(axes[0], indices):
@@ -91,7 +93,9 @@ def plot_moments(comparison: dict, path, plotting: PlottingSection, indices=ACCE
         for c, index in enumerate(indices):
             ax = axes[r, c]
             first = find_test(comparison, "operational", ref, index, moment)
-            ax.axhspan(first["null_low"], first["null_high"], color="0.85", zorder=0, label=f"{ROLE_LABELS[ref]}: 5–95 % band")
+            ax.axhspan(
+                first["null_low"], first["null_high"], color="0.85", zorder=0, label=f"{ROLE_LABELS[ref]}: 5–95 % band"
+            )
             ax.axhline(first["reference_value"], color="0.4", linewidth=1.0, linestyle="--", zorder=1)
             for k, role in enumerate(MODEL_ROLES):
                 t = find_test(comparison, role, ref, index, moment)
@@ -100,7 +104,13 @@ def plot_moments(comparison: dict, path, plotting: PlottingSection, indices=ACCE
                 ax.vlines(k, chunk_values.min(), chunk_values.max(), color=colour, linewidth=2, alpha=0.5)
                 ax.plot(k, t["value"], "o", color=colour, markersize=8)
                 p = t["p_value"]
-                ax.annotate("p<0.01" if p < 0.01 else f"p={p:.2f}", (k, t["value"]), textcoords="offset points", xytext=(8, 0), fontsize=9)
+                ax.annotate(
+                    "p<0.01" if p < 0.01 else f"p={p:.2f}",
+                    (k, t["value"]),
+                    textcoords="offset points",
+                    xytext=(8, 0),
+                    fontsize=9,
+                )
             if moment == "skewness":
                 ax.axhline(0, color="0.6", linewidth=0.6)
             ax.set_xticks(range(len(MODEL_ROLES)))
@@ -108,11 +118,17 @@ def plot_moments(comparison: dict, path, plotting: PlottingSection, indices=ACCE
             ax.set_xlim(-0.5, len(MODEL_ROLES) - 0.3)
             unit = " (°C)" if moment == "std" else ""
             ax.set_ylabel(f"{moment}{unit}", fontsize=10)
-            ax.set_title(f"{INDEX_TITLES[index]} {moment} vs {ROLE_LABELS[ref]}, {first['record_months'] // 12}-year records", fontsize=10)
+            ax.set_title(
+                f"{INDEX_TITLES[index]} {moment} vs {ROLE_LABELS[ref]}, {first['record_months'] // 12}-year records",
+                fontsize=10,
+            )
             ax.grid(alpha=0.3, axis="y")
             if r == 0 and c == 0:
                 ax.legend(fontsize=8, loc="best")
-    fig.suptitle("Equal record length: median over chunks (dot), range of chunks (bar), reference's 5–95 % band (grey)", fontsize=11)
+    fig.suptitle(
+        "Equal record length: median over chunks (dot), range of chunks (bar), reference's 5–95 % band (grey)",
+        fontsize=11,
+    )
     fig.tight_layout()
     save_figure(fig, path, plotting.dpi)
 
@@ -127,7 +143,12 @@ def plot_propagation(result: dict, path, plotting: PlottingSection) -> None:
         for source in ("bridging", "free_run"):
             entry = result[f][source]
             lat = np.asarray(entry["latitude"], float)
-            ax.plot(lat, [_value(v) for v in entry["correlation"]], label=f"{ROLE_LABELS[source]}: correlation", **ROLE_STYLE[source])
+            ax.plot(
+                lat,
+                [_value(v) for v in entry["correlation"]],
+                label=f"{ROLE_LABELS[source]}: correlation",
+                **ROLE_STYLE[source],
+            )
         ax.axhline(0, color="0.6", linewidth=0.6)
         ax.axvline(0, color="0.6", linewidth=0.6, linestyle=":")
         ax.set_ylim(-0.3, 1.02)
@@ -147,12 +168,20 @@ def plot_propagation(result: dict, path, plotting: PlottingSection) -> None:
         ax = axes[1, c]
         for source in ("bridging", "free_run"):
             entry = result[f][source]
-            ax.plot(entry["longitude"], [_value(v) for v in entry["correlation_by_longitude"]], label=ROLE_LABELS[source], **ROLE_STYLE[source])
+            ax.plot(
+                entry["longitude"],
+                [_value(v) for v in entry["correlation_by_longitude"]],
+                label=ROLE_LABELS[source],
+                **ROLE_STYLE[source],
+            )
         ax.axhline(0, color="0.6", linewidth=0.6)
         ax.set_ylim(-0.3, 1.02)
         ax.set_xlabel("longitude (°E)")
         ax.set_ylabel("anomaly correlation")
-        ax.set_title(f"{FIELD_TITLES[f]}: skill against longitude, {result['equatorial_band_deg']:g}°S–{result['equatorial_band_deg']:g}°N", fontsize=10)
+        ax.set_title(
+            f"{FIELD_TITLES[f]}: skill against longitude, {result['equatorial_band_deg']:g}°S–{result['equatorial_band_deg']:g}°N",
+            fontsize=10,
+        )
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Known-truth propagation test: the pseudo-observation run's fields away from the observed cells")
@@ -240,7 +269,9 @@ class MapRow:
 
 
 def _limits(arrays: list[np.ndarray], diverging: bool) -> tuple[float, float]:
-    values = np.concatenate([a[np.isfinite(a)].ravel() for a in arrays if a is not None and np.isfinite(a).any()] or [np.zeros(1)])
+    values = np.concatenate(
+        [a[np.isfinite(a)].ravel() for a in arrays if a is not None and np.isfinite(a).any()] or [np.zeros(1)]
+    )
     if diverging:
         vmax = float(np.quantile(np.abs(values), 0.99)) or 1.0
         return -vmax, vmax
@@ -263,7 +294,11 @@ def plot_map_rows(
     panel_w = 4.2
     panel_h = max(1.2, panel_w / aspect) + 0.8
     fig, axes = plt.subplots(
-        len(rows), len(labels), figsize=(panel_w * len(labels) + 1.2, panel_h * len(rows)), squeeze=False, constrained_layout=True
+        len(rows),
+        len(labels),
+        figsize=(panel_w * len(labels) + 1.2, panel_h * len(rows)),
+        squeeze=False,
+        constrained_layout=True,
     )
     for r, row in enumerate(rows):
         arrays = [
@@ -279,7 +314,9 @@ def plot_map_rows(
                 # E.g. a composite of an event type the source never produced.
                 ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, fontsize=8)
             else:
-                mesh = ax.pcolormesh(lon, lat, np.ma.masked_invalid(arr), cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest")
+                mesh = ax.pcolormesh(
+                    lon, lat, np.ma.masked_invalid(arr), cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest"
+                )
             note = (annotations or {}).get((lb, row.comparison_name or row.variable))
             ax.set_title("\n".join([f"{lb}: {row.title}", *([note] if note else [])]), fontsize=7)
             ax.set_xlim(lon.min(), lon.max())
@@ -313,15 +350,26 @@ def map_rows(kind: str, maps, eof_modes: int = 2) -> list[MapRow]:
             rows.append(MapRow(f"{f}_std", f"{t} anomaly std", u, False))
         elif kind == "regression":
             for index in ("nino3", "nino4"):
-                rows.append(MapRow(f"{f}_regression_{index}", f"{t} regressed on {INDEX_TITLES[index]}", f"{u} per °C", True))
+                rows.append(
+                    MapRow(f"{f}_regression_{index}", f"{t} regressed on {INDEX_TITLES[index]}", f"{u} per °C", True)
+                )
         elif kind == "eof":
             n = min(eof_modes, maps.sizes.get("mode", 0)) if maps is not None else eof_modes
             for mode in range(1, n + 1):
-                rows.append(MapRow(f"{f}_eof", f"{t} EOF {mode}", f"{u} per PC std", True, {"mode": mode}, f"{f}_eof{mode}"))
+                rows.append(
+                    MapRow(f"{f}_eof", f"{t} EOF {mode}", f"{u} per PC std", True, {"mode": mode}, f"{f}_eof{mode}")
+                )
         elif kind == "composites":
             for event in ("ep", "cp", "la_nina"):
                 rows.append(
-                    MapRow(f"{f}_composite", f"{t} DJF composite, {EVENT_LABELS[event]}", u, True, {"event": event}, f"{f}_composite_{event}")
+                    MapRow(
+                        f"{f}_composite",
+                        f"{t} DJF composite, {EVENT_LABELS[event]}",
+                        u,
+                        True,
+                        {"event": event},
+                        f"{f}_composite_{event}",
+                    )
                 )
         elif kind == "residual_std":
             rows.append(MapRow(f"{f}_residual_std", f"{t} residual std (observables regressed out)", u, False))
@@ -392,7 +440,14 @@ def plot_all(model: str, comparison: dict, sources: dict, figures: dict, plottin
         rows = map_rows(kind, next(iter(maps.values())))
         extra = _panel_counts(rows, maps)
         merged = {k: "\n".join(x for x in (notes.get(k), extra.get(k)) if x) for k in set(notes) | set(extra)}
-        plot_map_rows(maps, rows, figures[name], plotting, annotations=merged, title=f"{kind.replace('_', ' ')} maps, bridging {model}")
+        plot_map_rows(
+            maps,
+            rows,
+            figures[name],
+            plotting,
+            annotations=merged,
+            title=f"{kind.replace('_', ' ')} maps, bridging {model}",
+        )
 
 
 # --------------------------------------------------------------------------------------------------- explainability
@@ -419,7 +474,11 @@ def plot_gain_responses(
     panel_w = 4.2
     panel_h = max(1.2, panel_w / aspect) + 0.55
     fig, axes = plt.subplots(
-        len(groups), n_channels, figsize=(panel_w * n_channels + 1.5, panel_h * len(groups)), squeeze=False, constrained_layout=True
+        len(groups),
+        n_channels,
+        figsize=(panel_w * n_channels + 1.5, panel_h * len(groups)),
+        squeeze=False,
+        constrained_layout=True,
     )
     cmap = plt.get_cmap(plotting.anomaly_cmap).with_extremes(bad="0.8")
     for c in range(n_channels):
@@ -428,7 +487,9 @@ def plot_gain_responses(
         for r, g in enumerate(groups):
             ax = axes[r, c]
             ax.set_facecolor("0.8")
-            mesh = ax.pcolormesh(lon, lat, np.ma.masked_invalid(arrays[g][c]), cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest")
+            mesh = ax.pcolormesh(
+                lon, lat, np.ma.masked_invalid(arrays[g][c]), cmap=cmap, vmin=vmin, vmax=vmax, shading="nearest"
+            )
             title = channel_titles[c] if c < len(channel_titles) else f"channel {c}"
             ax.set_title(f"{title}: 1-std innovation of {g.replace('_', ' ')}", fontsize=8)
             ax.set_aspect("equal")
@@ -440,7 +501,11 @@ def plot_gain_responses(
 
 
 def plot_latent_observable_correlation(
-    correlation: np.ndarray, obs_labels, path, plotting: PlottingSection, title: str = "Latent–observable cross-correlation"
+    correlation: np.ndarray,
+    obs_labels,
+    path,
+    plotting: PlottingSection,
+    title: str = "Latent–observable cross-correlation",
 ) -> None:
     """The (n_latent, n_obs) correlation matrix as an image; observables in layout order (SST then D20, west→east)."""
     corr = np.asarray(correlation, float)

@@ -18,8 +18,8 @@ import logging
 import numpy as np
 import xarray as xr
 
-from ..idealized.reconstruction import NODE_FIELDS, CF23Reconstruction, has_node_fields
 from ..errors import InputDataError
+from ..idealized.reconstruction import NODE_FIELDS, CF23Reconstruction, has_node_fields
 from ..stores import FIELDS, open_store, open_zarr_checked
 from ..timeaxis import year_month
 
@@ -51,14 +51,22 @@ def cell_skill(truth: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.
 def truth_fields(pseudo_obs: xr.Dataset, lat: np.ndarray, lon: np.ndarray, path=None) -> dict[str, np.ndarray]:
     """(time, lat, lon) SST and thermocline-depth anomalies of the pseudo-observation run on the target grid."""
     if not has_node_fields(pseudo_obs):
-        raise InputDataError(path, f"no CF23 node fields {NODE_FIELDS}: the propagation test needs a CF23 pseudo-observation run")
+        raise InputDataError(
+            path, f"no CF23 node fields {NODE_FIELDS}: the propagation test needs a CF23 pseudo-observation run"
+        )
     la, lo = np.meshgrid(lat, lon, indexing="ij")
     sst, depth = CF23Reconstruction.build(la, lo).apply_run(pseudo_obs)
     return {"sst": sst, "thermocline_depth": depth}
 
 
 def propagation_skill(
-    truth: dict[str, np.ndarray], estimates: dict[str, dict[str, np.ndarray]], lat, lon, ocean, months, band_deg: float = 5.0
+    truth: dict[str, np.ndarray],
+    estimates: dict[str, dict[str, np.ndarray]],
+    lat,
+    lon,
+    ocean,
+    months,
+    band_deg: float = 5.0,
 ) -> dict:
     """Skill by latitude and by longitude of each estimate (source → field → (time, lat, lon)) against the truth."""
     lat, lon = np.asarray(lat, float), np.asarray(lon, float)
@@ -80,7 +88,9 @@ def propagation_skill(
                 "longitude": lon.tolist(),
                 "correlation_by_longitude": _masked_mean(corr, by_lon, axis=0),
                 "rmse_by_longitude": _masked_mean(rmse, by_lon, axis=0),
-                "equator_correlation": _masked_mean(corr, valid & (np.abs(lat) < 0.5)[:, None] & in_range[None, :], axis=None),
+                "equator_correlation": _masked_mean(
+                    corr, valid & (np.abs(lat) < 0.5)[:, None] & in_range[None, :], axis=None
+                ),
             }
         entry["truth_std"] = _masked_mean(truth_std, ocean & in_range[None, :], axis=1)
         out[field] = entry
@@ -116,7 +126,10 @@ def run_propagation(pseudo_obs, bridging, free_run, *, band_deg: float = 5.0) ->
     ocean = np.asarray(grid["ocean_mask"].transpose("lat", "lon").values, bool)
     _, months = year_month(po["time"])
     truth = truth_fields(po, lat, lon, pseudo_obs)
-    estimates = {"bridging": _ensemble_mean_fields(bridging, months), "free_run": _ensemble_mean_fields(free_run, months)}
+    estimates = {
+        "bridging": _ensemble_mean_fields(bridging, months),
+        "free_run": _ensemble_mean_fields(free_run, months),
+    }
     result = propagation_skill(truth, estimates, lat, lon, ocean, months, band_deg)
     result["definition"] = __doc__.split("\n\n")[1].replace("\n", " ")
     for field in FIELDS:

@@ -31,8 +31,16 @@ from ..settings import DiagnosticsSection, PlottingSection
 from ..stores import open_store, open_zarr_checked
 from ..timeaxis import time_encoding, year_month
 from . import plots
-from .events import EVENT_CODES, EVENT_LABELS, WinterClassification, bootstrap_event_frequencies, classify_winters, event_summary, winter_windows
 from .compare import REQUIRED_ROLES, ROLES, compare_sources, load_source
+from .events import (
+    EVENT_CODES,
+    EVENT_LABELS,
+    WinterClassification,
+    bootstrap_event_frequencies,
+    classify_winters,
+    event_summary,
+    winter_windows,
+)
 from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, indices_from_file, store_indices
 from .propagation import run_propagation
 from .spatial import spatial_diagnostics
@@ -95,7 +103,9 @@ def index_statistics(
     years, months = year_month(indices["time"])
     grid = pdf_grid(settings.pdf_limit, settings.pdf_points)
     stats: dict = {}
-    out = xr.Dataset(coords={"time": indices["time"], "pdf_x": ("pdf_x", grid, {"units": "degC", "long_name": "index anomaly"})})
+    out = xr.Dataset(
+        coords={"time": indices["time"], "pdf_x": ("pdf_x", grid, {"units": "degC", "long_name": "index anomaly"})}
+    )
     for name in indices.data_vars:
         series = as_member_time(indices[name])
         boot = bootstrap_series_statistics(
@@ -120,10 +130,19 @@ def index_statistics(
             pdf, bandwidth = index_pdf(series, grid, settings.kde_bandwidth)
             mass = float(np.trapezoid(pdf, grid))
             if mass < 0.999:
-                log.warning("%s: %.2f%% of the PDF lies outside ±%g °C (diagnostics.pdf_limit)", name, 100 * (1 - mass), settings.pdf_limit)
+                log.warning(
+                    "%s: %.2f%% of the PDF lies outside ±%g °C (diagnostics.pdf_limit)",
+                    name,
+                    100 * (1 - mass),
+                    settings.pdf_limit,
+                )
             entry["kde_bandwidth"] = bandwidth
             entry["pdf_mass_on_grid"] = mass
-            out[f"{name}_pdf"] = (("pdf_x",), pdf, {"units": "1/degC", "long_name": f"KDE PDF of {name}", "bandwidth": bandwidth})
+            out[f"{name}_pdf"] = (
+                ("pdf_x",),
+                pdf,
+                {"units": "1/degC", "long_name": f"KDE PDF of {name}", "bandwidth": bandwidth},
+            )
         stats[name] = entry
     n3, n4 = as_member_time(indices["nino3"]), as_member_time(indices["nino4"])
     classification = classify_winters(
@@ -139,7 +158,9 @@ def index_statistics(
         seed=settings.seed,
         level=settings.confidence_level,
     )
-    out = out.assign_coords(winter=("winter", classification.winter_year, {"long_name": "year of the winter's December"}))
+    out = out.assign_coords(
+        winter=("winter", classification.winter_year, {"long_name": "year of the winter's December"})
+    )
     out["djf_nino3"] = (("member", "winter"), classification.djf_nino3, {"units": "degC"})
     out["djf_nino4"] = (("member", "winter"), classification.djf_nino4, {"units": "degC"})
     out["max_nino3_apr_mar"] = (("member", "winter"), classification.max_nino3_apr_mar, {"units": "degC"})
@@ -152,7 +173,11 @@ def index_statistics(
             "long_name": "DJF event class",
         },
     )
-    out["extreme_ep"] = (("member", "winter"), classification.extreme_ep.astype(np.int8), {"long_name": EVENT_LABELS["extreme_ep"]})
+    out["extreme_ep"] = (
+        ("member", "winter"),
+        classification.extreme_ep.astype(np.int8),
+        {"long_name": EVENT_LABELS["extreme_ep"]},
+    )
     return {"indices": stats, "events": events}, out, classification, winter_starts
 
 
@@ -248,7 +273,9 @@ def _log_summary(record: dict) -> None:
     parts = []
     for name in ("nino3", "nino4"):
         s = record["indices"][name]
-        parts.append(f"{name} std {s['std']['value']:.2f} skew {s['skewness']['value']:+.2f} kurt {s['kurtosis']['value']:.2f}")
+        parts.append(
+            f"{name} std {s['std']['value']:.2f} skew {s['skewness']['value']:+.2f} kurt {s['kurtosis']['value']:.2f}"
+        )
     ev = record["events"]["per_century"]
     parts.append("events/century EP {ep:.1f} CP {cp:.1f} LN {la_nina:.1f} xEP {extreme_ep:.1f}".format(**ev))
     log.info("%s: %s", record["source"], "; ".join(parts))

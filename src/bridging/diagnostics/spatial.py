@@ -31,7 +31,7 @@ from scipy.sparse.linalg import LinearOperator, svds
 from ..errors import InputDataError
 from ..grid import TargetGrid
 from ..observables import ObservationLayout
-from ..stores import FIELDS, FIELD_ATTRS
+from ..stores import FIELD_ATTRS, FIELDS
 from ..timeaxis import year_month
 from .events import EVENT_CODES, WinterClassification
 from .indices import NINO3, NINO4, IndexBox, normalise_grid
@@ -171,7 +171,9 @@ def leading_eofs(anom: FieldAnomalies, n_modes: int, seed: int = 0) -> tuple[np.
     return anom.to_map(patterns), fractions, pcs.T
 
 
-def djf_composites(anom: FieldAnomalies, classification: WinterClassification, winter_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def djf_composites(
+    anom: FieldAnomalies, classification: WinterClassification, winter_starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """(composites (event, lat, lon) in EVENT_CODES order, counts (event,)) of DJF-mean anomalies.
 
     ``winter_starts`` are the time positions of the April that opens each classified winter's window.
@@ -266,14 +268,19 @@ def spatial_diagnostics(
         ocean = ocean[::-1]
     anomalies = {name: FieldAnomalies(field, ocean) for name, field in fields.items()}
     first = anomalies["sst"]
-    coords = {"lat": ("lat", first.lat, {"units": "degrees_north"}), "lon": ("lon", first.lon, {"units": "degrees_east"})}
+    coords = {
+        "lat": ("lat", first.lat, {"units": "degrees_north"}),
+        "lon": ("lon", first.lon, {"units": "degrees_east"}),
+    }
     out = xr.Dataset(coords=coords)
     out = out.assign_coords(
         mode=("mode", np.arange(1, eof_modes + 1)),
         event=("event", np.array(list(EVENT_CODES), dtype=str)),
     )
     index_values = {
-        name: np.asarray(indices[name].transpose(*[d for d in ("member", "time") if d in indices[name].dims]).values, float)
+        name: np.asarray(
+            indices[name].transpose(*[d for d in ("member", "time") if d in indices[name].dims]).values, float
+        )
         for name in REGRESSION_INDICES
     }
     for name, anom in anomalies.items():
@@ -291,10 +298,18 @@ def spatial_diagnostics(
         eof[:n] = patterns
         frac = np.full(eof_modes, np.nan)
         frac[:n] = fractions
-        out[f"{name}_eof"] = (("mode", "lat", "lon"), eof, {"units": f"{units} per PC std", "long_name": f"EOFs of cos(lat)-weighted {name} anomalies"})
+        out[f"{name}_eof"] = (
+            ("mode", "lat", "lon"),
+            eof,
+            {"units": f"{units} per PC std", "long_name": f"EOFs of cos(lat)-weighted {name} anomalies"},
+        )
         out[f"{name}_eof_variance_fraction"] = (("mode",), frac, {"units": "1"})
         comp, counts = djf_composites(anom, classification, winter_starts)
-        out[f"{name}_composite"] = (("event", "lat", "lon"), comp, {"units": units, "long_name": f"DJF composite of {name} anomalies"})
+        out[f"{name}_composite"] = (
+            ("event", "lat", "lon"),
+            comp,
+            {"units": units, "long_name": f"DJF composite of {name} anomalies"},
+        )
     out["composite_count"] = (("event",), counts, {"long_name": "member-winters in each composite"})
     if layout is not None:
         try:
@@ -321,7 +336,9 @@ def spatial_diagnostics(
 # --------------------------------------------------------------------------------------------------- comparison
 
 
-def pattern_statistics(a: np.ndarray, b: np.ndarray, lat: np.ndarray, region: np.ndarray | None = None) -> dict[str, float]:
+def pattern_statistics(
+    a: np.ndarray, b: np.ndarray, lat: np.ndarray, region: np.ndarray | None = None
+) -> dict[str, float]:
     """Centred pattern correlation, RMSE (b − a) and RMS amplitude ratio (b / a) of two (lat, lon) maps,
     cos(lat)-weighted over the cells where both are finite (and ``region`` is True)."""
     a = np.asarray(a, float)
@@ -331,7 +348,12 @@ def pattern_statistics(a: np.ndarray, b: np.ndarray, lat: np.ndarray, region: np
     if region is not None:
         mask &= np.asarray(region, bool)
     if mask.sum() < 3:
-        return {"pattern_correlation": float("nan"), "rmse": float("nan"), "amplitude_ratio": float("nan"), "n_cells": int(mask.sum())}
+        return {
+            "pattern_correlation": float("nan"),
+            "rmse": float("nan"),
+            "amplitude_ratio": float("nan"),
+            "n_cells": int(mask.sum()),
+        }
     w, a, b = w[mask], a[mask], b[mask]
     w = w / w.sum()
     da, db = a - w @ a, b - w @ b

@@ -52,7 +52,9 @@ def monthly_variance(x: np.ndarray, months: np.ndarray) -> np.ndarray:
     return out
 
 
-def block_bootstrap_starts(n_time: int, block: int, n_samples: int, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+def block_bootstrap_starts(
+    n_time: int, block: int, n_samples: int, rng: np.random.Generator, length: int | None = None
+) -> np.ndarray:
     """(n_samples, n_blocks) start positions of the blocks of each block-bootstrap resample.
 
     Blocks of ``block`` months start at positions 0, 12, 24, … (the record's first calendar month) and are laid
@@ -67,7 +69,9 @@ def block_bootstrap_starts(n_time: int, block: int, n_samples: int, rng: np.rand
     return rng.choice(starts, size=(n_samples, -(-(n_time if length is None else length) // block)))
 
 
-def block_bootstrap_positions(n_time: int, block: int, n_samples: int, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+def block_bootstrap_positions(
+    n_time: int, block: int, n_samples: int, rng: np.random.Generator, length: int | None = None
+) -> np.ndarray:
     """(n_samples, length) time positions of the resamples of :func:`block_bootstrap_starts` (length: the record's)."""
     chosen = block_bootstrap_starts(n_time, block, n_samples, rng, length)
     positions = (chosen[:, :, None] + np.arange(block)[None, None, :]).reshape(n_samples, -1)
@@ -80,7 +84,10 @@ def _block_power_sums(x: np.ndarray, months: np.ndarray, length: int, n_starts: 
     window = 12 * np.arange(n_starts)[:, None] + np.arange(length)[None, :]
     seg = x[:, window]  # (member, start, length)
     seg2 = seg * seg
-    powers = np.stack([seg.sum(axis=(0, 2)), seg2.sum(axis=(0, 2)), (seg2 * seg).sum(axis=(0, 2)), (seg2 * seg2).sum(axis=(0, 2))], axis=1)
+    powers = np.stack(
+        [seg.sum(axis=(0, 2)), seg2.sum(axis=(0, 2)), (seg2 * seg).sum(axis=(0, 2)), (seg2 * seg2).sum(axis=(0, 2))],
+        axis=1,
+    )
     # Calendar-aligned blocks: offset j of every block holds the calendar month of position j of the record.
     onehot = (months[:length, None] == np.arange(1, 13)[None, :]).astype(np.float64)
     monthly = np.stack([seg.sum(axis=0) @ onehot, seg2.sum(axis=0) @ onehot], axis=1)

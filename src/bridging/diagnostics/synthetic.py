@@ -42,10 +42,10 @@ def synthetic_grid(resolution: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
 def enso_patterns(lat: np.ndarray, lon: np.ndarray, shift_deg: float = 0.0) -> dict[str, np.ndarray]:
     """(n_lat, n_lon) spatial patterns: eastern and central SST modes, a thermocline tilt mode."""
     la, lo = np.meshgrid(lat, lon, indexing="ij")
-    merid = np.exp(-(la / 8.0) ** 2)
+    merid = np.exp(-((la / 8.0) ** 2))
     eastern = merid * np.exp(-(((lo - 240.0 + shift_deg) / 30.0) ** 2))
     central = merid * np.exp(-(((lo - 185.0 + shift_deg) / 20.0) ** 2))
-    tilt = np.exp(-(la / 6.0) ** 2) * np.tanh((lo - 200.0) / 30.0)
+    tilt = np.exp(-((la / 6.0) ** 2)) * np.tanh((lo - 200.0) / 30.0)
     return {"eastern": eastern, "central": central, "tilt": tilt}
 
 
@@ -87,7 +87,7 @@ def synthetic_store(
     e = a_east[..., None, None]
     c = a_central[..., None, None]
     noise_shape = (*size, n_time, lat.size, lon.size)
-    off_equator = 1.0 - np.exp(-(lat / 6.0) ** 2)[:, None]
+    off_equator = 1.0 - np.exp(-((lat / 6.0) ** 2))[:, None]
     sst = (
         base_sst
         + seasonal[:, None, None]
@@ -126,7 +126,9 @@ def synthetic_idealized_run(
     return xr.Dataset(
         {
             "nino3": xr.DataArray(east + 0.3 * central + seasonal, dims=dims, coords=coords, attrs={"units": "degC"}),
-            "nino34": xr.DataArray(0.6 * east + 0.7 * central + seasonal, dims=dims, coords=coords, attrs={"units": "degC"}),
+            "nino34": xr.DataArray(
+                0.6 * east + 0.7 * central + seasonal, dims=dims, coords=coords, attrs={"units": "degC"}
+            ),
             "nino4": xr.DataArray(0.3 * east + central + seasonal, dims=dims, coords=coords, attrs={"units": "degC"}),
         },
         attrs={"model": "synthetic-idealized"},

@@ -20,7 +20,13 @@ from .indices import NINO_INDICES
 from .statistics import MOMENTS
 
 INDEX_LABELS = {"nino3": "Niño 3", "nino34": "Niño 3.4", "nino4": "Niño 4"}
-STATISTIC_LABELS = {"std": "std (°C)", "skewness": "skewness", "kurtosis": "kurtosis", "hellinger": "Hellinger", "wasserstein1": "W1 (°C)"}
+STATISTIC_LABELS = {
+    "std": "std (°C)",
+    "skewness": "skewness",
+    "kurtosis": "kurtosis",
+    "hellinger": "Hellinger",
+    "wasserstein1": "W1 (°C)",
+}
 TEST_COLUMNS = ("source", "reference", "index", "statistic", "record_months", "length_kind", "value", "reference_value",
                 "null_low", "null_median", "null_high", "p_value", "inside_null_band", "n_chunks", "null_size", "null_method", "se")  # fmt: skip
 
@@ -118,7 +124,12 @@ def events_table(result: dict) -> Table:
         row.append(f"{ev['n_winters']} × {ev.get('n_members', 1)}")
         rows.append(row)
     level = 100 * result["settings"]["confidence_level"]
-    return Table("DJF events per century (pooled over members)", header, rows, f"Brackets: {level:g} % block-bootstrap intervals over winters.")
+    return Table(
+        "DJF events per century (pooled over members)",
+        header,
+        rows,
+        f"Brackets: {level:g} % block-bootstrap intervals over winters.",
+    )
 
 
 def effects_table(result: dict) -> Table:
@@ -129,7 +140,7 @@ def effects_table(result: dict) -> Table:
     keys = []
     for index in NINO_INDICES:
         for statistic in STATISTICS:
-            for ref in ((None,) if statistic in MOMENTS else REFERENCES):
+            for ref in (None,) if statistic in MOMENTS else REFERENCES:
                 keys.append((index, statistic, ref))
     keys += [("events", e, None) for e in (*EVENT_NAMES, "ep_cp_ratio")]
     for index, statistic, ref in keys:
@@ -140,14 +151,21 @@ def effects_table(result: dict) -> Table:
         row = [label, stat_label, ROLE_LABELS[ref] if ref else "–", str(length)]
         for effect in EFFECTS:
             e = find_effect(result, effect, index, statistic, ref)
-            row.append(f"{_signed(e['difference'], _digits(statistic))} ± {fmt(e['se'], _digits(statistic))} ({fmt_p(e['p_value'])})")
+            row.append(
+                f"{_signed(e['difference'], _digits(statistic))} ± {fmt(e['se'], _digits(statistic))} ({fmt_p(e['p_value'])})"
+            )
         rows.append(row)
     note = (
         "Differences of the equal-footing values (moments at the three model sources' shortest record, distances at "
         "each reference's common length; a negative distance difference = closer to that reference), ± the "
         "block-bootstrap standard error of the difference, two-sided p-value."
     )
-    return Table("Effects of the curriculum (free run vs operational) and of the filter (bridging vs free run)", header, rows, note)
+    return Table(
+        "Effects of the curriculum (free run vs operational) and of the filter (bridging vs free run)",
+        header,
+        rows,
+        note,
+    )
 
 
 def _signed(v, digits: int) -> str:
@@ -157,7 +175,11 @@ def _signed(v, digits: int) -> str:
 def goal_table(result: dict) -> Table:
     """The filter's target: the bridging model (and the free run, the record it assimilated) against the idealized
     long run at the bridging run's own length."""
-    roles = [r for r in ("free_run", "bridging", "pseudo_obs", "reanalysis") if any(t["source"] == r for t in result["tests"])]
+    roles = [
+        r
+        for r in ("free_run", "bridging", "pseudo_obs", "reanalysis")
+        if any(t["source"] == r for t in result["tests"])
+    ]
     first = find_test(result, "bridging", "idealized", "nino3", "std", kind="pair")
     years = first["record_months"] // 12
     header = ["index", "statistic", "idealized long run: value; 5–95 % band"] + [f"{ROLE_LABELS[r]} (p)" for r in roles]
@@ -167,7 +189,11 @@ def goal_table(result: dict) -> Table:
             d = _digits(statistic)
             ref = find_test(result, "bridging", "idealized", index, statistic, kind="pair")
             ref_value = fmt(ref["reference_value"], d) if statistic in MOMENTS else "0"
-            row = [INDEX_LABELS[index], STATISTIC_LABELS[statistic], f"{ref_value}; [{fmt(ref['null_low'], d)}, {fmt(ref['null_high'], d)}]"]
+            row = [
+                INDEX_LABELS[index],
+                STATISTIC_LABELS[statistic],
+                f"{ref_value}; [{fmt(ref['null_low'], d)}, {fmt(ref['null_high'], d)}]",
+            ]
             marks = [False, False, False]
             for role in roles:
                 t = find_test(result, role, "idealized", index, statistic, kind="pair")
@@ -183,11 +209,17 @@ def goal_table(result: dict) -> Table:
         "length); the pseudo-observation record is the realization the filter assimilated, the reanalysis (shorter) the "
         "truth the models learned through the curriculum."
     )
-    return Table(f"Against the idealized long run at the bridging run's length ({years} years)", header, rows, note, emphasis)
+    return Table(
+        f"Against the idealized long run at the bridging run's length ({years} years)", header, rows, note, emphasis
+    )
 
 
 def moments_table(result: dict) -> Table:
-    roles = [r for r in ("operational", "free_run", "bridging", "reanalysis", "idealized", "pseudo_obs") if r in result["moments"]]
+    roles = [
+        r
+        for r in ("operational", "free_run", "bridging", "reanalysis", "idealized", "pseudo_obs")
+        if r in result["moments"]
+    ]
     header = ["source", "record"]
     for index in NINO_INDICES:
         header += [f"{INDEX_LABELS[index]} {m}" for m in MOMENTS]
@@ -218,7 +250,11 @@ def maps_table(result: dict) -> Table | None:
         return None
     roles = list(result["maps"])
     rows = [[name] + [fmt(result["maps"][r].get(name, {}).get("pattern_correlation")) for r in roles] for name in names]
-    return Table("Maps: centred pattern correlation with the reanalysis (cos-lat weighted, common ocean cells)", ["map", *(ROLE_LABELS[r] for r in roles)], rows)
+    return Table(
+        "Maps: centred pattern correlation with the reanalysis (cos-lat weighted, common ocean cells)",
+        ["map", *(ROLE_LABELS[r] for r in roles)],
+        rows,
+    )
 
 
 def kept_table(result: dict) -> Table:
@@ -228,8 +264,20 @@ def kept_table(result: dict) -> Table:
             for region in ("all_cells", "off_equator"):
                 stats = per[region].get(f"{f}_residual_std")
                 if stats:
-                    rows.append([ROLE_LABELS[role], f"{f} residual std", region.replace("_", " "), fmt(stats["pattern_correlation"]), fmt(stats["amplitude_ratio"])])
-    return Table("What the bridge kept: residual std maps against the operational model", ["source", "map", "cells", "pattern correlation", "amplitude ratio"], rows)
+                    rows.append(
+                        [
+                            ROLE_LABELS[role],
+                            f"{f} residual std",
+                            region.replace("_", " "),
+                            fmt(stats["pattern_correlation"]),
+                            fmt(stats["amplitude_ratio"]),
+                        ]
+                    )
+    return Table(
+        "What the bridge kept: residual std maps against the operational model",
+        ["source", "map", "cells", "pattern correlation", "amplitude ratio"],
+        rows,
+    )
 
 
 def acceptance_table(result: dict) -> Table:
@@ -251,11 +299,19 @@ def _criterion_value(c: dict) -> str:
     if "se" in c:
         text = f"bridging {fmt(value, 3)} vs operational {fmt(threshold, 3)} (difference {_signed(c['difference'], 3)} ± {fmt(c['se'], 3)})"
         return text + (f"; free run {fmt(c['free_run'], 3)}" if "free_run" in c else "")
-    return f"bridging {fmt(value, 3)} vs operational {fmt(threshold, 3)}" + (f", reference {fmt(c['reference'], 3)}" if "reference" in c else "")
+    return f"bridging {fmt(value, 3)} vs operational {fmt(threshold, 3)}" + (
+        f", reference {fmt(c['reference'], 3)}" if "reference" in c else ""
+    )
 
 
 def comparison_tables(result: dict) -> list[Table]:
-    tables = [summary_table(result), effects_table(result), goal_table(result), events_table(result), moments_table(result)]
+    tables = [
+        summary_table(result),
+        effects_table(result),
+        goal_table(result),
+        events_table(result),
+        moments_table(result),
+    ]
     maps = maps_table(result)
     return tables + ([maps] if maps else []) + [kept_table(result), acceptance_table(result)]
 
@@ -317,7 +373,11 @@ def render_html(result: dict) -> str:
         parts.append(f"<h2>{html.escape(table.title)}</h2>")
         if table.note:
             parts.append(f"<p class='note'>{html.escape(table.note)}</p>")
-        parts.append("<table><thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header) + "</tr></thead><tbody>")
+        parts.append(
+            "<table><thead><tr>"
+            + "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header)
+            + "</tr></thead><tbody>"
+        )
         for i, row in enumerate(table.rows):
             marks = table.emphasis[i] if table.emphasis else [False] * len(row)
             cells = (f"<td{OUTSIDE if m else ''}>{html.escape(str(c))}</td>" for c, m in zip(row, marks))

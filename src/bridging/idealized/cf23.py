@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from numba import njit, prange
@@ -117,7 +117,9 @@ def steps_per_month(dt_days: float) -> np.ndarray:
     """Steps in each calendar month; the step must divide every month length (monthly means need whole steps)."""
     steps = MONTH_DAYS / dt_days
     if not np.allclose(steps, np.round(steps), rtol=0, atol=1e-9):
-        raise ConfigError(f"idealized.cf23.dt_days = {dt_days}: must divide every calendar month length (e.g. 0.5, 0.25)")
+        raise ConfigError(
+            f"idealized.cf23.dt_days = {dt_days}: must divide every calendar month length (e.g. 0.5, 0.25)"
+        )
     return np.round(steps).astype(np.int64)
 
 
@@ -247,7 +249,12 @@ def _integrate_months(
                     damp = (
                         co.damping
                         * (co.damping_base - _DAMP_ETA2 * eta2[i] + 0.2 * q * q)
-                        * (1.0 + _SEASON_ANNUAL * season_annual + _SEASON_ETA2 * eta2[i] * season_lag - _SEASON_ETA * eta[i] * season_semi)
+                        * (
+                            1.0
+                            + _SEASON_ANNUAL * season_annual
+                            + _SEASON_ETA2 * eta2[i] * season_lag
+                            - _SEASON_ETA * eta[i] * season_semi
+                        )
                     )
                     thermo = co.thermocline * eta[i]
                     adv = co.advective * dec * eta2[i]
@@ -265,7 +272,9 @@ def _integrate_months(
                     * (1.0 - co.burst_decadal * dec)
                 )
                 for _s in range(co.substeps):
-                    a += -co.burst_damping * a * sub_h + sigma_p * sub_sqrt_h * next_normal(rng_state, rng_spare, rng_has_spare, m)
+                    a += -co.burst_damping * a * sub_h + sigma_p * sub_sqrt_h * next_normal(
+                        rng_state, rng_spare, rng_has_spare, m
+                    )
                 idx = int(np.floor(100.0 * dec + 0.5))
                 idx = min(max(idx, 0), sigma_table.size - 1)
                 dec += -co.decadal_damping * (dec - co.decadal_mean) * co.dt + sigma_table[idx] * sqrt_dt * next_normal(
@@ -309,16 +318,22 @@ class CF23State:
     def n_members(self) -> int:
         return self.K.shape[0]
 
-    def subset(self, members: slice) -> "CF23State":
+    def subset(self, members: slice) -> CF23State:
         """Views of some members (advancing the subset advances this state; the step counter is shared by copy)."""
         return CF23State(
             self.K[members], self.R[members], self.T[members], self.burst[members], self.decadal[members],
             self.streams.subset(members), self.step,
         )  # fmt: skip
 
-    def copy(self) -> "CF23State":
+    def copy(self) -> CF23State:
         return CF23State(
-            self.K.copy(), self.R.copy(), self.T.copy(), self.burst.copy(), self.decadal.copy(), self.streams.copy(), self.step
+            self.K.copy(),
+            self.R.copy(),
+            self.T.copy(),
+            self.burst.copy(),
+            self.decadal.copy(),
+            self.streams.copy(),
+            self.step,
         )
 
 
@@ -327,14 +342,27 @@ CF23_VARIABLES: dict[str, tuple[tuple[str, ...], dict]] = {
     "sst_anomaly": (("node",), {"units": "degC", "long_name": "equatorial SST anomaly, 1.5 °C·φ0(0)·T"}),
     "thermocline_depth_anomaly": (
         ("node",),
-        {"units": "m", "positive": "down", "long_name": "equatorial thermocline depth anomaly, 20.8 m·[(K+R)φ0(0) + Rφ2(0)/√2]"},
+        {
+            "units": "m",
+            "positive": "down",
+            "long_name": "equatorial thermocline depth anomaly, 20.8 m·[(K+R)φ0(0) + Rφ2(0)/√2]",
+        },
     ),
-    "zonal_current": (("node",), {"units": "m s-1", "long_name": "equatorial zonal current anomaly, 0.5 m/s·[(K−R)φ0(0) + Rφ2(0)/√2]"}),
+    "zonal_current": (
+        ("node",),
+        {"units": "m s-1", "long_name": "equatorial zonal current anomaly, 0.5 m/s·[(K−R)φ0(0) + Rφ2(0)/√2]"},
+    ),
     "zonal_wind": (
         ("node",),
-        {"units": "m s-1", "long_name": "equatorial zonal wind anomaly forced by SST (5 m/s·[(K_A−R_A)φ0(0) + R_Aφ2(0)/√2]); bursts excluded"},
+        {
+            "units": "m s-1",
+            "long_name": "equatorial zonal wind anomaly forced by SST (5 m/s·[(K_A−R_A)φ0(0) + R_Aφ2(0)/√2]); bursts excluded",
+        },
     ),
-    "wind_burst": ((), {"units": "1", "long_name": "intraseasonal wind-burst amplitude a_p (wind = 5 m/s·φ0(0)·s_p(x)·a_p)"}),
+    "wind_burst": (
+        (),
+        {"units": "1", "long_name": "intraseasonal wind-burst amplitude a_p (wind = 5 m/s·φ0(0)·s_p(x)·a_p)"},
+    ),
     "decadal": ((), {"units": "1", "long_name": "decadal Walker-circulation variable I (stationary ~ Uniform[0, 1])"}),
     "nino3": ((), {"units": "degC", "long_name": "Niño 3 SST anomaly (raw model anomaly, mean over nodes 31–53)"}),
     "nino34": ((), {"units": "degC", "long_name": "Niño 3.4 SST anomaly (raw model anomaly, mean over nodes 25–43)"}),
@@ -438,7 +466,9 @@ def reference_integrate(model: CF23Model, state: CF23State, n_years: int) -> dic
     month_steps = np.tile(model.month_steps, int(n_years))
     n_steps = int(month_steps.sum())
     per_step = co.substeps + 1
-    noise = np.stack([state.streams.standard_normal(m, n_steps * per_step) for m in range(n)]).reshape(n, n_steps, per_step)
+    noise = np.stack([state.streams.standard_normal(m, n_steps * per_step) for m in range(n)]).reshape(
+        n, n_steps, per_step
+    )
     eta, eta2, sp = model.eta, model.eta2, model.burst_shape
     G = model.green
     out = {k: [] for k in ("K", "R", "T", "burst", "decadal")}
@@ -468,14 +498,21 @@ def reference_integrate(model: CF23Model, state: CF23State, n_years: int) -> dic
             R = R + co.dt * dR
             T = T + co.dt * dT
             amp = np.tanh(t4[:, 0]) + 1 if p.burst_state_dependent else 1.0
-            sigma_p = p.burst_noise * amp * (1 + p.burst_seasonal_amplitude * np.cos(2 * np.pi * (phi - 1 / 12))) * (
-                1 - p.burst_decadal_coupling * dec
+            sigma_p = (
+                p.burst_noise
+                * amp
+                * (1 + p.burst_seasonal_amplitude * np.cos(2 * np.pi * (phi - 1 / 12)))
+                * (1 - p.burst_decadal_coupling * dec)
             )
             h = co.dt / co.substeps
             for s in range(co.substeps):
                 a = a - p.burst_damping * a * h + sigma_p * np.sqrt(h) * noise[:, k_global, s]
             idx = np.clip(np.floor(100 * dec + 0.5).astype(int), 0, 99)
-            dec = dec - p.decadal_damping * (dec - p.decadal_mean) * co.dt + model.sigma_table[idx] * np.sqrt(co.dt) * noise[:, k_global, -1]
+            dec = (
+                dec
+                - p.decadal_damping * (dec - p.decadal_mean) * co.dt
+                + model.sigma_table[idx] * np.sqrt(co.dt) * noise[:, k_global, -1]
+            )
             step += 1
             k_global += 1
             for name, value in (("K", K), ("R", R), ("T", T), ("burst", a), ("decadal", dec)):

@@ -24,8 +24,8 @@ u, h_W, T_C, T_E, τ, I; reproducible for a given seed, member k independent of 
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 from numba import njit, prange
@@ -146,13 +146,22 @@ def _integrate_months(state, rng_state, rng_spare, rng_has_spare, step0, n_month
                     + co.c2_seasonal * np.sin(two_pi * t / 6.0 + two_pi / 6.0)
                     + co.c2_semiannual * np.sin(2.0 * two_pi * t / 6.0 + two_pi / 6.0)
                 )
-                sigma_tau = co.burst_noise * (np.tanh(co.burst_tanh * tc) + 1.0) * (
-                    1.0 + co.burst_seasonal * np.cos(two_pi * t / 6.0 + two_pi / 6.0)
+                sigma_tau = (
+                    co.burst_noise
+                    * (np.tanh(co.burst_tanh * tc) + 1.0)
+                    * (1.0 + co.burst_seasonal * np.cos(two_pi * t / 6.0 + two_pi / 6.0))
                 )
                 mean_t = 0.5 * (tc + te)
                 du = -co.r * u - co.delta_u * mean_t + co.beta_u * beta * tau
                 dh = -co.r * h - co.delta_h * mean_t + co.beta_h * beta * tau
-                dtc = (co.r_c - c1) * tc + co.zeta_c * te + co.gamma * h + co.advective * dec * u + co.c_u + co.beta_c * beta * tau
+                dtc = (
+                    (co.r_c - c1) * tc
+                    + co.zeta_c * te
+                    + co.gamma * h
+                    + co.advective * dec * u
+                    + co.c_u
+                    + co.beta_c * beta * tau
+                )
                 dte = (co.r_e - c2) * te - co.zeta_e * tc + co.gamma * h + co.beta_e * beta * tau
                 dtau = -co.burst_damping * tau
                 var_dec = co.decadal_damping * dec * (co.decadal_max - dec)
@@ -195,18 +204,24 @@ class CFY22State:
     def n_members(self) -> int:
         return self.values.shape[0]
 
-    def subset(self, members: slice) -> "CFY22State":
+    def subset(self, members: slice) -> CFY22State:
         return CFY22State(self.values[members], self.streams.subset(members), self.step)
 
-    def copy(self) -> "CFY22State":
+    def copy(self) -> CFY22State:
         return CFY22State(self.values.copy(), self.streams.copy(), self.step)
 
 
 CFY22_VARIABLES: dict[str, tuple[tuple[str, ...], dict]] = {
     "nino3": ((), {"units": "degC", "long_name": "Niño 3 SST anomaly, 7.5 °C·T_E"}),
-    "nino34": ((), {"units": "degC", "long_name": "Niño 3.4 SST anomaly, box-overlap approximation 7.5 °C·(0.4 T_C + 0.6 T_E)"}),
+    "nino34": (
+        (),
+        {"units": "degC", "long_name": "Niño 3.4 SST anomaly, box-overlap approximation 7.5 °C·(0.4 T_C + 0.6 T_E)"},
+    ),
     "nino4": ((), {"units": "degC", "long_name": "Niño 4 SST anomaly, 7.5 °C·T_C"}),
-    "wp_thermocline_depth_anomaly": ((), {"units": "m", "positive": "down", "long_name": "western-Pacific thermocline depth anomaly, 150 m·h_W"}),
+    "wp_thermocline_depth_anomaly": (
+        (),
+        {"units": "m", "positive": "down", "long_name": "western-Pacific thermocline depth anomaly, 150 m·h_W"},
+    ),
     "cp_zonal_current": ((), {"units": "m s-1", "long_name": "central-Pacific zonal current anomaly, 1.5 m/s·u"}),
     "wind_burst": ((), {"units": "m s-1", "long_name": "intraseasonal wind-burst amplitude, 5 m/s·τ"}),
     "decadal": ((), {"units": "1", "long_name": "decadal Walker-circulation variable I (stationary ~ Uniform[0, 4])"}),
@@ -239,7 +254,15 @@ class CFY22Model:
         means = np.empty((state.n_members, n_months, 6))
         s = state.streams
         _integrate_months(
-            state.values, s.state, s.spare, s.has_spare, np.int64(state.step), n_months, self.month_steps, self.coefficients, means
+            state.values,
+            s.state,
+            s.spare,
+            s.has_spare,
+            np.int64(state.step),
+            n_months,
+            self.month_steps,
+            self.coefficients,
+            means,
         )
         state.step += n_months * self.month_steps
         return means
@@ -274,7 +297,9 @@ def reference_integrate(model: CFY22Model, state: CFY22State, n_steps: int) -> n
     r_c = zeta_c = zeta_e = gamma * 2.5 * 0.5 / 2
     r_e = 3 * gamma * 2.5 * 0.5 / 2
     n = state.n_members
-    noise = np.stack([state.streams.standard_normal(m, n_steps * NOISE_PER_STEP) for m in range(n)]).reshape(n, n_steps, 6)
+    noise = np.stack([state.streams.standard_normal(m, n_steps * NOISE_PER_STEP) for m in range(n)]).reshape(
+        n, n_steps, 6
+    )
     u, h, tc, te, tau, dec = (state.values[:, k].copy() for k in range(6))
     dt = p.dt
     for k in range(n_steps):
@@ -282,7 +307,11 @@ def reference_integrate(model: CFY22Model, state: CFY22State, n_steps: int) -> n
         dw = noise[:, k, :] * np.sqrt(dt)
         beta = (2 - dec / 5) * 0.15 * sf
         c1 = f * (25 * (tc + 0.1) ** 2 + 0.9) * (1 + 0.3 * np.sin(2 * np.pi * t / 6 - np.pi / 6))
-        c2 = 1.4 * f * (1 + 0.3 * np.sin(2 * np.pi * t / 6 + 2 * np.pi / 6) + 0.25 * np.sin(4 * np.pi * t / 6 + 2 * np.pi / 6))
+        c2 = (
+            1.4
+            * f
+            * (1 + 0.3 * np.sin(2 * np.pi * t / 6 + 2 * np.pi / 6) + 0.25 * np.sin(4 * np.pi * t / 6 + 2 * np.pi / 6))
+        )
         sigma_tau = 0.9 * (np.tanh(7.5 * tc) + 1) * (1 + 0.3 * np.cos(2 * np.pi * t / 6 + 2 * np.pi / 6))
         sigma_dec = np.sqrt(np.maximum(p.decadal_damping * dec * (4 - dec), 0))
         new = (

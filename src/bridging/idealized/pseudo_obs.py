@@ -22,8 +22,8 @@ Observables:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import xarray as xr
@@ -65,7 +65,9 @@ def _grid(grid) -> TargetGrid:
     return grid if isinstance(grid, TargetGrid) else TargetGrid.from_config(grid or {})
 
 
-def cf23_layout(grid: TargetGrid, node_stride: int = 1, variables=VARIABLE_ORDER) -> tuple[ObservationLayout, np.ndarray]:
+def cf23_layout(
+    grid: TargetGrid, node_stride: int = 1, variables=VARIABLE_ORDER
+) -> tuple[ObservationLayout, np.ndarray]:
     """The CF23 observation layout and the 0-based node of each observable.
 
     Raises ConfigError when a node falls outside the grid (its nearest cell farther than half a node spacing) or
@@ -95,7 +97,10 @@ def cf23_layout(grid: TargetGrid, node_stride: int = 1, variables=VARIABLE_ORDER
         )
     ordered = [v for v in VARIABLE_ORDER if v in variables]
     layout = ObservationLayout.points(
-        grid, [v for v in ordered for _ in nodes], np.zeros(nodes.size * len(ordered)), np.tile(NODE_LON[nodes], len(ordered))
+        grid,
+        [v for v in ordered for _ in nodes],
+        np.zeros(nodes.size * len(ordered)),
+        np.tile(NODE_LON[nodes], len(ordered)),
     )
     return layout, np.tile(nodes, len(ordered))
 
@@ -175,12 +180,18 @@ def build_pseudo_obs(
             "observations": xr.DataArray(
                 anomalies.astype(np.float32),
                 dims=("time", "obs"),
-                attrs={"long_name": "pseudo-observation anomalies (vs the run's monthly climatology)", "units": "degC (sst) / m (thermocline_depth)"},
+                attrs={
+                    "long_name": "pseudo-observation anomalies (vs the run's monthly climatology)",
+                    "units": "degC (sst) / m (thermocline_depth)",
+                },
             ),
             "obs_error_variance": xr.DataArray(
                 (po.error_fraction * variance).astype(np.float64),
                 dims="obs",
-                attrs={"long_name": f"observation-error variance = {po.error_fraction} × variance of each observable", "units": "degC2 / m2"},
+                attrs={
+                    "long_name": f"observation-error variance = {po.error_fraction} × variance of each observable",
+                    "units": "degC2 / m2",
+                },
             ),
         },
         coords={"time": run["time"], **layout.coords()},

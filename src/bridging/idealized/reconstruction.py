@@ -49,13 +49,15 @@ class CF23Reconstruction:
     shape: tuple[int, ...]
 
     @classmethod
-    def build(cls, lat, lon, *, westward_shift_deg: float = 0.0, amplitude: float = 1.0) -> "CF23Reconstruction":
+    def build(cls, lat, lon, *, westward_shift_deg: float = 0.0, amplitude: float = 1.0) -> CF23Reconstruction:
         """The map onto points ``lat``, ``lon`` (°N, °E; any matching shapes: a curvilinear grid, a regular grid as
         2-D arrays, or a list of points)."""
         lat = np.asarray(lat, float)
         lon = np.asarray(lon, float)
         if lat.shape != lon.shape:
-            raise ValueError(f"lat {lat.shape} and lon {lon.shape} must have one shape (use np.meshgrid for a regular grid)")
+            raise ValueError(
+                f"lat {lat.shape} and lon {lon.shape} must have one shape (use np.meshgrid for a regular grid)"
+            )
         flat_lat = lat.ravel()
         lon_eff = np.mod(lon.ravel() + westward_shift_deg, 360.0)
         spacing = NODE_LON[1] - NODE_LON[0]
@@ -69,7 +71,9 @@ class CF23Reconstruction:
         interp[left, cols] = (1.0 - frac) * taper
         interp[left + 1, cols] += frac * taper
         phi0, phi2 = meridional_functions(flat_lat)
-        return cls(sst=interp * (phi0 / PHI0_EQ), depth_kelvin=interp * phi0, depth_rossby=interp * phi2, shape=lat.shape)
+        return cls(
+            sst=interp * (phi0 / PHI0_EQ), depth_kelvin=interp * phi0, depth_rossby=interp * phi2, shape=lat.shape
+        )
 
     def apply(self, sst_anomaly, thermocline_depth_anomaly, zonal_current) -> tuple[np.ndarray, np.ndarray]:
         """(…, *shape) SST (°C) and thermocline-depth (m) anomalies from CF23's (…, 56) equatorial outputs."""

@@ -36,7 +36,9 @@ class MemberStreams:
     has_spare: np.ndarray
 
     @classmethod
-    def from_seed(cls, seed: int, n_members: int, *, stream: int = STREAM_DYNAMICS, first_member: int = 0) -> "MemberStreams":
+    def from_seed(
+        cls, seed: int, n_members: int, *, stream: int = STREAM_DYNAMICS, first_member: int = 0
+    ) -> MemberStreams:
         if n_members < 1:
             raise ValueError(f"need at least one member, got {n_members}")
         state = np.empty((n_members, 4), dtype=np.uint64)
@@ -51,10 +53,10 @@ class MemberStreams:
     def n_members(self) -> int:
         return self.state.shape[0]
 
-    def copy(self) -> "MemberStreams":
+    def copy(self) -> MemberStreams:
         return MemberStreams(self.state.copy(), self.spare.copy(), self.has_spare.copy())
 
-    def subset(self, members: slice) -> "MemberStreams":
+    def subset(self, members: slice) -> MemberStreams:
         """Views of some members' states (advancing them advances the parent)."""
         return MemberStreams(self.state[members], self.spare[members], self.has_spare[members])
 

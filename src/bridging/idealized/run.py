@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import time as _time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import dask.array as dsa
 import numba
@@ -150,7 +150,9 @@ def run_to_zarr(
     spinup = section.spinup_years if spinup_years is None else int(spinup_years)
     chunk = section.chunk_years if chunk_years is None else int(chunk_years)
     if years < 1 or members < 1 or chunk < 1 or member_batch < 1:
-        raise ConfigError(f"idealized run needs years, members, chunk_years and member_batch ≥ 1 (got {years}, {members}, {chunk}, {member_batch})")
+        raise ConfigError(
+            f"idealized run needs years, members, chunk_years and member_batch ≥ 1 (got {years}, {members}, {chunk}, {member_batch})"
+        )
     _set_threads(threads)
     batch = min(member_batch, members)
     n_months = 12 * years
@@ -158,7 +160,9 @@ def run_to_zarr(
     start = _time.perf_counter()
     state = mdl.initial_state(members, seed)
     _advance_discarding(mdl, state, spinup, chunk, batch)
-    log.info("%s: spin-up of %d years for %d members done in %.1f s", mdl.name, spinup, members, _time.perf_counter() - start)
+    log.info(
+        "%s: spin-up of %d years for %d members done in %.1f s", mdl.name, spinup, members, _time.perf_counter() - start
+    )
 
     # Declare the whole store (metadata + coordinates), then fill it block by block with aligned region writes.
     template = {}
@@ -166,7 +170,9 @@ def run_to_zarr(
         extra_shape = tuple(len(mdl.coords()[d]) for d in extra_dims)
         shape = (members, n_months, *extra_shape)
         chunks = (batch, min(12 * chunk, n_months), *extra_shape)
-        template[name] = xr.DataArray(dsa.zeros(shape, chunks=chunks, dtype=np.float32), dims=("member", "time", *extra_dims), attrs=attrs)
+        template[name] = xr.DataArray(
+            dsa.zeros(shape, chunks=chunks, dtype=np.float32), dims=("member", "time", *extra_dims), attrs=attrs
+        )
     ds_template = xr.Dataset(template, coords={"member": np.arange(members), "time": time, **mdl.coords()})
     ds_template.attrs.update(_run_attrs(mdl, seed, members, years, spinup))
     ds_template.attrs["provenance"] = provenance(config_hash=None, seed=int(seed), model=mdl.name)
@@ -190,10 +196,25 @@ def run_to_zarr(
                 )
                 block.to_zarr(tmp, region={"member": members_block, "time": months}, zarr_format=3, consolidated=False)
             state.step += n_years * mdl.steps_per_year
-            log.info("%s: years %d–%d written (%.1f s)", mdl.name, years_block.start + 1, years_block.stop, _time.perf_counter() - start)
-        stats = run_statistics(xr.open_zarr(tmp, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)))
+            log.info(
+                "%s: years %d–%d written (%.1f s)",
+                mdl.name,
+                years_block.start + 1,
+                years_block.stop,
+                _time.perf_counter() - start,
+            )
+        stats = run_statistics(
+            xr.open_zarr(tmp, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+        )
         zarr.open_group(tmp, mode="r+", zarr_format=3).attrs["enso_statistics"] = json.dumps(stats, sort_keys=True)
-    log.info("%s: %d members × %d years in %.1f s; %s", mdl.name, members, years, _time.perf_counter() - start, summary_line(stats))
+    log.info(
+        "%s: %d members × %d years in %.1f s; %s",
+        mdl.name,
+        members,
+        years,
+        _time.perf_counter() - start,
+        summary_line(stats),
+    )
     return Path(out)
 
 

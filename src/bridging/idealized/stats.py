@@ -9,13 +9,13 @@ statistics files.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
 
 from ..diagnostics.events import classify_winters
-from ..diagnostics.statistics import monthly_variance, moments
+from ..diagnostics.statistics import moments, monthly_variance
 from ..timeaxis import year_month
 
 
@@ -42,7 +42,12 @@ def nino_statistics(anomaly) -> dict[str, float]:
     x = np.asarray(anomaly, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
     m = moments(x)
-    return {"std": float(m["std"]), "skewness": float(m["skewness"]), "kurtosis": float(m["kurtosis"]), "n_months": int(x.size)}
+    return {
+        "std": float(m["std"]),
+        "skewness": float(m["skewness"]),
+        "kurtosis": float(m["kurtosis"]),
+        "n_months": int(x.size),
+    }
 
 
 def index_statistics(nino3, nino4, years, months, nino34=None) -> dict[str, object]:
@@ -58,7 +63,11 @@ def index_statistics(nino3, nino4, years, months, nino34=None) -> dict[str, obje
     classification = classify_winters(nino3, nino4, np.asarray(years), np.asarray(months))
     counts = classification.counts()
     n_el = counts["ep"] + counts["cp"]
-    out["events"] = {**counts, "n_winters": classification.n_winters, "cp_fraction": counts["cp"] / n_el if n_el else float("nan")}
+    out["events"] = {
+        **counts,
+        "n_winters": classification.n_winters,
+        "cp_fraction": counts["cp"] / n_el if n_el else float("nan"),
+    }
     return out
 
 

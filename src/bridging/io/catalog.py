@@ -20,8 +20,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ..atomic import write_text_atomic
 from ..errors import ConfigError, InputDataError
@@ -129,7 +129,9 @@ def scan(roots: Sequence[str | Path]):
                 "{var}_control_monthly_highres_2D_{YYYYMM}_{CONS|OPER}_v0.1.nc"
             )
         log.info("catalog: %s: %d files (%d other .nc files skipped)", root, found, skipped)
-    return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values(["project", "source_id", "variable_id", "path"], ignore_index=True)
+    return pd.DataFrame(rows, columns=list(COLUMNS)).sort_values(
+        ["project", "source_id", "variable_id", "path"], ignore_index=True
+    )
 
 
 def collection_spec(csv_name: str) -> dict:
@@ -146,14 +148,20 @@ def collection_spec(csv_name: str) -> dict:
             "groupby_attrs": ["project", "source_id", "experiment_id", "table_id", "grid_label"],
             "aggregations": [
                 {"type": "union", "attribute_name": "variable_id"},
-                {"type": "join_new", "attribute_name": "member_id", "options": {"coords": "minimal", "compat": "override"}},
+                {
+                    "type": "join_new",
+                    "attribute_name": "member_id",
+                    "options": {"coords": "minimal", "compat": "override"},
+                },
                 {"type": "join_existing", "attribute_name": "time_range", "options": {"dim": "time"}},
             ],
         },
     }
 
 
-def build_catalog(roots: Sequence[str | Path], json_out: str | Path, csv_out: str | Path | None = None) -> tuple[Path, Path]:
+def build_catalog(
+    roots: Sequence[str | Path], json_out: str | Path, csv_out: str | Path | None = None
+) -> tuple[Path, Path]:
     """Scan ``roots`` and write the catalog JSON and CSV (atomically). Returns (json, csv) paths."""
     json_out = Path(json_out)
     csv_out = Path(csv_out) if csv_out is not None else json_out.with_suffix(".csv")
@@ -245,15 +253,23 @@ def find_files(
             f"no files match {query}; source_ids in the catalog: {sources}"
             + (f"; variables of {source_id}: {variables}" if variables else ""),
         )
-    for column, key in (("experiment_id", "experiment_id"), ("member_id", "member_id"), ("table_id", "table_id"), ("grid_label", "grid_label")):
+    for column, key in (
+        ("experiment_id", "experiment_id"),
+        ("member_id", "member_id"),
+        ("table_id", "table_id"),
+        ("grid_label", "grid_label"),
+    ):
         values = sorted(set(df[column].fillna("").astype(str)))
         if len(values) > 1:
             raise InputDataError(
-                catalog_json, f"{source_id} {variable_id}: several {column}s {values} match; choose one in the config ({key})"
+                catalog_json,
+                f"{source_id} {variable_id}: several {column}s {values} match; choose one in the config ({key})",
             )
     versions = sorted(set(df["version"].fillna("").astype(str)))
     if len(versions) > 1:
-        log.info("%s %s: versions %s in the catalog, using the newest %s", source_id, variable_id, versions, versions[-1])
+        log.info(
+            "%s %s: versions %s in the catalog, using the newest %s", source_id, variable_id, versions, versions[-1]
+        )
         df = df[df["version"].fillna("").astype(str) == versions[-1]]
     if years is not None:
         lo, hi = int(years[0]) * 12, int(years[1]) * 12 + 11
@@ -261,7 +277,9 @@ def find_files(
         keep = [s is None or (s[1] >= lo and s[0] <= hi) for s in spans]
         df = df[keep]
         if len(df) == 0:
-            raise InputDataError(catalog_json, f"{source_id} {variable_id}: no file covers any month of {years[0]}–{years[1]}")
+            raise InputDataError(
+                catalog_json, f"{source_id} {variable_id}: no file covers any month of {years[0]}–{years[1]}"
+            )
     paths = sorted(Path(p) for p in df["path"].astype(str))
     missing = [p for p in paths if not p.is_file()]
     if missing:

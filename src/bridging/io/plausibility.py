@@ -20,8 +20,8 @@ so that a failed read (a corrupt compressed chunk, found only when that chunk is
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -57,7 +57,9 @@ class NamedReads:
             return np.asarray(self.variable[key].values)
         except Exception as err:  # netCDF4/HDF5 raise RuntimeError, OSError, ValueError … for damaged data
             first = key[0] if isinstance(key, tuple) and key and isinstance(key[0], slice) else None
-            records = f" (records {first.start}…{first.stop - 1})" if first is not None and first.stop is not None else ""
+            records = (
+                f" (records {first.start}…{first.stop - 1})" if first is not None and first.stop is not None else ""
+            )
             raise InputDataError(
                 self.path, f"reading {self.name}{records} failed ({type(err).__name__}: {err}); the file is damaged"
             ) from None
@@ -72,7 +74,10 @@ def read_lazily(variable, path, name: str, chunks: tuple[int, ...]):
     stat = Path(path).stat()
     token = tokenize(str(path), stat.st_size, stat.st_mtime_ns, name, variable.dims, variable.shape, chunks)
     return dsa.from_array(
-        NamedReads(variable, path, name), chunks=chunks, name=f"read-{name}-{token}", meta=np.empty((0,) * variable.ndim, variable.dtype)
+        NamedReads(variable, path, name),
+        chunks=chunks,
+        name=f"read-{name}-{token}",
+        meta=np.empty((0,) * variable.ndim, variable.dtype),
     )
 
 
@@ -142,7 +147,9 @@ def isolated_spikes(values: np.ndarray, threshold: float) -> np.ndarray:
 def _where(label, variable: str, index: tuple, months: Sequence[str] | None, time_offset: int, locate: Locator | None,
            extra_dims: Sequence[str]) -> str:  # fmt: skip
     t, *middle, j, i = (int(k) for k in index)
-    month = months[time_offset + t] if months is not None and time_offset + t < len(months) else f"record {time_offset + t}"
+    month = (
+        months[time_offset + t] if months is not None and time_offset + t < len(months) else f"record {time_offset + t}"
+    )
     position = None
     if locate is not None:
         try:
@@ -224,7 +231,9 @@ def screen_array(data, dtype=np.float32, **kwargs):
     import dask.array as dsa
 
     dtype = np.dtype(dtype)
-    return dsa.map_blocks(screen_block, data, dtype=dtype, meta=np.empty((0,) * data.ndim, dtype), out_dtype=dtype, **kwargs)
+    return dsa.map_blocks(
+        screen_block, data, dtype=dtype, meta=np.empty((0,) * data.ndim, dtype), out_dtype=dtype, **kwargs
+    )
 
 
 def month_labels(time) -> list[str] | None:

@@ -27,9 +27,9 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cftime
 import numpy as np
@@ -53,8 +53,23 @@ CANONICAL_NAMES = {
 TEMPERATURE = ("sst", "thetao")
 #: lower-cased unit strings → (scale, offset) that convert to °C / metres
 TEMPERATURE_UNITS = {
-    **{u: (1.0, 0.0) for u in ("degc", "deg_c", "degrees_c", "degree_c", "degrees_celsius", "degree_celsius", "celsius",
-                               "c", "°c", "deg c", "degrees c", "degree c")},  # fmt: skip
+    **{
+        u: (1.0, 0.0)
+        for u in (
+            "degc",
+            "deg_c",
+            "degrees_c",
+            "degree_c",
+            "degrees_celsius",
+            "degree_celsius",
+            "celsius",
+            "c",
+            "°c",
+            "deg c",
+            "degrees c",
+            "degree c",
+        )
+    },  # fmt: skip
     **{u: (1.0, -273.15) for u in ("k", "kelvin", "degk", "deg_k", "degrees_k", "degree_k")},
 }
 LENGTH_UNITS = {
@@ -68,7 +83,9 @@ LAT_NAMES = ("lat", "latitude", "nav_lat", "nav_lat_grid_T", "TLAT", "geolat", "
 LON_NAMES = ("lon", "longitude", "nav_lon", "nav_lon_grid_T", "TLONG", "geolon", "xh_lon")
 TIME_NAMES = ("time", "time_counter", "t")
 
-ORAS5_NAME = re.compile(r"^(?P<variable>[A-Za-z0-9]+)_control_monthly_highres_(?P<dims>2D|3D)_(?P<yyyymm>\d{6})_(?P<stream>CONS|OPER)_v(?P<version>[\d.]+)\.nc$")
+ORAS5_NAME = re.compile(
+    r"^(?P<variable>[A-Za-z0-9]+)_control_monthly_highres_(?P<dims>2D|3D)_(?P<yyyymm>\d{6})_(?P<stream>CONS|OPER)_v(?P<version>[\d.]+)\.nc$"
+)
 
 
 @dataclass(frozen=True)
@@ -101,12 +118,16 @@ def _find_variable(ds: xr.Dataset, path: Path, variable: str | None) -> str:
             present = ", ".join(sorted(str(v) for v in ds.data_vars)) or "none"
             raise InputDataError(path, f"has no variable {variable!r} (data variables present: {present})")
         if variable not in CANONICAL_NAMES:
-            raise InputDataError(path, f"variable {variable!r} is not one the readers know ({', '.join(CANONICAL_NAMES)})")
+            raise InputDataError(
+                path, f"variable {variable!r} is not one the readers know ({', '.join(CANONICAL_NAMES)})"
+            )
         return variable
     if len(names) != 1:
         present = ", ".join(sorted(str(v) for v in ds.data_vars)) or "none"
         want = ", ".join(CANONICAL_NAMES)
-        raise InputDataError(path, f"expected exactly one of the variables {want}, found {names or 'none'} (data variables: {present})")
+        raise InputDataError(
+            path, f"expected exactly one of the variables {want}, found {names or 'none'} (data variables: {present})"
+        )
     return names[0]
 
 
@@ -114,7 +135,8 @@ def _coordinate_pairs(ds: xr.Dataset) -> list[tuple[str, str]]:
     """Candidate (latitude, longitude) variable pairs, by conventional name first, then by standard_name."""
     pairs = [(la, lo) for la, lo in zip(LAT_NAMES, LON_NAMES) if la in ds.variables and lo in ds.variables]
     by_standard = {
-        std: [str(n) for n, v in ds.variables.items() if v.attrs.get("standard_name") == std] for std in ("latitude", "longitude")
+        std: [str(n) for n, v in ds.variables.items() if v.attrs.get("standard_name") == std]
+        for std in ("latitude", "longitude")
     }
     pairs += [(la, lo) for la in by_standard["latitude"] for lo in by_standard["longitude"] if (la, lo) not in pairs]
     return pairs
@@ -123,7 +145,12 @@ def _coordinate_pairs(ds: xr.Dataset) -> list[tuple[str, str]]:
 def _layout(lat_v: xr.Variable, lon_v: xr.Variable, vdims) -> str | None:
     if lat_v.ndim == 2 and lon_v.ndim == 2 and lat_v.dims == lon_v.dims and set(lat_v.dims) <= set(vdims):
         return "curvilinear"
-    if lat_v.ndim == 1 and lon_v.ndim == 1 and lat_v.dims != lon_v.dims and {lat_v.dims[0], lon_v.dims[0]} <= set(vdims):
+    if (
+        lat_v.ndim == 1
+        and lon_v.ndim == 1
+        and lat_v.dims != lon_v.dims
+        and {lat_v.dims[0], lon_v.dims[0]} <= set(vdims)
+    ):
         return "regular"
     return None
 
@@ -183,7 +210,10 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | Non
     if bad.all():
         raise InputDataError(path, f"coordinates {lat_name}/{lon_name} hold no valid values")
     if np.nanmax(np.abs(lat)) > 90.0 + 1e-6:
-        raise InputDataError(path, f"{lat_name} has values beyond ±90° ({np.nanmin(lat):.3g}…{np.nanmax(lat):.3g}): not latitudes in degrees")
+        raise InputDataError(
+            path,
+            f"{lat_name} has values beyond ±90° ({np.nanmin(lat):.3g}…{np.nanmax(lat):.3g}): not latitudes in degrees",
+        )
     lon = np.mod(lon, 360.0)
     grid_hash = grid_fingerprint(lat, lon)
     if key is not None:
@@ -197,7 +227,9 @@ def _time_dim(var: xr.DataArray, ds: xr.Dataset) -> str | None:
     for name in var.dims:
         if name in TIME_NAMES:
             return str(name)
-        if name in ds.variables and (ds[name].attrs.get("axis") == "T" or ds[name].attrs.get("standard_name") == "time"):
+        if name in ds.variables and (
+            ds[name].attrs.get("axis") == "T" or ds[name].attrs.get("standard_name") == "time"
+        ):
             return str(name)
     return None
 
@@ -209,7 +241,9 @@ def _decode_months(ds: xr.Dataset, time_dim: str, path: Path) -> np.ndarray:
     tvar = ds[time_dim]
     units = tvar.attrs.get("units")
     if not units or "since" not in str(units):
-        raise InputDataError(path, f"time coordinate {time_dim!r} has no CF units ('<unit> since <date>'), got {units!r}")
+        raise InputDataError(
+            path, f"time coordinate {time_dim!r} has no CF units ('<unit> since <date>'), got {units!r}"
+        )
     calendar = str(tvar.attrs.get("calendar") or tvar.attrs.get("calendar_type") or "standard").strip().lower()
     values = np.asarray(tvar.values, dtype=np.float64)
     bounds_name = tvar.attrs.get("bounds")
@@ -234,7 +268,9 @@ def _check_months_in_file(counters: np.ndarray, path: Path) -> None:
     step = np.diff(counters)
     if (step < 0).any():
         k = int(np.flatnonzero(step < 0)[0])
-        raise InputDataError(path, f"time is not increasing: record {k + 1} is {_ym(counters[k + 1])} after {_ym(counters[k])}")
+        raise InputDataError(
+            path, f"time is not increasing: record {k + 1} is {_ym(counters[k + 1])} after {_ym(counters[k])}"
+        )
     if (step == 0).any():
         k = int(np.flatnonzero(step == 0)[0])
         raise InputDataError(path, f"duplicate month {_ym(counters[k])} (records {k} and {k + 1})")
@@ -306,9 +342,14 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
         raise InputDataError(path, "file does not exist")
     try:
         # Lazily indexed backend arrays (no dask yet): the probes below read single slabs straight from the file.
-        raw = xr.open_dataset(path, engine="netcdf4", decode_times=False, decode_timedelta=False, mask_and_scale=True, cache=False)
+        raw = xr.open_dataset(
+            path, engine="netcdf4", decode_times=False, decode_timedelta=False, mask_and_scale=True, cache=False
+        )
     except Exception as err:  # netCDF4/HDF5 raise OSError, RuntimeError, ValueError … for damaged files
-        raise InputDataError(path, f"cannot be read as netCDF ({type(err).__name__}: {err}); the file is corrupt, truncated or not netCDF") from None
+        raise InputDataError(
+            path,
+            f"cannot be read as netCDF ({type(err).__name__}: {err}); the file is corrupt, truncated or not netCDF",
+        ) from None
     name = _find_variable(raw, path, variable)
     canonical = CANONICAL_NAMES[name]
     var = raw[name]
@@ -334,7 +375,9 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
     other = [d for d in var.dims if d not in (tdim, ydim, xdim)]
     if canonical == "thetao":
         if len(other) != 1:
-            raise InputDataError(path, f"{name}{tuple(var.dims)}: expected one vertical dimension besides time and {ydim}/{xdim}")
+            raise InputDataError(
+                path, f"{name}{tuple(var.dims)}: expected one vertical dimension besides time and {ydim}/{xdim}"
+            )
         zdim = str(other[0])
         depth, reverse = _depth_axis(raw, var, zdim, path)
         var = var.transpose(tdim, zdim, ydim, xdim)
@@ -396,7 +439,9 @@ def _probe(var: xr.DataArray, canonical: str, scale: float, offset: float, path:
         else:
             first = last
     except Exception as err:
-        raise InputDataError(path, f"reading {var.name} failed ({type(err).__name__}: {err}); the file is corrupt or truncated") from None
+        raise InputDataError(
+            path, f"reading {var.name} failed ({type(err).__name__}: {err}); the file is corrupt or truncated"
+        ) from None
     first = mask_fill_values(first).astype(np.float64)
     finite = first[np.isfinite(first)] * scale + offset
     if finite.size == 0:
@@ -467,10 +512,16 @@ def open_variable(
     for part in parts[1:]:
         if part.grid_hash != reference.grid_hash:
             raise InputDataError([reference.path, part.path], "the horizontal grids (lat/lon) of these files differ")
-        if "depth" in reference.dataset.coords and not np.allclose(part.dataset["depth"].values, reference.dataset["depth"].values):
+        if "depth" in reference.dataset.coords and not np.allclose(
+            part.dataset["depth"].values, reference.dataset["depth"].values
+        ):
             raise InputDataError([reference.path, part.path], "the vertical levels of these files differ")
     datasets = [p.dataset for p in parts]
-    ds = datasets[0] if len(datasets) == 1 else xr.concat(datasets, dim="time", data_vars="all", coords="minimal", compat="override", join="override")
+    ds = (
+        datasets[0]
+        if len(datasets) == 1
+        else xr.concat(datasets, dim="time", data_vars="all", coords="minimal", compat="override", join="override")
+    )
     counters = np.concatenate([p.counters for p in parts])
     if years is not None:
         keep = (counters >= lo) & (counters <= hi)
@@ -497,4 +548,3 @@ def open_variable(
 def input_files(ds: xr.Dataset) -> list[str]:
     """The files a Dataset from :func:`open_variable` was read from."""
     return json.loads(ds.attrs.get("input_files", "[]"))
-

@@ -107,18 +107,33 @@ def train_autoencoder(
     data = TrainingData.read(operational_store, reanalysis_store, target_grid, layout, settings)
     log.info(
         "autoencoder for %s: %d training / %d held-out months; reanalysis %s: %d / %d; %d observables; device %s",
-        data.op.source_id, data.op_split.n_train, data.op_split.n_validation, data.rean.source_id,
-        data.rean_split.n_train, data.rean_split.n_validation, layout.size, device,
+        data.op.source_id,
+        data.op_split.n_train,
+        data.op_split.n_validation,
+        data.rean.source_id,
+        data.rean_split.n_train,
+        data.rean_split.n_validation,
+        layout.size,
+        device,
     )
 
     schedule = reanalysis_probability_schedule(cur, settings.epochs) if cur.apply_to_autoencoder else Schedule(0.0)
-    sampler = CurriculumSampler(schedule, data.op_split.n_train, data.rean_split.n_train, data.op_split.n_train, settings.seed)
+    sampler = CurriculumSampler(
+        schedule, data.op_split.n_train, data.rean_split.n_train, data.op_split.n_train, settings.seed
+    )
     seed_torch(settings.seed)
-    model = ConvAutoencoder(target_grid.shape, settings.latent_dim, settings.channels, len(FIELD_NAMES), data.op.ocean).to(device)
+    model = ConvAutoencoder(
+        target_grid.shape, settings.latent_dim, settings.channels, len(FIELD_NAMES), data.op.ocean
+    ).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     batches = _Batches(data, device)
     run_id = fingerprint(
-        {"autoencoder": settings.model_dump(), "curriculum": cur.model_dump(), "grid": asdict(target_grid), "device": device.type},
+        {
+            "autoencoder": settings.model_dump(),
+            "curriculum": cur.model_dump(),
+            "grid": asdict(target_grid),
+            "device": device.type,
+        },
         [data.op.standardised, data.rean.standardised, data.op.observables],
     )
     loop = EpochLoop(model, optimizer, EarlyStopping(settings.patience), training_checkpoint(checkpoint_out, run_id))
@@ -128,16 +143,21 @@ def train_autoencoder(
         record = _train_epoch(model, optimizer, batches, sampler.draw(epoch), settings, epoch)
         record.update(_heldout_losses(model, data, settings, device))
         rean_weight = cur.p_max if cur.apply_to_autoencoder else 0.0
-        record["early_stopping_score"] = ((1 - rean_weight) * record["heldout_operational"]["total_loss"]
-                                          + rean_weight * record["heldout_reanalysis"]["total_loss"])
+        record["early_stopping_score"] = (1 - rean_weight) * record["heldout_operational"][
+            "total_loss"
+        ] + rean_weight * record["heldout_reanalysis"]["total_loss"]
         record["seconds"] = epoch_timer.seconds
         loop.end_epoch(epoch, record, record["early_stopping_score"])
         _log_epoch(record, epoch)
 
     model = loop.finish()
     final = final_metrics(model, data, settings, device)
-    save_checkpoint(checkpoint_out, kind=CHECKPOINT_KIND, state_dict=model.state_dict(),
-                    metadata=_checkpoint_metadata(data, settings, cur, target_grid, loop.stopper.best_epoch, final))
+    save_checkpoint(
+        checkpoint_out,
+        kind=CHECKPOINT_KIND,
+        state_dict=model.state_dict(),
+        metadata=_checkpoint_metadata(data, settings, cur, target_grid, loop.stopper.best_epoch, final),
+    )
     record = _metrics_record(data, settings, cur, loop, final, seconds=timer.seconds, device=device)
     write_json(metrics_out, record)
     plot_autoencoder_curves(curves_out, record)
@@ -145,8 +165,13 @@ def train_autoencoder(
     heldout = final["operational_heldout"]
     log.info(
         "autoencoder for %s: best epoch %d; held-out L_recon %.4g (SST RMSE %.3f degC, thermocline RMSE %.2f m), L_corr %.3f, y-from-z R2 %.3f; %.0f s",
-        data.op.source_id, loop.stopper.best_epoch + 1, heldout["recon_loss"], heldout["recon_rmse_physical"]["sst"]["value"],
-        heldout["recon_rmse_physical"]["thermocline_depth"]["value"], heldout["corr_loss"], heldout["y_from_z_r2"],
+        data.op.source_id,
+        loop.stopper.best_epoch + 1,
+        heldout["recon_loss"],
+        heldout["recon_rmse_physical"]["sst"]["value"],
+        heldout["recon_rmse_physical"]["thermocline_depth"]["value"],
+        heldout["corr_loss"],
+        heldout["y_from_z_r2"],
         record["timing"]["seconds"],
     )
     return record
@@ -168,12 +193,22 @@ class TrainingData:
     layout: ObservationLayout
 
     @classmethod
-    def read(cls, operational_store, reanalysis_store, grid: TargetGrid, layout: ObservationLayout,
-             settings: AutoencoderSection) -> "TrainingData":
+    def read(
+        cls,
+        operational_store,
+        reanalysis_store,
+        grid: TargetGrid,
+        layout: ObservationLayout,
+        settings: AutoencoderSection,
+    ) -> TrainingData:
         op = load_field_record(operational_store, grid=grid, layout=layout)
         rean = load_field_record(reanalysis_store, grid=grid, layout=layout, field_std=op.field_std)
-        op_split = time_split(len(op), settings.validation_fraction, min_train=settings.batch_size, min_validation=2, what=str(op.path))
-        rean_split = time_split(len(rean), settings.validation_fraction, min_train=2, min_validation=2, what=str(rean.path))
+        op_split = time_split(
+            len(op), settings.validation_fraction, min_train=settings.batch_size, min_validation=2, what=str(op.path)
+        )
+        rean_split = time_split(
+            len(rean), settings.validation_fraction, min_train=2, min_validation=2, what=str(rean.path)
+        )
         return cls(op, rean, op_split, rean_split, layout)
 
     @property
@@ -208,7 +243,9 @@ class _Batches:
             OPERATIONAL: torch.as_tensor(data.op.observables[data.op_split.train]),
             REANALYSIS: torch.as_tensor(data.rean.observables[data.rean_split.train]),
         }
-        self.masks = torch.stack([torch.as_tensor(data.op_mask), torch.as_tensor(data.rean_mask)]).to(device=device, dtype=torch.float32)
+        self.masks = torch.stack([torch.as_tensor(data.op_mask), torch.as_tensor(data.rean_mask)]).to(
+            device=device, dtype=torch.float32
+        )
         self.n_obs, self.device = data.layout.size, device
 
     def batch(self, source_ids: np.ndarray, indices: np.ndarray):
@@ -236,7 +273,9 @@ def _train_epoch(model, optimizer, batches: _Batches, draw, settings: Autoencode
     n_batches = len(draw.source) // settings.batch_size
     sums = {"recon": 0.0, "corr": 0.0}
     z_seen, y_seen = [], []
-    for b in progress(range(n_batches), total=n_batches, desc=f"autoencoder epoch {epoch + 1}/{settings.epochs}", logger=log):
+    for b in progress(
+        range(n_batches), total=n_batches, desc=f"autoencoder epoch {epoch + 1}/{settings.epochs}", logger=log
+    ):
         sl = slice(b * settings.batch_size, (b + 1) * settings.batch_size)
         x, y, mask = batches.batch(draw.source[sl], draw.index[sl])
         recon, z = model(x)
@@ -271,8 +310,12 @@ def _heldout_losses(model, data: TrainingData, settings: AutoencoderSection, dev
         ("heldout_reanalysis", data.rean, data.rean_split, data.rean_mask),
     ):
         metrics, _ = evaluate(
-            model, rec.standardised[split.validation], rec.observables[split.validation], mask,
-            batch_size=settings.encode_batch_size, device=device,
+            model,
+            rec.standardised[split.validation],
+            rec.observables[split.validation],
+            mask,
+            batch_size=settings.encode_batch_size,
+            device=device,
         )
         metrics["total_loss"] = metrics["recon_loss"] + settings.lambda_corr * metrics["corr_loss"]
         out[name] = {k: metrics[k] for k in ("recon_loss", "corr_loss", "cross_cov_norm", "total_loss")}
@@ -283,8 +326,15 @@ def _log_epoch(record: dict, epoch: int) -> None:
     train, heldout, rean = record["train"], record["heldout_operational"], record["heldout_reanalysis"]
     log.info(
         "epoch %d: train L_recon %.4g L_corr %.3f | held-out L_recon %.4g L_corr %.3f ||C|| %.3g | reanalysis L_recon %.4g | p=%.2f | %.1f s",
-        epoch + 1, train["recon_loss"], train["corr_loss"], heldout["recon_loss"], heldout["corr_loss"],
-        heldout["cross_cov_norm"], rean["recon_loss"], record["p_reanalysis"], record["seconds"],
+        epoch + 1,
+        train["recon_loss"],
+        train["corr_loss"],
+        heldout["recon_loss"],
+        heldout["corr_loss"],
+        heldout["cross_cov_norm"],
+        rean["recon_loss"],
+        record["p_reanalysis"],
+        record["seconds"],
     )
 
 
@@ -297,7 +347,9 @@ def final_metrics(model, data: TrainingData, settings: AutoencoderSection, devic
     same source's training months: in-sample for *_train, held-out otherwise)."""
     final, latents = {}, {}
     for name, rec, sl, mask in data.sets():
-        metrics, z = evaluate(model, rec.standardised[sl], rec.observables[sl], mask, batch_size=settings.encode_batch_size, device=device)
+        metrics, z = evaluate(
+            model, rec.standardised[sl], rec.observables[sl], mask, batch_size=settings.encode_batch_size, device=device
+        )
         final[name] = with_physical_errors(metrics, data.op.field_std)
         latents[name] = (z, rec.observables[sl])
     for name in final:
@@ -344,10 +396,18 @@ def _metrics_record(data: TrainingData, settings, cur, loop: EpochLoop, final: d
         },
         "settings": {"autoencoder": settings.model_dump(), "curriculum": cur.model_dump()},
         "data": {
-            "operational": {"path": str(op.path), "months": len(op), "train_months": data.op_split.n_train,
-                            "heldout_months": data.op_split.n_validation},
-            "reanalysis": {"path": str(rean.path), "months": len(rean), "train_months": data.rean_split.n_train,
-                           "heldout_months": data.rean_split.n_validation},
+            "operational": {
+                "path": str(op.path),
+                "months": len(op),
+                "train_months": data.op_split.n_train,
+                "heldout_months": data.op_split.n_validation,
+            },
+            "reanalysis": {
+                "path": str(rean.path),
+                "months": len(rean),
+                "train_months": data.rean_split.n_train,
+                "heldout_months": data.rean_split.n_validation,
+            },
             "n_observables": data.layout.size,
             "field_std": op.field_std,
         },
@@ -356,5 +416,9 @@ def _metrics_record(data: TrainingData, settings, cur, loop: EpochLoop, final: d
         "epochs_run": epochs_run,
         "stopped_early": epochs_run < settings.epochs,
         "final": final,
-        "timing": {"seconds": seconds, "epochs_per_second": epochs_run / seconds if seconds > 0 else None, "device": device.type},
+        "timing": {
+            "seconds": seconds,
+            "epochs_per_second": epochs_run / seconds if seconds > 0 else None,
+            "device": device.type,
+        },
     }

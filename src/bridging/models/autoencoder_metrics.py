@@ -77,7 +77,9 @@ def latent_observable_statistics(z: np.ndarray, y: np.ndarray) -> dict[str, floa
     }
 
 
-def linear_recoverability(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray, alpha: float = 0.1) -> float:
+def linear_recoverability(
+    z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray, y_test: np.ndarray, alpha: float = 0.1
+) -> float:
     """Mean over observables of the R² of a ridge regression y ≈ A z + c fitted on training data, scored on test data.
 
     This is what the filter's linear update needs (corrections of y reaching z through a linear cross-covariance),
@@ -100,7 +102,15 @@ def linear_recoverability(z_train: np.ndarray, y_train: np.ndarray, z_test: np.n
 
 
 @torch.no_grad()
-def evaluate(model: ConvAutoencoder, fields: np.ndarray, observables: np.ndarray, loss_mask: np.ndarray, *, batch_size: int, device) -> tuple[dict, np.ndarray]:
+def evaluate(
+    model: ConvAutoencoder,
+    fields: np.ndarray,
+    observables: np.ndarray,
+    loss_mask: np.ndarray,
+    *,
+    batch_size: int,
+    device,
+) -> tuple[dict, np.ndarray]:
     """Held-out losses over a whole set: L_recon, L_corr (over the set, not per batch), ‖C‖ and per-field errors."""
     model.eval()
     z = encode_array(model, fields, batch_size=batch_size, device=device)
@@ -118,7 +128,9 @@ def evaluate(model: ConvAutoencoder, fields: np.ndarray, observables: np.ndarray
         "recon_loss": float(se_sum.sum() / (n_values * model.n_fields)),
         "recon_mse_by_field": {f: float(se_sum[i] / n_values) for i, f in enumerate(FIELD_NAMES)},
         # Anomalies have ~zero mean, so the mean square is the variance the decoder has to explain.
-        "explained_variance_by_field": {f: float(1.0 - se_sum[i] / var_sum[i]) if var_sum[i] > 0 else None for i, f in enumerate(FIELD_NAMES)},
+        "explained_variance_by_field": {
+            f: float(1.0 - se_sum[i] / var_sum[i]) if var_sum[i] > 0 else None for i, f in enumerate(FIELD_NAMES)
+        },
         **stats,
     }, z
 

@@ -34,7 +34,9 @@ class ConvAutoencoder(nn.Module):
     and returns (B, latent_dim); ``decode(z)`` returns standardised anomalies with NaN over land.
     """
 
-    def __init__(self, grid_shape: tuple[int, int], latent_dim: int, channels: list[int], n_fields: int = 2, ocean_mask=None):
+    def __init__(
+        self, grid_shape: tuple[int, int], latent_dim: int, channels: list[int], n_fields: int = 2, ocean_mask=None
+    ):
         super().__init__()
         n_lat, n_lon = (int(s) for s in grid_shape)
         self.grid_shape = (n_lat, n_lon)
@@ -65,7 +67,11 @@ class ConvAutoencoder(nn.Module):
             layers += [nn.ConvTranspose2d(c, c_out, kernel_size=4, stride=2, padding=1), nn.GELU()]
         layers.append(nn.Conv2d(self.channels[0], self.n_fields, kernel_size=3, padding=1))
         self.decoder = nn.Sequential(*layers)
-        mask = torch.ones(self.grid_shape, dtype=torch.bool) if ocean_mask is None else torch.as_tensor(np.asarray(ocean_mask, bool))
+        mask = (
+            torch.ones(self.grid_shape, dtype=torch.bool)
+            if ocean_mask is None
+            else torch.as_tensor(np.asarray(ocean_mask, bool))
+        )
         if tuple(mask.shape) != self.grid_shape:
             raise ValueError(f"ocean mask shape {tuple(mask.shape)} differs from the grid {self.grid_shape}")
         self.register_buffer("ocean_mask", mask)

@@ -62,7 +62,9 @@ class Schedule:
                 raise ValueError(f"schedule values {bad} lie outside [{lo}, {hi}]")
 
     @classmethod
-    def linear_ramp(cls, start: float, end: float, end_epoch: int, bounds: tuple[float, float] | None = None) -> "Schedule":
+    def linear_ramp(
+        cls, start: float, end: float, end_epoch: int, bounds: tuple[float, float] | None = None
+    ) -> Schedule:
         """``start`` at epoch 0 rising (or falling) linearly to ``end`` at ``end_epoch``, constant after."""
         if end_epoch < 1:
             raise ValueError(f"ramp end epoch must be >= 1, got {end_epoch}")
@@ -134,7 +136,9 @@ class CurriculumSampler:
     def draw(self, epoch: int) -> EpochDraw:
         p = self.schedule.value(epoch)
         if p > 0 and self.n_reanalysis < 1:
-            raise ValueError(f"curriculum asks for reanalysis samples (p={p:.2f} at epoch {epoch}) but the reanalysis record has none")
+            raise ValueError(
+                f"curriculum asks for reanalysis samples (p={p:.2f} at epoch {epoch}) but the reanalysis record has none"
+            )
         rng = np.random.default_rng([int(self.seed), int(epoch)])
         source = (rng.random(self.samples_per_epoch) < p).astype(np.int8)
         index = np.empty(self.samples_per_epoch, np.int64)

@@ -58,19 +58,25 @@ def read_observation_layout(path: str | Path) -> ObservationLayout:
         ds = xr.open_zarr(path, consolidated=False, decode_times=False)
     except Exception as err:
         raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
-    missing = [c for c in ("obs_variable", "obs_lat_min", "obs_lat_max", "obs_lon_min", "obs_lon_max") if c not in ds.variables]
+    missing = [
+        c for c in ("obs_variable", "obs_lat_min", "obs_lat_max", "obs_lon_min", "obs_lon_max") if c not in ds.variables
+    ]
     if missing:
         raise InputDataError(path, f"lacks the observable coordinates {missing}")
     layout = ObservationLayout.from_dataset(ds)
     unknown = sorted(set(layout.variable) - set(FIELD_NAMES))
     if unknown:
-        raise InputDataError(path, f"observables of variables {unknown} cannot be extracted from the fields {list(FIELD_NAMES)}")
+        raise InputDataError(
+            path, f"observables of variables {unknown} cannot be extracted from the fields {list(FIELD_NAMES)}"
+        )
     if layout.size == 0:
         raise InputDataError(path, "has no observables")
     return layout
 
 
-def load_field_record(path: str | Path, *, grid: TargetGrid, layout: ObservationLayout, field_std: dict[str, float] | None = None) -> FieldRecord:
+def load_field_record(
+    path: str | Path, *, grid: TargetGrid, layout: ObservationLayout, field_std: dict[str, float] | None = None
+) -> FieldRecord:
     """Read a source store: standardised anomalies (by ``field_std``, default the store's own) and observables y."""
     path = Path(path)
     ds = stores.open_store(path)
@@ -85,7 +91,9 @@ def load_field_record(path: str | Path, *, grid: TargetGrid, layout: Observation
     ocean = np.asarray(ds["ocean_mask"].values, bool)
     if not ocean.any():
         raise InputDataError(path, "ocean_mask has no ocean cell")
-    anomalies = {f: stores.field_anomalies(ds, f).transpose("time", "lat", "lon").values.astype(np.float32) for f in FIELD_NAMES}
+    anomalies = {
+        f: stores.field_anomalies(ds, f).transpose("time", "lat", "lon").values.astype(np.float32) for f in FIELD_NAMES
+    }
     standardised = np.stack([anomalies[f] / np.float32(field_std[f]) for f in FIELD_NAMES], axis=1)
     standardised = np.where(ocean & np.isfinite(standardised), standardised, np.float32(0)).astype(np.float32)
     try:
@@ -94,4 +102,12 @@ def load_field_record(path: str | Path, *, grid: TargetGrid, layout: Observation
         raise InputDataError(path, f"cannot extract the observables: {err}") from None
     if not np.isfinite(observables).all():
         raise InputDataError(path, "observables contain NaN: an observable cell has missing data at some time")
-    return FieldRecord(path, str(ds.attrs.get("source_id", path.stem)), standardised, ocean, observables, dict(field_std), ds["time"].load())
+    return FieldRecord(
+        path,
+        str(ds.attrs.get("source_id", path.stem)),
+        standardised,
+        ocean,
+        observables,
+        dict(field_std),
+        ds["time"].load(),
+    )

@@ -62,7 +62,14 @@ def plot_autoencoder_curves(path, record: dict) -> None:
         {"title": "L_recon (standardised, ocean only)", "ylabel": "MSE", "series": series("recon_loss"), "logy": True},
         {"title": "L_corr (designated latents)", "ylabel": "−mean corr", "series": series("corr_loss")},
         {"title": "cross-covariance norm ‖C‖", "ylabel": "‖cov(z, y/σ_y)‖_F", "series": series("cross_cov_norm")},
-        {"title": "curriculum", "ylabel": "probability", "series": {"p_e (reanalysis)": (epochs, [r["p_reanalysis"] for r in h]), "share drawn": (epochs, [r["reanalysis_share"] for r in h])}},
+        {
+            "title": "curriculum",
+            "ylabel": "probability",
+            "series": {
+                "p_e (reanalysis)": (epochs, [r["p_reanalysis"] for r in h]),
+                "share drawn": (epochs, [r["reanalysis_share"] for r in h]),
+            },
+        },
     ]
     best = record["best_epoch"] + 1
     for p in panels[:3]:
@@ -80,16 +87,35 @@ def plot_forecast_curves(path, record: dict) -> None:
     if h:
         epochs = [r["epoch"] + 1 for r in h]
         panels += [
-            {"title": "training loss (standardised MSE)", "series": {"train": (epochs, [r["train_loss"] for r in h])}, "logy": True},
-            {"title": f"held-out mean RMSE, leads 1–{len(h[0]['heldout_rmse_by_lead'][0])} (best epoch {record['best_epoch'] + 1}; 0 = initial)",
-             "series": {"held-out": (epochs, [r["heldout_score"] for r in h])},
-             "hlines": [(record["initial_heldout_score"], "initial model = linear skip")]},
-            {"title": "curriculum", "ylabel": "", "series": {
-                "p_e (reanalysis)": (epochs, [r["p_reanalysis"] for r in h]),
-                "rollout k / max": (epochs, [r["rollout_k"] / record["settings"]["forecast"]["rollout_max"] for r in h])}},
+            {
+                "title": "training loss (standardised MSE)",
+                "series": {"train": (epochs, [r["train_loss"] for r in h])},
+                "logy": True,
+            },
+            {
+                "title": f"held-out mean RMSE, leads 1–{len(h[0]['heldout_rmse_by_lead'][0])} (best epoch {record['best_epoch'] + 1}; 0 = initial)",
+                "series": {"held-out": (epochs, [r["heldout_score"] for r in h])},
+                "hlines": [(record["initial_heldout_score"], "initial model = linear skip")],
+            },
+            {
+                "title": "curriculum",
+                "ylabel": "",
+                "series": {
+                    "p_e (reanalysis)": (epochs, [r["p_reanalysis"] for r in h]),
+                    "rollout k / max": (
+                        epochs,
+                        [r["rollout_k"] / record["settings"]["forecast"]["rollout_max"] for r in h],
+                    ),
+                },
+            },
         ]
-    panels.append({"title": "held-out latent RMSE by lead", "xlabel": "lead (months)",
-                   "series": {(record["kind"] if k == "model" else k): (leads, v) for k, v in gate["latent_rmse"].items()}})
+    panels.append(
+        {
+            "title": "held-out latent RMSE by lead",
+            "xlabel": "lead (months)",
+            "series": {(record["kind"] if k == "model" else k): (leads, v) for k, v in gate["latent_rmse"].items()},
+        }
+    )
     plot_panels(path, panels, title=f"Forecast model {record['model']} ({record['kind']})")
 
 
@@ -105,18 +131,36 @@ def plot_gate(path, reports: dict[str, dict], *, title: str, dpi: int = 120) -> 
         return {(first_name if name == "model" else name): (leads, values) for name, values in first[key].items()}
 
     panels = [
-        {"title": "latent RMSE (standardised state)", "xlabel": "lead (months)", "series": lead_series("latent_rmse"), "styles": styles},
+        {
+            "title": "latent RMSE (standardised state)",
+            "xlabel": "lead (months)",
+            "series": lead_series("latent_rmse"),
+            "styles": styles,
+        },
         {"title": "SST RMSE (°C)", "xlabel": "lead (months)", "series": lead_series("sst_rmse_degC"), "styles": styles},
-        {"title": "thermocline RMSE (m)", "xlabel": "lead (months)", "series": lead_series("thermocline_rmse_m"), "styles": styles},
-        {"title": "Niño 3 correlation", "xlabel": "lead (months)", "series": lead_series("nino3_corr"), "styles": styles},
+        {
+            "title": "thermocline RMSE (m)",
+            "xlabel": "lead (months)",
+            "series": lead_series("thermocline_rmse_m"),
+            "styles": styles,
+        },
+        {
+            "title": "Niño 3 correlation",
+            "xlabel": "lead (months)",
+            "series": lead_series("nino3_corr"),
+            "styles": styles,
+        },
     ]
     free_series, hlines = {}, []
     for name, rep in reports.items():
         series = rep["free_run"].get("nino3_first_30_years")
         if series:
-            free_series[f"{name} (std ratio {rep['free_run']['std_ratio']['nino3']:.2f}, {'pass' if rep['passed'] else 'FAIL'})"] = (
-                np.arange(len(series)) / 12.0, series)
+            free_series[
+                f"{name} (std ratio {rep['free_run']['std_ratio']['nino3']:.2f}, {'pass' if rep['passed'] else 'FAIL'})"
+            ] = (np.arange(len(series)) / 12.0, series)
         ref = rep["free_run"]["reference_index_std"]["nino3"]
     hlines = [(ref, "+1 std (training data)"), (-ref, "−1 std")]
-    panels.append({"title": "noisy free run: decoded Niño 3 (°C)", "xlabel": "year", "series": free_series, "hlines": hlines})
+    panels.append(
+        {"title": "noisy free run: decoded Niño 3 (°C)", "xlabel": "year", "series": free_series, "hlines": hlines}
+    )
     plot_panels(path, panels, title=title, dpi=dpi)

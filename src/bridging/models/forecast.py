@@ -109,34 +109,65 @@ def train_forecast(
     models, noise = {"linear": linear}, {"linear": attach_noise(linear, data.noise_validation, settings, device)}
     training = {"history": [], "stopper": None, "initial_score": None}
     if settings.kind == "lstm":
-        checkpoint = training_checkpoint(checkpoint_out, fingerprint(
-            {"forecast": settings.model_dump(exclude={"gate"}), "curriculum": cur.model_dump(), "device": device.type},
-            [data.op.x, data.rean.x],
-        ))
+        checkpoint = training_checkpoint(
+            checkpoint_out,
+            fingerprint(
+                {
+                    "forecast": settings.model_dump(exclude={"gate"}),
+                    "curriculum": cur.model_dump(),
+                    "device": device.type,
+                },
+                [data.op.x, data.rean.x],
+            ),
+        )
         models["lstm"], training = _trained_lstm(data, ridge, settings, cur, device, checkpoint)
         noise["lstm"] = attach_noise(models["lstm"], data.noise_validation, settings, device)
 
-    gate_data = build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store, data.op, data.rean,
-                                data.op_split, data.rean_split, cur.p_max, grid, settings.teacher_forcing_months, device,
-                                state_mean=data.mean, state_std=data.std)
+    gate_data = build_gate_data(
+        autoencoder_checkpoint,
+        operational_store,
+        reanalysis_store,
+        data.op,
+        data.rean,
+        data.op_split,
+        data.rean_split,
+        cur.p_max,
+        grid,
+        settings.teacher_forcing_months,
+        device,
+        state_mean=data.mean,
+        state_std=data.std,
+    )
     reports = {}
     for name in reversed(list(models)):  # the chosen model first, so its report carries the baselines
-        reports[name] = run_gate(models[name], gate_data, settings.gate, baselines={"linear": linear} if name != "linear" else {})
+        reports[name] = run_gate(
+            models[name], gate_data, settings.gate, baselines={"linear": linear} if name != "linear" else {}
+        )
         models[name].gate_passed = reports[name]["passed"]
         models[name].gate_report = reports[name]
     chosen = models[settings.kind]
     extra = _checkpoint_extra(data, settings, ridge, noise, training, latent_operational, latent_reanalysis)
     save_forecast_model(checkpoint_out, chosen, extra)
 
-    record = _metrics_record(data, settings, cur, chosen, reports, extra, noise, training, seconds=timer.seconds, device=device)
+    record = _metrics_record(
+        data, settings, cur, chosen, reports, extra, noise, training, seconds=timer.seconds, device=device
+    )
     write_json(metrics_out, record)
     plot_forecast_curves(curves_out, record)
-    plot_gate(gate_figure_out, reports, title=f"Forecast gate {data.op.source_id}: {settings.kind} "
-              f"({'passed' if chosen.gate_passed else 'FAILED'})")
+    plot_gate(
+        gate_figure_out,
+        reports,
+        title=f"Forecast gate {data.op.source_id}: {settings.kind} ({'passed' if chosen.gate_passed else 'FAILED'})",
+    )
     if settings.kind == "lstm":
         checkpoint.clear()
-    log.info("forecast model %s (%s): gate %s in %.0f s", data.op.source_id, settings.kind,
-             "passed" if chosen.gate_passed else "FAILED", record["timing"]["seconds"])
+    log.info(
+        "forecast model %s (%s): gate %s in %.0f s",
+        data.op.source_id,
+        settings.kind,
+        "passed" if chosen.gate_passed else "FAILED",
+        record["timing"]["seconds"],
+    )
     return record
 
 
@@ -200,24 +231,38 @@ class LatentData:
     noise_validation: list[tuple[np.ndarray, float]]  # those of the records the skip is fitted on
 
     @classmethod
-    def read(cls, latent_operational, latent_reanalysis, settings: ForecastSection, cur: CurriculumSection) -> "LatentData":
+    def read(
+        cls, latent_operational, latent_reanalysis, settings: ForecastSection, cur: CurriculumSection
+    ) -> LatentData:
         op, rean = load_latent_record(latent_operational), load_latent_record(latent_reanalysis)
         if not _same_observables(op, rean):
-            raise InputDataError([latent_operational, latent_reanalysis], "the two latent stores differ in latent size or observables; re-encode both")
+            raise InputDataError(
+                [latent_operational, latent_reanalysis],
+                "the two latent stores differ in latent size or observables; re-encode both",
+            )
         teacher = settings.teacher_forcing_months
         window = teacher + settings.rollout_max + 1
         min_val = teacher + max(settings.rollout_max, max(settings.gate.leads)) + 1
-        op_split = time_split(op.x.shape[0], settings.validation_fraction, min_train=window, min_validation=min_val, what=str(op.path))
+        op_split = time_split(
+            op.x.shape[0], settings.validation_fraction, min_train=window, min_validation=min_val, what=str(op.path)
+        )
         use_rean = cur.p_max > 0 or cur.p_start > 0
-        rean_split = time_split(rean.x.shape[0], settings.validation_fraction, min_train=window if use_rean else 1,
-                                min_validation=min_val if use_rean else 1, what=str(rean.path))
+        rean_split = time_split(
+            rean.x.shape[0],
+            settings.validation_fraction,
+            min_train=window if use_rean else 1,
+            min_validation=min_val if use_rean else 1,
+            what=str(rean.path),
+        )
         raw_segments, seg_weights = [op.x[op_split.train]], [1.0 - cur.p_max]
         if use_rean and cur.p_max > 0:
             raw_segments.append(rean.x[rean_split.train])
             seg_weights.append(cur.p_max)
         mean, std = mixture_moments(raw_segments, seg_weights)
         if not np.all(std > 0):
-            raise InputDataError(op.path, f"{int(np.sum(std <= 0))} state components are constant over the training months")
+            raise InputDataError(
+                op.path, f"{int(np.sum(std <= 0))} state components are constant over the training months"
+            )
         weights = [(op.x[op_split.validation], 1.0 - cur.p_max), (rean.x[rean_split.validation], cur.p_max)]
         validation = [(x, w) for x, w in weights if w > 0]
         # Model error from the held-out months of the records the skip is fitted on: residuals on reanalysis months
@@ -245,8 +290,14 @@ def _linear_model(data: LatentData, settings: ForecastSection, device) -> tuple[
     else:
         skip_segments, skip_weights = data.segments[:1], [1.0]
     ridge = fit_ridge(skip_segments, settings.ridge_alpha, skip_weights)
-    log.info("ridge fit on %d + %d months (weights %s): spectral radius %.3f, training RMSE %.3f", data.op_split.n_train,
-             data.rean_split.n_train if len(skip_segments) > 1 else 0, skip_weights, ridge.spectral_radius, ridge.train_rmse)
+    log.info(
+        "ridge fit on %d + %d months (weights %s): spectral radius %.3f, training RMSE %.3f",
+        data.op_split.n_train,
+        data.rean_split.n_train if len(skip_segments) > 1 else 0,
+        skip_weights,
+        ridge.spectral_radius,
+        ridge.train_rmse,
+    )
     return LinearForecaster(data.mean, data.std, ridge.weight, ridge.bias, n_latent=data.op.n_latent).to(device), ridge
 
 
@@ -258,22 +309,40 @@ def attach_noise(model: LatentForecaster, validation, settings: ForecastSection,
     return summary
 
 
-def _trained_lstm(data: LatentData, ridge: RidgeFit, settings: ForecastSection, cur: CurriculumSection, device,
-                  checkpoint) -> tuple[LSTMForecaster, dict]:
+def _trained_lstm(
+    data: LatentData, ridge: RidgeFit, settings: ForecastSection, cur: CurriculumSection, device, checkpoint
+) -> tuple[LSTMForecaster, dict]:
     """The LSTM on the frozen ridge skip, trained (or resumed) to its best epoch; and its training record."""
     seed_torch(settings.seed)
     basis = principal_basis(data.segments, settings.lstm_subspace, data.segment_weights)
-    lstm = LSTMForecaster(data.mean, data.std, ridge.weight, ridge.bias, settings.hidden, settings.layers, settings.dropout,
-                          n_latent=data.op.n_latent, basis=basis).to(device)
+    lstm = LSTMForecaster(
+        data.mean,
+        data.std,
+        ridge.weight,
+        ridge.bias,
+        settings.hidden,
+        settings.layers,
+        settings.dropout,
+        n_latent=data.op.n_latent,
+        basis=basis,
+    ).to(device)
     xs_op, xs_rean = data.standardise(data.op.x), data.standardise(data.rean.x)
     lstm, history, stopper, initial_score = train_lstm(
-        lstm, xs_op[data.op_split.train], xs_rean[data.rean_split.train] if data.use_reanalysis else None,
-        data.validation, settings, cur, device, checkpoint,
+        lstm,
+        xs_op[data.op_split.train],
+        xs_rean[data.rean_split.train] if data.use_reanalysis else None,
+        data.validation,
+        settings,
+        cur,
+        device,
+        checkpoint,
     )
     if stopper.best_epoch < 0:
-        log.warning("no LSTM epoch beat the frozen linear skip on the held-out multi-step error (%.4f); the saved LSTM "
-                    "is that linear model (zero correction). forecast.kind: linear gives the same model without training",
-                    initial_score)
+        log.warning(
+            "no LSTM epoch beat the frozen linear skip on the held-out multi-step error (%.4f); the saved LSTM "
+            "is that linear model (zero correction). forecast.kind: linear gives the same model without training",
+            initial_score,
+        )
     return lstm, {"history": history, "stopper": stopper, "initial_score": initial_score}
 
 
@@ -281,18 +350,37 @@ def _trained_lstm(data: LatentData, ridge: RidgeFit, settings: ForecastSection, 
 # The gate's data
 
 
-def build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store, op: LatentRecord, rean: LatentRecord,
-                    op_split, rean_split, reanalysis_weight: float, grid, warmup: int, device, *, state_mean, state_std):
+def build_gate_data(
+    autoencoder_checkpoint,
+    operational_store,
+    reanalysis_store,
+    op: LatentRecord,
+    rean: LatentRecord,
+    op_split,
+    rean_split,
+    reanalysis_weight: float,
+    grid,
+    warmup: int,
+    device,
+    *,
+    state_mean,
+    state_std,
+):
     """The operational held-out months (latent + true fields), the free run's warm-up and the reference Niño std."""
     ae = load_autoencoder(autoencoder_checkpoint, device)
     target_grid = TargetGrid.from_config(grid)
     records = {}
     for name, store, latent in (("operational", operational_store, op), ("reanalysis", reanalysis_store, rean)):
         if ae.latent_dim != latent.n_latent:
-            raise InputDataError(latent.path, f"has {latent.n_latent} latents but the autoencoder {autoencoder_checkpoint} has {ae.latent_dim}; re-encode")
+            raise InputDataError(
+                latent.path,
+                f"has {latent.n_latent} latents but the autoencoder {autoencoder_checkpoint} has {ae.latent_dim}; re-encode",
+            )
         records[name] = load_field_record(store, grid=target_grid, layout=ae.layout, field_std=ae.field_std)
         if len(records[name]) != latent.x.shape[0]:
-            raise InputDataError(latent.path, f"has {latent.x.shape[0]} months but the store {store} has {len(records[name])}; re-encode")
+            raise InputDataError(
+                latent.path, f"has {latent.x.shape[0]} months but the store {store} has {len(records[name])}; re-encode"
+            )
     ae_mask = np.asarray(ae.ocean_mask.cpu().numpy(), bool)
     sst = list(ae.field_names).index("sst")
     variances = {}
@@ -303,7 +391,10 @@ def build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store,
         indices = box_indices(train_sst, index_weights(target_grid, mask))
         variances[name] = {box: float(indices[:, i].var()) for i, box in enumerate(NINO_BOXES)}
     w = float(reanalysis_weight)
-    reference = {box: float(np.sqrt((1 - w) * variances["operational"][box] + w * variances["reanalysis"][box])) for box in NINO_BOXES}
+    reference = {
+        box: float(np.sqrt((1 - w) * variances["operational"][box] + w * variances["reanalysis"][box]))
+        for box in NINO_BOXES
+    }
     op_mask = ae_mask & records["operational"].ocean
     # The same indices from the decoded *true* latents: separates an autoencoder that loses ENSO amplitude from a
     # forecast model that does.
@@ -318,7 +409,10 @@ def build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store,
     layout = ae.layout
 
     def observe(fields_std: np.ndarray) -> np.ndarray:
-        physical = {name: np.where(op_mask, fields_std[:, c] * ae.field_std[name], np.nan) for c, name in enumerate(ae.field_names)}
+        physical = {
+            name: np.where(op_mask, fields_std[:, c] * ae.field_std[name], np.nan)
+            for c, name in enumerate(ae.field_names)
+        }
         return layout.extract(physical, target_grid)
 
     return GateData(
@@ -345,14 +439,19 @@ def build_gate_data(autoencoder_checkpoint, operational_store, reanalysis_store,
 # Records
 
 
-def _checkpoint_extra(data: LatentData, settings, ridge: RidgeFit, noise: dict, training: dict, latent_operational,
-                      latent_reanalysis) -> dict:
+def _checkpoint_extra(
+    data: LatentData, settings, ridge: RidgeFit, noise: dict, training: dict, latent_operational, latent_reanalysis
+) -> dict:
     extra = {
         "source_id": data.op.source_id,
         "latent_stores": [str(latent_operational), str(latent_reanalysis)],
         "obs_coords": {k: np.asarray(v).tolist() for k, v in data.op.obs_coords.items()},
-        "ridge": {"alpha": settings.ridge_alpha, "data": settings.skip_data, "spectral_radius": ridge.spectral_radius,
-                  "train_rmse": ridge.train_rmse},
+        "ridge": {
+            "alpha": settings.ridge_alpha,
+            "data": settings.skip_data,
+            "spectral_radius": ridge.spectral_radius,
+            "train_rmse": ridge.train_rmse,
+        },
         "noise": noise[settings.kind],
     }
     if training["stopper"] is not None:
@@ -360,8 +459,19 @@ def _checkpoint_extra(data: LatentData, settings, ridge: RidgeFit, noise: dict, 
     return extra
 
 
-def _metrics_record(data: LatentData, settings, cur, chosen, reports: dict, extra: dict, noise: dict, training: dict, *,
-                    seconds: float, device) -> dict:
+def _metrics_record(
+    data: LatentData,
+    settings,
+    cur,
+    chosen,
+    reports: dict,
+    extra: dict,
+    noise: dict,
+    training: dict,
+    *,
+    seconds: float,
+    device,
+) -> dict:
     op, rean, history, stopper = data.op, data.rean, training["history"], training["stopper"]
     return {
         "model": op.source_id,
@@ -371,10 +481,19 @@ def _metrics_record(data: LatentData, settings, cur, chosen, reports: dict, extr
         "gate_other_models": {k: v for k, v in reports.items() if k != settings.kind},
         "settings": {"forecast": settings.model_dump(), "curriculum": cur.model_dump()},
         "data": {
-            "operational": {"path": str(op.path), "months": op.x.shape[0], "train_months": data.op_split.n_train,
-                            "heldout_months": data.op_split.n_validation},
-            "reanalysis": {"path": str(rean.path), "months": rean.x.shape[0], "train_months": data.rean_split.n_train,
-                           "heldout_months": data.rean_split.n_validation, "used_for_training": data.use_reanalysis},
+            "operational": {
+                "path": str(op.path),
+                "months": op.x.shape[0],
+                "train_months": data.op_split.n_train,
+                "heldout_months": data.op_split.n_validation,
+            },
+            "reanalysis": {
+                "path": str(rean.path),
+                "months": rean.x.shape[0],
+                "train_months": data.rean_split.n_train,
+                "heldout_months": data.rean_split.n_validation,
+                "used_for_training": data.use_reanalysis,
+            },
             "n_state": op.n_state,
             "n_latent": op.n_latent,
         },
@@ -387,5 +506,9 @@ def _metrics_record(data: LatentData, settings, cur, chosen, reports: dict, extr
         "best_heldout_score": None if stopper is None else stopper.best,
         "epochs_run": len(history),
         "stopped_early": bool(history) and len(history) < settings.epochs,
-        "timing": {"seconds": seconds, "epochs_per_second": len(history) / seconds if history else None, "device": device.type},
+        "timing": {
+            "seconds": seconds,
+            "epochs_per_second": len(history) / seconds if history else None,
+            "device": device.type,
+        },
     }

@@ -95,7 +95,9 @@ class LatentForecaster(nn.Module):
         evals, evecs = torch.linalg.eigh(0.5 * (cov + cov.T))
         return (evecs * evals.clamp_min(0).sqrt()).to(self.dtype)
 
-    def sample_noise(self, n: int, generator: torch.Generator | None = None, factor: torch.Tensor | None = None) -> torch.Tensor:
+    def sample_noise(
+        self, n: int, generator: torch.Generator | None = None, factor: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """n draws of model error ~ N(0, noise_cov), state units."""
         factor = self.noise_factor() if factor is None else factor
         xi = torch.randn(n, factor.shape[1], generator=generator, dtype=factor.dtype, device=factor.device)
@@ -128,8 +130,19 @@ class LSTMForecaster(LatentForecaster):
 
     kind = "lstm"
 
-    def __init__(self, state_mean, state_std, skip_weight, skip_bias, hidden: int, layers: int = 1, dropout: float = 0.1,
-                 noise_cov=None, n_latent=None, basis=None):
+    def __init__(
+        self,
+        state_mean,
+        state_std,
+        skip_weight,
+        skip_bias,
+        hidden: int,
+        layers: int = 1,
+        dropout: float = 0.1,
+        noise_cov=None,
+        n_latent=None,
+        basis=None,
+    ):
         super().__init__(state_mean, state_std, noise_cov, n_latent)
         n = self.n_state
         # Buffers, not parameters: the skip and the subspace are frozen by construction, not by an optimizer setting.
@@ -141,7 +154,9 @@ class LSTMForecaster(LatentForecaster):
         self.register_buffer("basis", basis)
         k = basis.shape[1]
         self.hidden, self.layers, self.dropout_p = int(hidden), int(layers), float(dropout)
-        self.lstm = nn.LSTM(k, self.hidden, self.layers, batch_first=True, dropout=self.dropout_p if self.layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            k, self.hidden, self.layers, batch_first=True, dropout=self.dropout_p if self.layers > 1 else 0.0
+        )
         self.dropout = nn.Dropout(self.dropout_p)
         self.head = nn.Linear(self.hidden, k)
         nn.init.zeros_(self.head.weight)
@@ -176,7 +191,13 @@ class LSTMForecaster(LatentForecaster):
 
 
 def _metadata(model: LatentForecaster, extra: dict) -> dict:
-    meta = {"kind": model.kind, "n_state": model.n_state, "n_latent": model.n_latent, "gate_passed": model.gate_passed, "gate_report": model.gate_report}
+    meta = {
+        "kind": model.kind,
+        "n_state": model.n_state,
+        "n_latent": model.n_latent,
+        "gate_passed": model.gate_passed,
+        "gate_report": model.gate_report,
+    }
     if isinstance(model, LSTMForecaster):
         meta.update(hidden=model.hidden, layers=model.layers, dropout=model.dropout_p, subspace_dim=model.subspace_dim)
     meta.update(extra)
@@ -184,7 +205,9 @@ def _metadata(model: LatentForecaster, extra: dict) -> dict:
 
 
 def save_forecast_model(path: str | Path, model: LatentForecaster, extra_metadata: dict | None = None) -> Path:
-    return save_checkpoint(path, kind=CHECKPOINT_KIND, state_dict=model.state_dict(), metadata=_metadata(model, extra_metadata or {}))
+    return save_checkpoint(
+        path, kind=CHECKPOINT_KIND, state_dict=model.state_dict(), metadata=_metadata(model, extra_metadata or {})
+    )
 
 
 def load_forecast_model(path: str | Path, device="cpu") -> LatentForecaster:
@@ -193,12 +216,21 @@ def load_forecast_model(path: str | Path, device="cpu") -> LatentForecaster:
     payload = load_checkpoint(path, kind=CHECKPOINT_KIND, device="cpu")
     meta, sd = payload["metadata"], payload["state_dict"]
     try:
-        common = dict(state_mean=sd["state_mean"], state_std=sd["state_std"], noise_cov=sd["noise_cov"], n_latent=meta["n_latent"])
+        common = dict(
+            state_mean=sd["state_mean"], state_std=sd["state_std"], noise_cov=sd["noise_cov"], n_latent=meta["n_latent"]
+        )
         if meta["kind"] == "linear":
             model = LinearForecaster(weight=sd["weight"], bias=sd["bias"], **common)
         elif meta["kind"] == "lstm":
-            model = LSTMForecaster(skip_weight=sd["skip_weight"], skip_bias=sd["skip_bias"], hidden=meta["hidden"],
-                                   layers=meta["layers"], dropout=meta["dropout"], basis=sd["basis"], **common)
+            model = LSTMForecaster(
+                skip_weight=sd["skip_weight"],
+                skip_bias=sd["skip_bias"],
+                hidden=meta["hidden"],
+                layers=meta["layers"],
+                dropout=meta["dropout"],
+                basis=sd["basis"],
+                **common,
+            )
         else:
             raise KeyError(f"unknown kind {meta['kind']!r}")
         model.load_state_dict(sd)

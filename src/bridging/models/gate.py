@@ -24,8 +24,8 @@ measure the same index).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -55,7 +55,9 @@ class GateData:
     """What the gate evaluates a model on (state units for x; standardised anomalies for fields)."""
 
     x_heldout: np.ndarray  # (T, n_state) held-out operational months
-    fields_heldout: np.ndarray  # (T, n_fields, n_lat, n_lon) their true standardised anomalies (any value off the ocean)
+    fields_heldout: (
+        np.ndarray
+    )  # (T, n_fields, n_lat, n_lon) their true standardised anomalies (any value off the ocean)
     x_warmup: np.ndarray  # (W, n_state) the months before the free run (the end of the training record)
     reference_index_std: dict[str, float]  # Niño 3 / Niño 4 std (°C) of the training data (curriculum mixture)
     decode: Callable[[np.ndarray], np.ndarray]  # z (n, n_latent) → standardised fields (n, n_fields, n_lat, n_lon)
@@ -67,7 +69,9 @@ class GateData:
     state_mean: np.ndarray  # the training standardisation (common to every compared model)
     state_std: np.ndarray
     warmup_months: int = 12
-    x_heldout_reanalysis: np.ndarray | None = None  # latent skill on the reanalysis' held-out months, when trained on it
+    x_heldout_reanalysis: np.ndarray | None = (
+        None  # latent skill on the reanalysis' held-out months, when trained on it
+    )
     reference_details: dict | None = None  # how reference_index_std was formed (reported)
     # standardised fields (n, n_fields, n_lat, n_lon) → observables y (n, n_obs) in state units; None: not checked
     observe: Callable[[np.ndarray], np.ndarray] | None = None
@@ -107,7 +111,9 @@ def _warmup_windows(x: np.ndarray, starts: np.ndarray, warmup: int) -> torch.Ten
 
 
 @torch.no_grad()
-def free_run(model, x_warmup: np.ndarray, months: int, *, seed: int, blowup_threshold: float) -> tuple[np.ndarray, int | None]:
+def free_run(
+    model, x_warmup: np.ndarray, months: int, *, seed: int, blowup_threshold: float
+) -> tuple[np.ndarray, int | None]:
     """x_{t+1} = f(x_t) + ε_t, ε ~ N(0, noise_cov), after a teacher-forced warm-up; returns (trajectory, blow-up month).
 
     The run stops at the first month whose state is non-finite or whose standardised magnitude exceeds the threshold.
@@ -142,7 +148,9 @@ def latent_forecasts(models: dict, x: np.ndarray, leads: list[int], warmup: int,
     x = np.asarray(x, np.float32)
     starts = forecast_starts(x.shape[0], warmup, max_lead)
     if starts.size < 2:
-        raise ValueError(f"{x.shape[0]} held-out months are too few for {warmup} warm-up months and leads up to {max_lead}")
+        raise ValueError(
+            f"{x.shape[0]} held-out months are too few for {warmup} warm-up months and leads up to {max_lead}"
+        )
     warm = _warmup_windows(x, starts, warmup)
     lead_idx = np.asarray(leads) - 1
     forecasts = {name: rollout(m, warm, max_lead).numpy()[:, lead_idx] for name, m in models.items()}
@@ -156,12 +164,17 @@ def latent_forecasts(models: dict, x: np.ndarray, leads: list[int], warmup: int,
 def evaluate_skill(models: dict, data: GateData, leads: list[int]) -> dict:
     """Held-out rollout skill of each model (name → forecaster) and of persistence / climatology, at ``leads``:
     latent and decoded-field scores on the operational held-out months, latent scores on the reanalysis' ones."""
-    forecasts, truth, starts, targets = latent_forecasts(models, data.x_heldout, leads, data.warmup_months, data.state_mean)
+    forecasts, truth, starts, targets = latent_forecasts(
+        models, data.x_heldout, leads, data.warmup_months, data.state_mean
+    )
     forecasts["autoencoder_floor"] = truth  # the true latent state, decoded: what a perfect latent forecast scores
 
     def latent_rmse(fc: dict, tr: np.ndarray) -> dict:
-        return {name: np.sqrt(((data.standardise(f) - data.standardise(tr)) ** 2).mean((0, 2))).tolist()
-                for name, f in fc.items() if name != "autoencoder_floor"}
+        return {
+            name: np.sqrt(((data.standardise(f) - data.standardise(tr)) ** 2).mean((0, 2))).tolist()
+            for name, f in fc.items()
+            if name != "autoencoder_floor"
+        }
 
     mask = np.asarray(data.ocean_mask, bool)
     weights = index_weights(data.grid, mask)
@@ -178,7 +191,9 @@ def evaluate_skill(models: dict, data: GateData, leads: list[int]) -> dict:
             decoded = data.decode(f[..., : data.n_latent].reshape(-1, data.n_latent))
         err2 = (np.nan_to_num(decoded) - true_fields) ** 2
         sst_rmse[name] = (_rmse_by_lead(err2[:, f_sst], mask, targets.shape) * data.field_std["sst"]).tolist()
-        thermo_rmse[name] = (_rmse_by_lead(err2[:, f_thermo], mask, targets.shape) * data.field_std["thermocline_depth"]).tolist()
+        thermo_rmse[name] = (
+            _rmse_by_lead(err2[:, f_thermo], mask, targets.shape) * data.field_std["thermocline_depth"]
+        ).tolist()
         if name == "climatology":
             nino3_corr[name] = [None] * len(leads)
         else:
@@ -240,15 +255,21 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
                 if name in decoded_truth:
                     true_op = data.reference_details["std_by_source"]["operational"][name]
                     hint = f"; the autoencoder alone, decoding the true training latents, gives {decoded_truth[name] / true_op:.2f}x"
-                failures.append(f"free-run {name} std {index_std[name]:.3f} is {r:.2f}x the training data's "
-                                f"{data.reference_index_std[name]:.3f} (allowed 1 ± {s['std_tolerance']}){hint}")
+                failures.append(
+                    f"free-run {name} std {index_std[name]:.3f} is {r:.2f}x the training data's "
+                    f"{data.reference_index_std[name]:.3f} (allowed 1 ± {s['std_tolerance']}){hint}"
+                )
         if data.observe is not None:
             # The filter's H = [0 I] reads y off the state, the bridging model is D(z): a forecast model whose y and
             # decoded z drift apart in free run makes the analysis correct y but not the fields (da/run.py checks
             # the same consistency every month of the assimilation; here it is caught before any filter runs).
-            free["consistency"] = _consistency(data.observe(decoded), trajectory[:, data.n_latent :], data.state_std[data.n_latent :])
+            free["consistency"] = _consistency(
+                data.observe(decoded), trajectory[:, data.n_latent :], data.state_std[data.n_latent :]
+            )
             held_z, held_y = data.x_heldout[:, : data.n_latent], data.x_heldout[:, data.n_latent :]
-            free["consistency_autoencoder_ceiling"] = _consistency(data.observe(data.decode(held_z)), held_y, data.state_std[data.n_latent :])
+            free["consistency_autoencoder_ceiling"] = _consistency(
+                data.observe(data.decode(held_z)), held_y, data.state_std[data.n_latent :]
+            )
             if free["consistency"]["correlation"] < s["consistency_min"]:
                 failures.append(
                     f"free run: decoded observables correlate {free['consistency']['correlation']:.2f} < {s['consistency_min']} with "
@@ -257,16 +278,24 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
                 )
         free["nino3_first_30_years"] = indices[: 12 * 30, 0].tolist()
         free["state_max_abs_standardised"] = float(np.abs(data.standardise(trajectory)).max())
-    free.update({"index_std": index_std, "reference_index_std": dict(data.reference_index_std),
-                 "reference_details": data.reference_details, "std_ratio": ratios})
+    free.update(
+        {
+            "index_std": index_std,
+            "reference_index_std": dict(data.reference_index_std),
+            "reference_details": data.reference_details,
+            "std_ratio": ratios,
+        }
+    )
 
     models = {"model": model, **(baselines or {})}
     skill = evaluate_skill(models, data, s["leads"])
     lead1 = skill["leads"].index(1) if 1 in skill["leads"] else None
     if lead1 is None:
         fc, truth, _, _ = latent_forecasts({"model": model}, data.x_heldout, [1], data.warmup_months, data.state_mean)
-        model_1, persistence_1 = (float(np.sqrt(((data.standardise(fc[k]) - data.standardise(truth)) ** 2).mean()))
-                                  for k in ("model", "persistence"))
+        model_1, persistence_1 = (
+            float(np.sqrt(((data.standardise(fc[k]) - data.standardise(truth)) ** 2).mean()))
+            for k in ("model", "persistence")
+        )
     else:
         model_1, persistence_1 = skill["latent_rmse"]["model"][lead1], skill["latent_rmse"]["persistence"][lead1]
     if not model_1 < persistence_1:
@@ -275,16 +304,25 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
         "passed": not failures,
         "failures": failures,
         "criteria": {
-            "free_run_bounded": {"value": blowup is None, "limit": f"|standardised state| <= {s['blowup_threshold']} for {months} months"},
+            "free_run_bounded": {
+                "value": blowup is None,
+                "limit": f"|standardised state| <= {s['blowup_threshold']} for {months} months",
+            },
             "nino3_std_ratio": {"value": ratios["nino3"], "limit": [1 - s["std_tolerance"], 1 + s["std_tolerance"]]},
             "nino4_std_ratio": {"value": ratios["nino4"], "limit": [1 - s["std_tolerance"], 1 + s["std_tolerance"]]},
             "one_step_rmse_vs_persistence": {"value": model_1, "limit": persistence_1},
-            **({"free_run_consistency": {"value": free["consistency"]["correlation"], "limit": s["consistency_min"]}}
-               if "consistency" in free else {}),
+            **(
+                {"free_run_consistency": {"value": free["consistency"]["correlation"], "limit": s["consistency_min"]}}
+                if "consistency" in free
+                else {}
+            ),
         },
         "free_run": free,
         "skill": skill,
     }
-    log.info("gate %s: %s", "passed" if report["passed"] else "FAILED", "; ".join(failures) or
-             f"free run bounded, Niño 3/4 std ratios {ratios['nino3']:.2f}/{ratios['nino4']:.2f}")
+    log.info(
+        "gate %s: %s",
+        "passed" if report["passed"] else "FAILED",
+        "; ".join(failures) or f"free run bounded, Niño 3/4 std ratios {ratios['nino3']:.2f}/{ratios['nino4']:.2f}",
+    )
     return report

@@ -52,15 +52,23 @@ def open_latent_store(path: str | Path) -> xr.Dataset:
 def latent_dataset(z: np.ndarray, y: np.ndarray, time: xr.DataArray, layout, attrs: dict) -> xr.Dataset:
     ds = xr.Dataset(
         {
-            "z": (("time", "latent"), z.astype(np.float32), {
-                "long_name": "latent state E(X) of the standardised anomaly fields",
-                "units": "1",
-                "comment": "latent k < n_obs is the coordinate designated to observable k by the correlation loss",
-            }),
-            "y": (("time", "obs"), y.astype(np.float32), {
-                "long_name": "observables at the pseudo-observation positions (anomalies)",
-                "units_by_variable": json.dumps({v: OBS_UNITS[v] for v in sorted(set(layout.variable))}),
-            }),
+            "z": (
+                ("time", "latent"),
+                z.astype(np.float32),
+                {
+                    "long_name": "latent state E(X) of the standardised anomaly fields",
+                    "units": "1",
+                    "comment": "latent k < n_obs is the coordinate designated to observable k by the correlation loss",
+                },
+            ),
+            "y": (
+                ("time", "obs"),
+                y.astype(np.float32),
+                {
+                    "long_name": "observables at the pseudo-observation positions (anomalies)",
+                    "units_by_variable": json.dumps({v: OBS_UNITS[v] for v in sorted(set(layout.variable))}),
+                },
+            ),
         },
         coords={"time": time, "latent": np.arange(z.shape[1]), **layout.coords()},
         attrs=attrs,
@@ -86,13 +94,21 @@ def encode_sources(
     ae = load_autoencoder(autoencoder_checkpoint, device)
     target_grid = TargetGrid.from_config(grid)
     if target_grid != ae.grid:
-        raise ConfigError(f"grid {target_grid} differs from the grid the autoencoder {autoencoder_checkpoint} was trained on ({ae.grid}); retrain it")
+        raise ConfigError(
+            f"grid {target_grid} differs from the grid the autoencoder {autoencoder_checkpoint} was trained on ({ae.grid}); retrain it"
+        )
     layout = read_observation_layout(pseudo_obs)
     if layout != ae.layout:
-        raise InputDataError(pseudo_obs, f"its observables differ from those the autoencoder {autoencoder_checkpoint} was trained with; retrain it")
+        raise InputDataError(
+            pseudo_obs,
+            f"its observables differ from those the autoencoder {autoencoder_checkpoint} was trained with; retrain it",
+        )
     digest = file_digest(autoencoder_checkpoint)
     written = {}
-    for kind, store, out in (("operational", operational_store, operational_out), ("reanalysis", reanalysis_store, reanalysis_out)):
+    for kind, store, out in (
+        ("operational", operational_store, operational_out),
+        ("reanalysis", reanalysis_store, reanalysis_out),
+    ):
         timer = Timer()
         record = load_field_record(store, grid=target_grid, layout=layout, field_std=ae.field_std)
         z = encode_array(ae, record.standardised, batch_size=settings.encode_batch_size, device=device)

@@ -34,7 +34,9 @@ def multistep_rmse(model: LatentForecaster, x: np.ndarray, warmup: int, max_lead
     """RMSE of the standardised state at leads 1..max_lead over every start of a held-out segment x (T, n)."""
     starts = forecast_starts(x.shape[0], warmup, max_lead)
     if starts.size == 0:
-        raise ValueError(f"a held-out segment of {x.shape[0]} months is too short for {warmup} warm-up months and {max_lead} leads")
+        raise ValueError(
+            f"a held-out segment of {x.shape[0]} months is too short for {warmup} warm-up months and {max_lead} leads"
+        )
     xt = torch.as_tensor(x, device=device)
     warm = xt[torch.as_tensor(starts[:, None] - warmup + 1 + np.arange(warmup)[None, :], device=device)]
     pred = rollout(model, warm, max_lead)
@@ -65,7 +67,10 @@ def train_lstm(
     loop = EpochLoop(model, optimizer, EarlyStopping(settings.patience), checkpoint, extra={"initial_score": None})
 
     def heldout_score() -> tuple[float, list[np.ndarray]]:
-        scores = [multistep_rmse(model, x, settings.teacher_forcing_months, settings.rollout_max, device) for x, _ in validation]
+        scores = [
+            multistep_rmse(model, x, settings.teacher_forcing_months, settings.rollout_max, device)
+            for x, _ in validation
+        ]
         return float(sum(w * s.mean() for (_, w), s in zip(validation, scores)) / sum(w for _, w in validation)), scores
 
     if not loop.resume():
@@ -73,7 +78,9 @@ def train_lstm(
         # multi-step error is returned as that linear model rather than as its least bad overfitted epoch.
         loop.extra["initial_score"], _ = heldout_score()
         loop.stopper.update(loop.extra["initial_score"], -1)
-        log.info("forecast: held-out mean RMSE of the initial model (= the linear skip) %.4f", loop.extra["initial_score"])
+        log.info(
+            "forecast: held-out mean RMSE of the initial model (= the linear skip) %.4f", loop.extra["initial_score"]
+        )
 
     for epoch in loop.epochs(settings.epochs):
         timer = Timer()
@@ -83,7 +90,9 @@ def train_lstm(
         draw = windows.sampler.draw(epoch)
         n_batches = math.ceil(len(draw.source) / settings.batch_size)
         total = 0.0
-        for b in progress(range(n_batches), total=n_batches, desc=f"forecast epoch {epoch + 1}/{settings.epochs} (k={k})", logger=log):
+        for b in progress(
+            range(n_batches), total=n_batches, desc=f"forecast epoch {epoch + 1}/{settings.epochs} (k={k})", logger=log
+        ):
             sl = slice(b * settings.batch_size, (b + 1) * settings.batch_size)
             batch = windows.batch(draw.source[sl], draw.index[sl], model.n_state).to(device)
             loss = _rollout_loss(model, batch, k, settings)
@@ -104,26 +113,45 @@ def train_lstm(
             "seconds": timer.seconds,
         }
         loop.end_epoch(epoch, record, score)
-        log.info("forecast epoch %d: k=%d p=%.2f train loss %.4f | held-out mean RMSE (leads 1-%d) %.4f | %.1f s",
-                 epoch + 1, k, draw.p_reanalysis, record["train_loss"], settings.rollout_max, score, record["seconds"])
+        log.info(
+            "forecast epoch %d: k=%d p=%.2f train loss %.4f | held-out mean RMSE (leads 1-%d) %.4f | %.1f s",
+            epoch + 1,
+            k,
+            draw.p_reanalysis,
+            record["train_loss"],
+            settings.rollout_max,
+            score,
+            record["seconds"],
+        )
     return loop.finish(), loop.history, loop.stopper, float(loop.extra["initial_score"])
 
 
 class _Windows:
     """Training windows (teacher-forced months, then the rollout months) drawn by the curriculum from both records."""
 
-    def __init__(self, op_train: np.ndarray, rean_train: np.ndarray | None, settings: ForecastSection,
-                 curriculum: CurriculumSection):
+    def __init__(
+        self,
+        op_train: np.ndarray,
+        rean_train: np.ndarray | None,
+        settings: ForecastSection,
+        curriculum: CurriculumSection,
+    ):
         self.length = settings.teacher_forcing_months + settings.rollout_max + 1
         n_op = op_train.shape[0] - self.length + 1
         n_rean = 0 if rean_train is None else rean_train.shape[0] - self.length + 1
         if n_op < 1:
-            raise ValueError(f"the operational training record ({op_train.shape[0]} months) is shorter than one training "
-                             f"window ({self.length} months)")
+            raise ValueError(
+                f"the operational training record ({op_train.shape[0]} months) is shorter than one training "
+                f"window ({self.length} months)"
+            )
         p_schedule = reanalysis_probability_schedule(curriculum, settings.epochs)
         if n_rean < 1 and p_schedule.value(settings.epochs) > 0:
-            raise ValueError(f"the reanalysis training record is shorter than one training window ({self.length} months)")
-        self.sampler = CurriculumSampler(p_schedule, n_op, max(n_rean, 0), settings.sequences_per_epoch or n_op, settings.seed)
+            raise ValueError(
+                f"the reanalysis training record is shorter than one training window ({self.length} months)"
+            )
+        self.sampler = CurriculumSampler(
+            p_schedule, n_op, max(n_rean, 0), settings.sequences_per_epoch or n_op, settings.seed
+        )
         self.sources = {
             OPERATIONAL: torch.as_tensor(op_train),
             REANALYSIS: torch.as_tensor(rean_train if rean_train is not None else op_train[:0]),
@@ -135,7 +163,9 @@ class _Windows:
         for s in (OPERATIONAL, REANALYSIS):
             sel = source_ids == s
             if sel.any():
-                batch[torch.as_tensor(sel)] = self.sources[s][torch.as_tensor(starts[sel][:, None] + np.arange(self.length)[None, :])]
+                batch[torch.as_tensor(sel)] = self.sources[s][
+                    torch.as_tensor(starts[sel][:, None] + np.arange(self.length)[None, :])
+                ]
         return batch
 
 

@@ -25,7 +25,9 @@ def one_step_residuals(model: LatentForecaster, x: np.ndarray, warmup: int, devi
         if t + 1 >= warmup:
             residuals.append((xt[t + 1 : t + 2] - pred)[0])
     if len(residuals) < 2:
-        raise ValueError(f"a held-out segment of {x.shape[0]} months leaves fewer than 2 residuals after {warmup} warm-up months")
+        raise ValueError(
+            f"a held-out segment of {x.shape[0]} months leaves fewer than 2 residuals after {warmup} warm-up months"
+        )
     return torch.stack(residuals).double().cpu().numpy()
 
 
@@ -38,6 +40,12 @@ def residual_covariance(residuals: list[np.ndarray], weights: list[float]) -> tu
     for r, w in zip(residuals, weights):
         c = np.cov(r, rowvar=False)
         cov += (w / total) * c
-        records.append({"months": int(r.shape[0]), "weight": w / total, "trace": float(np.trace(c)),
-                        "mean_residual_norm": float(np.linalg.norm(r.mean(0)))})
+        records.append(
+            {
+                "months": int(r.shape[0]),
+                "weight": w / total,
+                "trace": float(np.trace(c)),
+                "mean_residual_norm": float(np.linalg.norm(r.mean(0))),
+            }
+        )
     return cov, {"trace": float(np.trace(cov)), "rank": int(np.linalg.matrix_rank(cov)), "records": records}

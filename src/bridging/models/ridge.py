@@ -20,8 +20,10 @@ def principal_basis(segments: list[np.ndarray], k: int | None, weights: list[flo
     means = [np.asarray(s, np.float64).mean(0) for s in segments]
     mean = sum((w / total) * m for m, w in zip(means, weights))
     # The mixture's covariance: each record's own covariance plus the spread of the record means.
-    cov = sum((w / total) * (np.cov(np.asarray(s, np.float64), rowvar=False) + np.outer(m - mean, m - mean))
-              for s, m, w in zip(segments, means, weights))
+    cov = sum(
+        (w / total) * (np.cov(np.asarray(s, np.float64), rowvar=False) + np.outer(m - mean, m - mean))
+        for s, m, w in zip(segments, means, weights)
+    )
     evals, evecs = np.linalg.eigh(cov)
     return np.ascontiguousarray(evecs[:, ::-1][:, :k])
 
@@ -67,5 +69,7 @@ def mixture_moments(segments: list[np.ndarray], weights: list[float]) -> tuple[n
     total = float(sum(weights))
     means = [np.asarray(s, np.float64).mean(0) for s in segments]
     mean = sum((w / total) * m for m, w in zip(means, weights))
-    var = sum((w / total) * (np.asarray(s, np.float64).var(0) + (m - mean) ** 2) for s, m, w in zip(segments, means, weights))
+    var = sum(
+        (w / total) * (np.asarray(s, np.float64).var(0) + (m - mean) ** 2) for s, m, w in zip(segments, means, weights)
+    )
     return mean, np.sqrt(var)

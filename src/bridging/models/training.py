@@ -20,9 +20,10 @@ import logging
 import math
 import os
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +39,15 @@ log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 #: the modules a training stage runs (as the workflow's src() inputs of the model rules); their hash is part of a
 #: resume checkpoint's identity
-TRAINING_CODE = ("models", "diagnostics/indices.py", "stores.py", "observables.py", "grid.py", "timeaxis.py", "resume.py")
+TRAINING_CODE = (
+    "models",
+    "diagnostics/indices.py",
+    "stores.py",
+    "observables.py",
+    "grid.py",
+    "timeaxis.py",
+    "resume.py",
+)
 
 
 # --------------------------------------------------------------------------------------------- devices and seeds
@@ -85,7 +94,9 @@ class TimeSplit:
         return self.n - self.n_train
 
 
-def time_split(n: int, validation_fraction: float, *, min_train: int = 1, min_validation: int = 1, what: str = "record") -> TimeSplit:
+def time_split(
+    n: int, validation_fraction: float, *, min_train: int = 1, min_validation: int = 1, what: str = "record"
+) -> TimeSplit:
     """Hold out the last fraction of a record: the held-out months lie after every training month, as they would
     for a forecast, so autocorrelation cannot leak training information into the validation scores."""
     n_val = int(round(n * validation_fraction))
@@ -150,7 +161,9 @@ def jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot store {type(obj).__name__} in metadata")
 
 
-def save_checkpoint(path: str | Path, *, kind: str, state_dict: dict, metadata: dict, extra: dict | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, *, kind: str, state_dict: dict, metadata: dict, extra: dict | None = None
+) -> Path:
     """Write {kind, format, state_dict, metadata[, extra]} atomically (tensors + plain types only)."""
     payload = {"kind": kind, "format": CHECKPOINT_FORMAT, "state_dict": state_dict, "metadata": jsonable(metadata)}
     if extra:
@@ -173,7 +186,9 @@ def load_checkpoint(path: str | Path, *, kind: str, device="cpu") -> dict:
         found = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
         raise InputDataError(path, f"not a {kind} checkpoint (found {found!r})")
     if payload.get("format") != CHECKPOINT_FORMAT:
-        raise InputDataError(path, f"checkpoint format {payload.get('format')} is not the supported {CHECKPOINT_FORMAT}; retrain")
+        raise InputDataError(
+            path, f"checkpoint format {payload.get('format')} is not the supported {CHECKPOINT_FORMAT}; retrain"
+        )
     return payload
 
 
@@ -249,7 +264,15 @@ class EpochLoop:
 
 def fingerprint(settings: dict, arrays: Sequence[np.ndarray] = (), **extra) -> str:
     """A short hash of the settings and a cheap content summary of the training data."""
-    summary = [[list(a.shape), str(a.dtype), float(np.nansum(a, dtype=np.float64)), float(np.nansum(np.abs(a), dtype=np.float64))] for a in arrays]
+    summary = [
+        [
+            list(a.shape),
+            str(a.dtype),
+            float(np.nansum(a, dtype=np.float64)),
+            float(np.nansum(np.abs(a), dtype=np.float64)),
+        ]
+        for a in arrays
+    ]
     blob = json.dumps({"settings": jsonable(settings), "data": summary, **jsonable(extra)}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
 

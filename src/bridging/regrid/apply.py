@@ -35,7 +35,7 @@ class _Applier:
     target_shape: tuple[int, int]
 
     @classmethod
-    def from_weights(cls, weights: RegridWeights) -> "_Applier":
+    def from_weights(cls, weights: RegridWeights) -> _Applier:
         csc = weights.matrix.tocsc()
         used = np.flatnonzero(np.diff(csc.indptr) > 0)
         return cls(used, weights.matrix[:, used].tocsr(), weights.target.shape)

@@ -28,10 +28,22 @@ def save_weights(weights: RegridWeights, path: str | Path) -> Path:
     ds = xr.Dataset(
         {
             "S": ("n_s", coo.data.astype(np.float64), {"long_name": "weight"}),
-            "row": ("n_s", (coo.row + 1).astype(np.int32), {"long_name": "1-based index into the flattened target grid"}),
-            "col": ("n_s", (coo.col + 1).astype(np.int32), {"long_name": "1-based index into the flattened source grid (x fastest)"}),
+            "row": (
+                "n_s",
+                (coo.row + 1).astype(np.int32),
+                {"long_name": "1-based index into the flattened target grid"},
+            ),
+            "col": (
+                "n_s",
+                (coo.col + 1).astype(np.int32),
+                {"long_name": "1-based index into the flattened source grid (x fastest)"},
+            ),
             "mask_a": ("n_a", weights.source_ocean.ravel().astype(np.int32), {"long_name": "source ocean points used"}),
-            "mask_b": ("n_b", weights.target_valid.ravel().astype(np.int32), {"long_name": "target cells with a value"}),
+            "mask_b": (
+                "n_b",
+                weights.target_valid.ravel().astype(np.int32),
+                {"long_name": "target cells with a value"},
+            ),
             "yc_b": ("n_b", tlat.ravel(), {"units": "degrees_north"}),
             "xc_b": ("n_b", tlon.ravel(), {"units": "degrees_east"}),
             "src_grid_dims": ("src_grid_rank", np.array([nx, ny], np.int32)),
@@ -69,7 +81,9 @@ def load_weights(path: str | Path, *, expected_target: TargetGrid | None = None)
         raise InputDataError(path, f"cannot read regrid weights ({type(err).__name__}: {err})") from None
     missing = [v for v in ("S", "row", "col", "mask_a", "src_grid_dims", "dst_grid_dims") if v not in ds]
     if missing or ds.attrs.get("title") != WEIGHTS_FORMAT:
-        raise InputDataError(path, f"not a regrid weights file of this project (missing {missing or 'the format title'})")
+        raise InputDataError(
+            path, f"not a regrid weights file of this project (missing {missing or 'the format title'})"
+        )
     target = TargetGrid(
         lat_min=float(ds.attrs["target_lat_min"]), lat_max=float(ds.attrs["target_lat_max"]),
         lon_min=float(ds.attrs["target_lon_min"]), lon_max=float(ds.attrs["target_lon_max"]),
@@ -82,7 +96,8 @@ def load_weights(path: str | Path, *, expected_target: TargetGrid | None = None)
     if (nlat, nlon) != target.shape:
         raise InputDataError(path, f"dst_grid_dims {(nlat, nlon)} do not match the target grid {target.shape}")
     matrix = sparse.csr_matrix(
-        (ds["S"].values, (ds["row"].values.astype(np.int64) - 1, ds["col"].values.astype(np.int64) - 1)), shape=(nlat * nlon, ny * nx)
+        (ds["S"].values, (ds["row"].values.astype(np.int64) - 1, ds["col"].values.astype(np.int64) - 1)),
+        shape=(nlat * nlon, ny * nx),
     )
     stats = {k[6:]: int(v) for k, v in ds.attrs.items() if k.startswith("stats_")}
     return RegridWeights(

@@ -66,11 +66,14 @@ class RegridWeights:
     def check_source(self, lat: np.ndarray, lon: np.ndarray, label) -> None:
         """Raise InputDataError (naming ``label``) unless (lat, lon) is the grid these weights were built for."""
         if tuple(np.shape(lat)) != tuple(self.source_shape):
-            raise InputDataError(label, f"grid shape {np.shape(lat)} differs from the regrid weights' source grid {self.source_shape}")
+            raise InputDataError(
+                label, f"grid shape {np.shape(lat)} differs from the regrid weights' source grid {self.source_shape}"
+            )
         fp = grid_fingerprint(lat, lon)
         if fp != self.source_fingerprint:
             raise InputDataError(
-                label, f"the grid (fingerprint {fp}) is not the one the regrid weights were computed for ({self.source_fingerprint})"
+                label,
+                f"the grid (fingerprint {fp}) is not the one the regrid weights were computed for ({self.source_fingerprint})",
             )
 
 
@@ -81,7 +84,7 @@ class RegridWeights:
 
 def _tangent_basis(target_xyz: np.ndarray):
     """East and north unit vectors at each target point (for the gnomonic projection about it)."""
-    x, y, z = target_xyz[..., 0], target_xyz[..., 1], target_xyz[..., 2]
+    x, y = target_xyz[..., 0], target_xyz[..., 1]
     east = np.stack([-y, x, np.zeros_like(x)], axis=-1)
     norm = np.linalg.norm(east, axis=-1, keepdims=True)
     # At a pole any east direction will do.
@@ -108,7 +111,9 @@ def _inverse_bilinear(u: np.ndarray, v: np.ndarray, iterations: int = 12):
     a = np.stack([u[..., 0], v[..., 0]], axis=-1)
     b = np.stack([u[..., 1] - u[..., 0], v[..., 1] - v[..., 0]], axis=-1)
     c = np.stack([u[..., 3] - u[..., 0], v[..., 3] - v[..., 0]], axis=-1)
-    d = np.stack([u[..., 0] - u[..., 1] + u[..., 2] - u[..., 3], v[..., 0] - v[..., 1] + v[..., 2] - v[..., 3]], axis=-1)
+    d = np.stack(
+        [u[..., 0] - u[..., 1] + u[..., 2] - u[..., 3], v[..., 0] - v[..., 1] + v[..., 2] - v[..., 3]], axis=-1
+    )
     s = np.full(u.shape[:-1], 0.5)
     t = np.full(u.shape[:-1], 0.5)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -21,7 +22,6 @@ from .base import Section
 from .da import AdaptiveNoiseSection, DASection, DecodeSection, LocalizationSection
 from .data import DataSection, GridSection, IngestSection, OperationalModelSection, ReanalysisSection, RegridSection
 from .diagnostics import AcceptanceSection, DiagnosticsSection, PlottingSection
-from .loading import UniqueKeySafeLoader, file_setting, read_config_file, read_config_files
 from .idealized import (
     CF23Params,
     CFY22Params,
@@ -31,6 +31,7 @@ from .idealized import (
     IdealizedSection,
     PseudoObsSection,
 )
+from .loading import UniqueKeySafeLoader, file_setting, read_config_file, read_config_files
 from .models import AutoencoderSection, CurriculumSection, ForecastSection, GateSection
 from .run import ComputeSection, RunSection
 
@@ -74,7 +75,9 @@ class Config(Section):
             )
         demo = self.demo.reanalysis
         if demo.first_year > demo.last_year:
-            raise ValueError(f"demo.reanalysis.first_year ({demo.first_year}) is after demo.reanalysis.last_year ({demo.last_year})")
+            raise ValueError(
+                f"demo.reanalysis.first_year ({demo.first_year}) is after demo.reanalysis.last_year ({demo.last_year})"
+            )
         return self
 
 
@@ -88,7 +91,11 @@ def _format_validation_error(err: ValidationError, origin: str, sources) -> str:
         loc = tuple(e["loc"])
         key = ".".join(str(p) for p in loc) or "<root>"
         msg = e["msg"].removeprefix("Value error, ")
-        setters = [file_setting(sources, loc)] if loc else [file_setting(sources, k.split(".")) for k in _DOTTED_KEY.findall(msg)]
+        setters = (
+            [file_setting(sources, loc)]
+            if loc
+            else [file_setting(sources, k.split(".")) for k in _DOTTED_KEY.findall(msg)]
+        )
         setters = list(dict.fromkeys(s for s in setters if s))
         where = f" [set in {', '.join(setters)}]" if setters else ""
         if e["type"] == "extra_forbidden":
@@ -105,7 +112,9 @@ def format_validation_error(err: ValidationError, origin: str) -> str:
     return _format_validation_error(err, origin, None)
 
 
-def validate_config(data: dict[str, Any], origin: str = "config", sources: Sequence[tuple[str, dict]] | None = None) -> Config:
+def validate_config(
+    data: dict[str, Any], origin: str = "config", sources: Sequence[tuple[str, dict]] | None = None
+) -> Config:
     """Validate a plain (merged) config mapping; raise ConfigError naming each bad key and, given ``sources``
     ((path, mapping) of the merged files, in order), the file that set it."""
     try:
@@ -157,7 +166,9 @@ def _yaml_with_comments(model: type[Section], data: dict[str, Any], indent: int 
             lines.extend(_yaml_with_comments(sub, value, indent + 1))
         else:
             flow = None if isinstance(value, (list, dict)) else False
-            dumped = yaml.safe_dump({name: value}, sort_keys=False, default_flow_style=flow, width=110, allow_unicode=True)
+            dumped = yaml.safe_dump(
+                {name: value}, sort_keys=False, default_flow_style=flow, width=110, allow_unicode=True
+            )
             lines.extend(pad + ln for ln in dumped.rstrip("\n").split("\n"))
     return lines
 

@@ -20,7 +20,9 @@ class LocalizationSection(Section):
         30.0, gt=0, description="GC half-width c between observables, in degrees of longitude (zero from 2c on)."
     )
     latent_halfwidth: float = Field(
-        0.45, gt=0, description="GC half-width on d = 1 − |corr| between latent variables and observables (zero from 2c on)."
+        0.45,
+        gt=0,
+        description="GC half-width on d = 1 − |corr| between latent variables and observables (zero from 2c on).",
     )
 
 
@@ -36,9 +38,13 @@ class AdaptiveNoiseSection(Section):
     bridge must keep) keeps its estimated amplitude (bridging.da.noise.NoiseSplit).
     """
 
-    enabled: bool = Field(True, description="Adapt the model-noise amplitude to the innovation statistics (assimilation only).")
+    enabled: bool = Field(
+        True, description="Adapt the model-noise amplitude to the innovation statistics (assimilation only)."
+    )
     timescale_months: int = Field(
-        6, ge=1, description="e-folding time of the running innovation statistics, and the inverse gain of each month's step."
+        6,
+        ge=1,
+        description="e-folding time of the running innovation statistics, and the inverse gain of each month's step.",
     )
     min_factor: float = Field(0.1, gt=0, description="Lower bound of the factor on the noise standard deviation.")
     max_factor: float = Field(5.0, gt=0, description="Upper bound of the factor on the noise standard deviation.")
@@ -55,10 +61,14 @@ class DASection(Section):
         "stochastic", description="stochastic: perturbed observations; etkf: deterministic symmetric square root."
     )
     ensemble_size: int = Field(50, ge=2)
-    inflation: float = Field(1.09, ge=1.0, description="Factor on the forecast anomalies before each analysis (prior inflation).")
+    inflation: float = Field(
+        1.09, ge=1.0, description="Factor on the forecast anomalies before each analysis (prior inflation)."
+    )
     localization: LocalizationSection = Field(default_factory=LocalizationSection)
     model_noise_scale: float = Field(
-        1.0, ge=0, description="Factor on the forecast model's stored model-error covariance (noise_cov) added each month."
+        1.0,
+        ge=0,
+        description="Factor on the forecast model's stored model-error covariance (noise_cov) added each month.",
     )
     adaptive_noise: AdaptiveNoiseSection = Field(default_factory=AdaptiveNoiseSection)
     reencode: bool = Field(
@@ -87,11 +97,16 @@ class DASection(Section):
         2.0, gt=0, description="Warn (ensemble collapse) when a decade's E[d²]/(spread² + R) exceeds this."
     )
     consistency_warn: float = Field(
-        0.9, gt=-1, le=1, description="Warn when a decade's correlation of decoded vs analysis observables falls below this."
+        0.9,
+        gt=-1,
+        le=1,
+        description="Warn when a decade's correlation of decoded vs analysis observables falls below this.",
     )
 
 
 class DecodeSection(Section):
     n_realizations: int = Field(5, ge=1, description="Analysis members decoded as the bridging model's realizations.")
     batch_size: int = Field(256, ge=1, description="Latent vectors decoded per batch.")
-    time_chunk: int = Field(120, ge=1, description="Months per chunk of the decoded store (decoded and written one chunk at a time).")
+    time_chunk: int = Field(
+        120, ge=1, description="Months per chunk of the decoded store (decoded and written one chunk at a time)."
+    )

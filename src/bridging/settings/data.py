@@ -106,7 +106,9 @@ class RegridSection(Section):
     neighbours: int = Field(4, ge=1, le=16, description="k for idw (and for the idw fallback of bilinear).")
     idw_power: float = Field(2.0, gt=0, description="Exponent p of the inverse-distance weights 1/d^p.")
     max_distance_deg: float = Field(
-        2.5, gt=0, description="A target cell whose nearest ocean source point is farther than this (great-circle degrees) is NaN."
+        2.5,
+        gt=0,
+        description="A target cell whose nearest ocean source point is farther than this (great-circle degrees) is NaN.",
     )
     max_missing_fraction: float = Field(
         0.01,
@@ -120,7 +122,9 @@ class RegridSection(Section):
 class IngestSection(Section):
     time_chunk: int = Field(120, ge=1, description="Months per chunk of the written store.")
     read_chunk_mb: float = Field(
-        128.0, gt=0, description="Target size (MB) of one dask chunk of source data (thetao is read and reduced chunk by chunk)."
+        128.0,
+        gt=0,
+        description="Target size (MB) of one dask chunk of source data (thetao is read and reduced chunk by chunk).",
     )
     isotherm: float = Field(20.0, ge=-5, le=45, description="Isotherm (°C) whose depth is the thermocline depth.")
     scheduler: Literal["synchronous", "threads", "distributed"] = Field(

@@ -35,24 +35,38 @@ class AcceptanceSection(Section):
         "difference (bootstrap) fails the criterion, whether or not the operational model was off.",
     )
     residual_pattern_correlation: float = Field(
-        0.8, ge=-1, le=1, description="Minimum pattern correlation of the bridging residual std map with the operational model's."
+        0.8,
+        ge=-1,
+        le=1,
+        description="Minimum pattern correlation of the bridging residual std map with the operational model's.",
     )
     residual_amplitude_ratio: float = Field(
-        0.7, gt=0, description="Minimum RMS amplitude ratio of the bridging residual std map to the operational model's."
+        0.7,
+        gt=0,
+        description="Minimum RMS amplitude ratio of the bridging residual std map to the operational model's.",
     )
     residual_min_abs_lat: float = Field(
-        5.0, ge=0, lt=90, description="The residual std map criteria use cells poleward of this latitude (°), off the observed equator."
+        5.0,
+        ge=0,
+        lt=90,
+        description="The residual std map criteria use cells poleward of this latitude (°), off the observed equator.",
     )
 
 
 class DiagnosticsSection(Section):
     bootstrap_samples: int = Field(1000, ge=10)
     bootstrap_block_months: int = Field(
-        24, ge=12, description="Block length of the block bootstrap; whole years, so resampled series keep the calendar phase."
+        24,
+        ge=12,
+        description="Block length of the block bootstrap; whole years, so resampled series keep the calendar phase.",
     )
-    confidence_level: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap percentile confidence intervals.")
+    confidence_level: float = Field(
+        0.95, gt=0, lt=1, description="Level of the bootstrap percentile confidence intervals."
+    )
     event_threshold: float = Field(0.5, description="DJF El Niño / La Niña threshold (°C).")
-    extreme_threshold: float = Field(2.5, description="Extreme EP El Niño: max Niño 3 from April to March above this (°C).")
+    extreme_threshold: float = Field(
+        2.5, description="Extreme EP El Niño: max Niño 3 from April to March above this (°C)."
+    )
     kde_bandwidth: Literal["silverman", "scott"] = Field(
         "silverman", description="Bandwidth rule of the Gaussian KDE of index PDFs, the same for every source."
     )
@@ -72,7 +86,9 @@ class DiagnosticsSection(Section):
     )
     null_samples: int = Field(1000, ge=10, description="Block-bootstrap pseudo-records of a null built by bootstrap.")
     null_max_partners: int = Field(
-        100, ge=1, description="Reference records a source chunk's distance is taken to (the median over them is its distance)."
+        100,
+        ge=1,
+        description="Reference records a source chunk's distance is taken to (the median over them is its distance).",
     )
     null_max_pairs: int = Field(2000, ge=10, description="Pairs of reference records in the null of a distance.")
     se_bootstrap_samples: int = Field(
@@ -83,7 +99,9 @@ class DiagnosticsSection(Section):
     )
     seed: int = Field(0)
     explain_month: int | None = Field(
-        None, ge=1, description="Month index of the bridging run whose filter gain the explainability maps show; null = the middle."
+        None,
+        ge=1,
+        description="Month index of the bridging run whose filter gain the explainability maps show; null = the middle.",
     )
     acceptance: AcceptanceSection = Field(default_factory=AcceptanceSection)
     plotting: PlottingSection = Field(default_factory=PlottingSection)

@@ -18,12 +18,14 @@ class CF23Params(Section):
     alpha_q: float = Field(0.204254, description="Latent heating factor α_q = q_c q_e exp(q_e T̄)/τ_q.")
     q_bar: float = Field(0.9, lt=1.0, description="Background moisture gradient Q̄ of the skeleton atmosphere.")
     chi_a: float = Field(
-        0.3225, description="Ocean→atmosphere projection χ_A (0.325·128/129, the value that reproduces the stored Green's function)."
+        0.3225,
+        description="Ocean→atmosphere projection χ_A (0.325·128/129, the value that reproduces the stored Green's function).",
     )
     chi_o: float = Field(1.3, description="Atmosphere→ocean projection χ_O.")
     gamma: float = Field(6.529, description="Wind-stress coefficient γ.")
     c2: float = Field(
-        0.1, description="Constant SST forcing c1·χ_O·c2·η2 compensating the mean of the nonlinear damping (sets Niño 4 skewness)."
+        0.1,
+        description="Constant SST forcing c1·χ_O·c2·η2 compensating the mean of the nonlinear damping (sets Niño 4 skewness).",
     )
     r_west: float = Field(0.5, ge=0, le=1, description="Western boundary reflection r_W: K_O(west) = r_W·R_O(west).")
     r_east: float = Field(1.0, ge=0, le=1, description="Eastern boundary reflection r_E: R_O(east) = r_E·K_O(east).")
@@ -33,7 +35,9 @@ class CF23Params(Section):
     zonal_advective_factor: float = Field(
         1.0, ge=0, description="Factor on the zonal-advective feedback c1·I·η2·(K_O − R_O) (<1: fewer CP El Niños)."
     )
-    damping_base: float = Field(1.8, description="Constant of the damping b: 1.8 − η2/3 + 0.2·(0.2 + |T4 + shift|·η2)².")
+    damping_base: float = Field(
+        1.8, description="Constant of the damping b: 1.8 − η2/3 + 0.2·(0.2 + |T4 + shift|·η2)²."
+    )
     damping_asymmetry_shift: float = Field(
         0.4, description="Shift inside |T4 + shift| of the state-dependent damping (the source of Niño 4's asymmetry)."
     )
@@ -69,24 +73,35 @@ class CFY22Params(Section):
     gamma: float = Field(0.75, description="γ_C = γ_E before f: thermocline feedback.")
     c_u: float = Field(0.03, description="C_u before f: constant forcing of T_C.")
     advective: float = Field(0.2, description="σ(I) = advective·I·f: zonal-advective feedback (I/5 in the ACI set).")
-    advective_factor: float = Field(1.0, ge=0, description="Extra factor on the zonal-advective feedback σ(I) (1 = ACI).")
-    c1_quadratic: float = Field(25.0, description="c_1 = f·[c1_quadratic·(T_C + c1_shift)² + c1_constant]·(1 + c1_seasonal sin(2πt/6 − π/6)).")
+    advective_factor: float = Field(
+        1.0, ge=0, description="Extra factor on the zonal-advective feedback σ(I) (1 = ACI)."
+    )
+    c1_quadratic: float = Field(
+        25.0, description="c_1 = f·[c1_quadratic·(T_C + c1_shift)² + c1_constant]·(1 + c1_seasonal sin(2πt/6 − π/6))."
+    )
     c1_shift: float = Field(0.1)
     c1_constant: float = Field(0.9)
     c1_seasonal: float = Field(0.3)
-    c2_constant: float = Field(1.4, description="c_2 = c2_constant·f·[1 + c2_seasonal sin(2πt/6 + 2π/6) + c2_semiannual sin(4πt/6 + 2π/6)].")
+    c2_constant: float = Field(
+        1.4, description="c_2 = c2_constant·f·[1 + c2_seasonal sin(2πt/6 + 2π/6) + c2_semiannual sin(4πt/6 + 2π/6)]."
+    )
     c2_seasonal: float = Field(0.3)
     c2_semiannual: float = Field(0.25)
     beta: tuple[float, float, float, float] = Field(
-        (-0.2, -0.4, 0.8, 1.0), description="Wind-burst projections (β_u, β_h, β_C, β_E) before the factor (2 − I/5)·beta_scale·√f."
+        (-0.2, -0.4, 0.8, 1.0),
+        description="Wind-burst projections (β_u, β_h, β_C, β_E) before the factor (2 − I/5)·beta_scale·√f.",
     )
     beta_scale: float = Field(0.15)
     burst_damping: float = Field(2.0, gt=0, description="d_τ (1-month memory).")
-    burst_noise: float = Field(0.9, ge=0, description="σ_τ = burst_noise·(tanh(burst_tanh·T_C) + 1)·(1 + 0.3 cos(2πt/6 + 2π/6)).")
+    burst_noise: float = Field(
+        0.9, ge=0, description="σ_τ = burst_noise·(tanh(burst_tanh·T_C) + 1)·(1 + 0.3 cos(2πt/6 + 2π/6))."
+    )
     burst_tanh: float = Field(7.5)
     burst_seasonal: float = Field(0.3)
     decadal_damping: float = Field(2.0 / 60.0, gt=0, description="λ of I (5-year memory).")
-    decadal_mean: float = Field(2.0, description="m of I; σ_I = sqrt(λ·I·(decadal_max − I)) makes I ~ Uniform[0, decadal_max].")
+    decadal_mean: float = Field(
+        2.0, description="m of I; σ_I = sqrt(λ·I·(decadal_max − I)) makes I ~ Uniform[0, decadal_max]."
+    )
     decadal_max: float = Field(4.0, gt=0)
     sigma_u: float = Field(0.04, ge=0, description="Noise on u before √f.")
     sigma_h: float = Field(0.02, ge=0, description="Noise on h_W before √f.")
@@ -100,7 +115,9 @@ class CFY22Params(Section):
 
 class IdealizedSection(Section):
     model: Literal["cf23", "cfy22"] = Field("cf23", description="Idealized model that provides pseudo-observations.")
-    pseudo_obs_years: int = Field(300, ge=1, description="Length of the pseudo-observation record = length of the bridging run.")
+    pseudo_obs_years: int = Field(
+        300, ge=1, description="Length of the pseudo-observation record = length of the bridging run."
+    )
     reference_years: int = Field(
         30000,
         ge=1,
@@ -121,16 +138,22 @@ class PseudoObsSection(Section):
     variables: list[Literal["sst", "thermocline_depth"]] = Field(
         ["sst", "thermocline_depth"], description="Observed variables at each node."
     )
-    error_fraction: float = Field(0.04, gt=0, description="Observation-error variance as a fraction of each observable's variance.")
+    error_fraction: float = Field(
+        0.04, gt=0, description="Observation-error variance as a fraction of each observable's variance."
+    )
 
 
 class DemoBiasSection(Section):
     """CMIP6-like ENSO biases of a demo operational model; each is documented in docs/demo_data.md."""
 
-    symmetric_wind_bursts: bool = Field(False, description="Replace the state-dependent burst factor by 1: near-symmetric ENSO.")
+    symmetric_wind_bursts: bool = Field(
+        False, description="Replace the state-dependent burst factor by 1: near-symmetric ENSO."
+    )
     westward_shift_deg: float = Field(0.0, description="Shift of the ENSO anomaly pattern to the west (degrees).")
     amplitude_factor: float = Field(1.0, gt=0, description="Factor on the ENSO anomaly amplitude.")
-    zonal_advective_factor: float = Field(1.0, ge=0, description="Factor on the zonal-advective feedback (<1: fewer CP events).")
+    zonal_advective_factor: float = Field(
+        1.0, ge=0, description="Factor on the zonal-advective feedback (<1: fewer CP events)."
+    )
 
 
 class DemoModelSection(Section):
@@ -176,17 +199,31 @@ class DemoSection(Section):
     n_years: int = Field(100, ge=5, description="Years of operational-model data (ignored when full_record).")
     full_record: bool = Field(False, description="Generate the full 1850–2014 historical record.")
     n_levels: int = Field(12, ge=4, description="Ocean levels of thetao (5–450 m, refined in the thermocline).")
-    driver_spinup_years: int = Field(10, ge=0, description="Spin-up years of each source's CF23 driver run (discarded).")
-    detail_modes: int = Field(
-        4, ge=0, description="Off-equatorial red-noise modes per source: variability ENSO does not explain (the source's own detail)."
+    driver_spinup_years: int = Field(
+        10, ge=0, description="Spin-up years of each source's CF23 driver run (discarded)."
     )
-    detail_sst_amplitude: float = Field(0.35, ge=0, description="Standard deviation (°C) of each detail mode's SST at its centre.")
-    detail_depth_amplitude: float = Field(10.0, ge=0, description="Standard deviation (m) of each detail mode's thermocline depth.")
-    detail_persistence: float = Field(0.9, ge=0, lt=1, description="Lag-1 (monthly) autocorrelation of the detail modes.")
+    detail_modes: int = Field(
+        4,
+        ge=0,
+        description="Off-equatorial red-noise modes per source: variability ENSO does not explain (the source's own detail).",
+    )
+    detail_sst_amplitude: float = Field(
+        0.35, ge=0, description="Standard deviation (°C) of each detail mode's SST at its centre."
+    )
+    detail_depth_amplitude: float = Field(
+        10.0, ge=0, description="Standard deviation (m) of each detail mode's thermocline depth."
+    )
+    detail_persistence: float = Field(
+        0.9, ge=0, lt=1, description="Lag-1 (monthly) autocorrelation of the detail modes."
+    )
     noise_sst: float = Field(0.08, ge=0, description="White noise (°C) added to SST in every cell and month.")
-    noise_depth: float = Field(1.5, ge=0, description="White noise (m) added to the thermocline depth in every cell and month.")
+    noise_depth: float = Field(
+        1.5, ge=0, description="White noise (m) added to the thermocline depth in every cell and month."
+    )
     long_run_years: int = Field(
-        1000, ge=10, description="Length of the long driver runs whose statistics are recorded beside each source's own."
+        1000,
+        ge=10,
+        description="Length of the long driver runs whose statistics are recorded beside each source's own.",
     )
     models: list[DemoModelSection] = Field(
         default_factory=lambda: [

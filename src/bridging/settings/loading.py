@@ -8,8 +8,9 @@ error can name the overlay to fix rather than only the key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 

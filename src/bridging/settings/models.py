@@ -27,7 +27,9 @@ class CurriculumSection(Section):
 
 
 class AutoencoderSection(Section):
-    latent_dim: int = Field(501, ge=1, description="Number of latent variables n_l (must be >= the number of observables).")
+    latent_dim: int = Field(
+        501, ge=1, description="Number of latent variables n_l (must be >= the number of observables)."
+    )
     channels: list[int] = Field(
         [16, 32, 64, 128], min_length=1, description="Channels of the convolutional blocks (stride 2 each)."
     )
@@ -37,7 +39,9 @@ class AutoencoderSection(Section):
         description="Weight λ of the correlation loss L_corr = −mean_k corr(z_k, y_k) (latent k designated to observable k).",
     )
     epochs: int = Field(20, ge=1)
-    batch_size: int = Field(32, ge=2, description="Minibatch size; >= 2 because L_corr is a correlation over the batch.")
+    batch_size: int = Field(
+        32, ge=2, description="Minibatch size; >= 2 because L_corr is a correlation over the batch."
+    )
     learning_rate: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     validation_fraction: float = Field(0.15, gt=0, lt=1, description="Last fraction of the record held out.")
@@ -54,11 +58,17 @@ class AutoencoderSection(Section):
 
 
 class GateSection(Section):
-    leads: list[int] = Field([1, 3, 6, 12], min_length=1, description="Lead times (months) of the held-out rollout skill.")
+    leads: list[int] = Field(
+        [1, 3, 6, 12], min_length=1, description="Lead times (months) of the held-out rollout skill."
+    )
     free_run_years: int = Field(100, ge=1, description="Length of the noisy free run of the gate.")
-    std_tolerance: float = Field(0.3, gt=0, description="Decoded Niño 3 / Niño 4 std must stay within this fraction of the training data's.")
+    std_tolerance: float = Field(
+        0.3, gt=0, description="Decoded Niño 3 / Niño 4 std must stay within this fraction of the training data's."
+    )
     blowup_threshold: float = Field(
-        25.0, gt=0, description="A free run whose standardised state exceeds this magnitude anywhere has blown up (fail)."
+        25.0,
+        gt=0,
+        description="A free run whose standardised state exceeds this magnitude anywhere has blown up (fail).",
     )
     consistency_min: float = Field(
         0.85,
@@ -70,7 +80,9 @@ class GateSection(Section):
         "the filter itself warns below 0.9.",
     )
     seed: int = Field(0, description="Seed of the free run's model noise.")
-    allow_failed: bool = Field(False, description="Let the assimilation use a model that failed its gate (explicit override).")
+    allow_failed: bool = Field(
+        False, description="Let the assimilation use a model that failed its gate (explicit override)."
+    )
 
     @field_validator("leads")
     @classmethod
@@ -81,7 +93,9 @@ class GateSection(Section):
 
 
 class ForecastSection(Section):
-    kind: Literal["lstm", "linear"] = Field("lstm", description="Forecast model used by the filter (the linear one is always fitted as the baseline).")
+    kind: Literal["lstm", "linear"] = Field(
+        "lstm", description="Forecast model used by the filter (the linear one is always fitted as the baseline)."
+    )
     hidden: int = Field(128, ge=1, description="LSTM hidden size.")
     lstm_subspace: int | None = Field(
         32,
@@ -90,11 +104,17 @@ class ForecastSection(Section):
         "(null = the whole state); the frozen linear skip carries every direction.",
     )
     layers: int = Field(1, ge=1)
-    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on the LSTM output before the (zero-initialised) correction head.")
+    dropout: float = Field(
+        0.1, ge=0, lt=1, description="Dropout on the LSTM output before the (zero-initialised) correction head."
+    )
     teacher_forcing_months: int = Field(12, ge=1, description="Teacher-forced warm-up months before the rollout.")
     rollout_max: int = Field(12, ge=1, description="Rollout length k reached by the end of the ramp.")
-    rollout_ramp_fraction: float = Field(0.6, gt=0, le=1, description="Fraction of training over which k ramps 1 → rollout_max.")
-    input_noise: float = Field(0.1, ge=0, description="Std of noise added to the standardised LSTM inputs while training.")
+    rollout_ramp_fraction: float = Field(
+        0.6, gt=0, le=1, description="Fraction of training over which k ramps 1 → rollout_max."
+    )
+    input_noise: float = Field(
+        0.1, ge=0, description="Std of noise added to the standardised LSTM inputs while training."
+    )
     weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay of the LSTM correction.")
     learning_rate: float = Field(1e-3, gt=0)
     epochs: int = Field(30, ge=1)

@@ -19,8 +19,11 @@ class ComputeSection(Section):
         "auto", description="Torch device for training, encoding, assimilation and decoding; auto = CUDA when present."
     )
     torch_threads: int = Field(
-        2, ge=1, description="Threads of torch's intra-op pool on CPU; also the threads the torch rules ask for (Snakemake caps them at --cores; profiles/slurm sets its own)."
+        2,
+        ge=1,
+        description="Threads of torch's intra-op pool on CPU; also the threads the torch rules ask for (Snakemake caps them at --cores; profiles/slurm sets its own).",
     )
     deterministic: bool = Field(
-        True, description="torch.use_deterministic_algorithms: bit-identical reruns for a seed on CPU (some CUDA kernels are slower)."
+        True,
+        description="torch.use_deterministic_algorithms: bit-identical reruns for a seed on CPU (some CUDA kernels are slower).",
     )

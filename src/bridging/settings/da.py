@@ -13,8 +13,8 @@ class LocalizationSection(Section):
     enabled: bool = Field(
         False,
         description="Gaspari–Cohn Schur taper on the state–observation covariance. Off by default: a taper gives z and y "
-        "unbalanced increments (y is a function of the decoded z), and every tapered variant tried with trained "
-        "models diverged within 4–23 months (docs/method.md, Filter); untapered increments stay in the ensemble span.",
+        "unbalanced increments (y is a function of the decoded z), and the tapered variants tried with trained models "
+        "diverged (docs/method.md, Filter); untapered increments stay in the ensemble span.",
     )
     obs_halfwidth_deg: float = Field(
         30.0, gt=0, description="GC half-width c between observables, in degrees of longitude (zero from 2c on)."

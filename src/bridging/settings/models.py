@@ -127,9 +127,8 @@ class ForecastSection(Section):
         description="Months the linear model (and so the LSTM's frozen skip) and the model-error covariance are fitted on: "
         "the curriculum's final mixture (1 − p_max operational, p_max reanalysis) or the operational record. The skip "
         "carries every direction of the state and must keep y consistent with the decoded z, so it needs latent states "
-        "the autoencoder represents: with curriculum.apply_to_autoencoder off, reanalysis states sat off the manifold "
-        "(DEMO-CESM2: decoded observables vs y slope 0.85) and a mixture skip let y and D(z) drift apart (24-month "
-        "consistency 0.77 vs 0.99); use operational there.",
+        "the autoencoder represents: with curriculum.apply_to_autoencoder off, reanalysis states sit off the manifold "
+        "and a mixture skip lets y and D(z) drift apart (docs/method.md, Forecast model); use operational there.",
     )
     ridge_alpha: float = Field(
         0.1,

@@ -29,18 +29,38 @@ COORDINATE_ATTRS: dict[str, dict[str, str]] = {
     "obs": {"long_name": "observable (pseudo-observation position and kind)", "units": "1"},
     "obs_variable": {"long_name": "kind of the observable: sst or thermocline_depth"},
     "obs_units": {"long_name": "units of the observable (sst: degC, thermocline_depth: m)"},
-    "obs_lat": {"long_name": "latitude of the observable's box centre", "units": "degrees_north"},
-    "obs_lon": {"long_name": "longitude of the observable's box centre", "units": "degrees_east"},
+    "obs_lat": {
+        "standard_name": "latitude",
+        "long_name": "latitude of the observable's box centre",
+        "units": "degrees_north",
+    },
+    "obs_lon": {
+        "standard_name": "longitude",
+        "long_name": "longitude of the observable's box centre",
+        "units": "degrees_east",
+    },
     "obs_lat_min": {"long_name": "southern edge of the observable's box", "units": "degrees_north"},
     "obs_lat_max": {"long_name": "northern edge of the observable's box", "units": "degrees_north"},
     "obs_lon_min": {"long_name": "western edge of the observable's box", "units": "degrees_east"},
     "obs_lon_max": {"long_name": "eastern edge of the observable's box", "units": "degrees_east"},
     "obs_node": {"long_name": "CF23 node of the observable (1-based)", "units": "1"},
-    "obs_node_lon": {"long_name": "longitude of the observable's CF23 node", "units": "degrees_east"},
+    "obs_node_lon": {
+        "standard_name": "longitude",
+        "long_name": "longitude of the observable's CF23 node",
+        "units": "degrees_east",
+    },
     "node": {"long_name": "CF23 equatorial node index", "units": "1"},
-    "node_lon": {"long_name": "longitude of the CF23 equatorial node", "units": "degrees_east"},
+    "node_lon": {
+        "standard_name": "longitude",
+        "long_name": "longitude of the CF23 equatorial node",
+        "units": "degrees_east",
+    },
     "cf23_node": {"long_name": "CF23 equatorial node index", "units": "1"},
-    "cf23_node_lon": {"long_name": "longitude of the CF23 equatorial node", "units": "degrees_east"},
+    "cf23_node_lon": {
+        "standard_name": "longitude",
+        "long_name": "longitude of the CF23 equatorial node",
+        "units": "degrees_east",
+    },
     "latent": {"long_name": "latent coordinate of the autoencoder", "units": "1"},
     "state": {"long_name": "element of the augmented state x = [z; y] (latent, then observables)", "units": "1"},
     "experiment": {"long_name": "experiment of a batched filter run (inflation × model-noise scale)", "units": "1"},
@@ -95,7 +115,9 @@ def climatology_coords(period: Sequence[int]) -> dict[str, xr.DataArray]:
             },
         ),
         CLIMATOLOGY_BOUNDS: xr.DataArray(
-            bounds, dims=("month", "nv"), attrs={"long_name": f"climatology bounds: each calendar month, {first}-{last}"}
+            bounds,
+            dims=("month", "nv"),
+            attrs={"long_name": f"climatology bounds: each calendar month, {first}-{last}"},
         ),
     }
 

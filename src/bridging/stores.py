@@ -205,6 +205,7 @@ def build_store(
 
 def write_store(ds: xr.Dataset, path: str | Path, *, time_chunk: int = 120) -> Path:
     """Write a store atomically, fields chunked along time (whole spatial slabs per chunk)."""
+    ds = cf.complete(ds)  # again: variables added after build_store may bring coordinates without attributes
     encoding: dict = cf.time_encodings(ds)
     for name in FIELDS:
         chunks = tuple(

@@ -1,11 +1,12 @@
 from bridging.da.run import run_filter_stage
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
-    p, inputs = snakemake.params, {k: v for k, v in snakemake.input.items() if k != "code"}
+    p, o = snakemake.params, StorePaths(snakemake.output)
+    inputs = {k: v for k, v in StorePaths(snakemake.input).items() if k != "code"}
     run_filter_stage(
-        snakemake.output.store,
-        snakemake.output.statistics,
+        o.store,
+        o.statistics,
         kind=p.kind,
         da=p.da,
         grid=p.grid,

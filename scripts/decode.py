@@ -1,10 +1,10 @@
 from bridging.da.decode import decode_filter_store
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
-    i = snakemake.input
+    i = StorePaths(snakemake.input)
     decode_filter_store(
-        snakemake.output[0],
+        StorePaths(snakemake.output)[0],
         assimilation=i.filter_store,
         autoencoder=i.autoencoder,
         operational_store=i.operational_store,

@@ -1,12 +1,13 @@
 from bridging.diagnostics.run import idealized_source_diagnostics
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
+    i = StorePaths(snakemake.input)
     idealized_source_diagnostics(
-        snakemake.input.store,
+        i.store,
         statistics=snakemake.output.statistics,
         indices=snakemake.output.indices,
         diagnostics=snakemake.params.diagnostics,
-        grid=snakemake.input.grid,
+        grid=i.grid,
         kind=snakemake.params.kind,
     )

@@ -1,13 +1,13 @@
 from bridging.diagnostics.run import gridded_source_diagnostics
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
-    out = snakemake.output
+    i, out = StorePaths(snakemake.input), snakemake.output
     gridded_source_diagnostics(
-        snakemake.input.store,
+        i.store,
         statistics=out.statistics,
         indices=out.indices,
         maps=out.maps,
         diagnostics=snakemake.params.diagnostics,
-        layout=snakemake.input.layout,
+        layout=i.layout,
     )

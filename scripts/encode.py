@@ -1,8 +1,8 @@
 from bridging.models.latent import encode_sources
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
-    i, o, p = snakemake.input, snakemake.output, snakemake.params
+    i, o, p = StorePaths(snakemake.input), StorePaths(snakemake.output), snakemake.params
     encode_sources(
         i.autoencoder,
         i.operational,

@@ -1,9 +1,9 @@
 from bridging.ingest import ingest_source
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
     ingest_source(
-        snakemake.output[0],
+        StorePaths(snakemake.output)[0],
         catalog=snakemake.input.catalog,
         weights=snakemake.input.weights,
         source=snakemake.params.source,

@@ -1,9 +1,9 @@
 from bridging.idealized.pseudo_obs import make_pseudo_obs
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
     make_pseudo_obs(
-        snakemake.output[0],
+        StorePaths(snakemake.output)[0],
         idealized=snakemake.params.idealized,
         pseudo_obs=snakemake.params.pseudo_obs,
         grid=snakemake.params.grid,

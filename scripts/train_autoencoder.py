@@ -1,8 +1,8 @@
 from bridging.models.autoencoder import train_autoencoder
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
-    i, o, p = snakemake.input, snakemake.output, snakemake.params
+    i, o, p = StorePaths(snakemake.input), snakemake.output, snakemake.params
     train_autoencoder(
         i.operational,
         i.reanalysis,

@@ -1,8 +1,8 @@
 from bridging.models.forecast import train_forecast
-from bridging.runtime import script_context
+from bridging.runtime import StorePaths, script_context
 
 with script_context(snakemake):
-    i, o, p = snakemake.input, snakemake.output, snakemake.params
+    i, o, p = StorePaths(snakemake.input), snakemake.output, snakemake.params
     train_forecast(
         i.latent_operational,
         i.latent_reanalysis,

@@ -203,7 +203,7 @@ def test_reference_run_reproduces_the_cf23_statistics(tmp_path):
     section = IdealizedSection(reference_years=1000)
     out = run_reference(tmp_path / "cf23_reference.zarr", idealized=section)
     ds = open_run(out)
-    assert ds.sizes == {"member": 1, "time": 12000, "node": 56}
+    assert ds.sizes == {"member": 1, "time": 12000, "node": 56, "nv": 2}  # nv: each month's bounds (time_bnds)
     stats = run_statistics(ds)
     assert json.loads(ds.attrs["enso_statistics"])["nino3"]["skewness"] == pytest.approx(stats["nino3"]["skewness"])
     assert abs(stats["nino3"]["std"] - 0.85) <= 0.15 and stats["nino3"]["skewness"] > 0.25

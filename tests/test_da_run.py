@@ -13,6 +13,7 @@ import xarray as xr
 
 import bridging.da.decode as da_decode
 import bridging.da.run as da_run
+from bridging.cf import missing_attributes
 from bridging.da.checkpoint import sidecar_dir
 from bridging.da.cycle import CycleSetup, FilterDivergedError, FilterState, run_cycles
 from bridging.da.noise import noise_factor
@@ -490,6 +491,7 @@ def test_decode_writes_the_bridging_store(runs, world, tmp_path, monkeypatch):
     ds = open_store(out)
     op = open_store(world["root"] / "stores" / "TOY.zarr")
     assert ds.attrs["source_kind"] == "bridging" and ds.attrs["source_id"] == "bridging_TOY"
+    assert missing_attributes(ds) == [] and ds.attrs["config_hash"]  # coordinates of the decoded fields too
     assert ds["sst"].dims == ("member", "time", "lat", "lon") and ds.sizes["member"] == 4 and ds.sizes["time"] == 48
     land = ~world["ocean"]
     assert np.isnan(ds["sst"].values[..., land]).all() and np.isfinite(ds["sst"].values[..., ~land]).all()

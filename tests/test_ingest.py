@@ -22,6 +22,7 @@ from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5, smooth
 from bridging.grid import TargetGrid
 from bridging.ingest import build_weights, ingest_source, resolve_source, source_config
 from bridging.io.catalog import build_catalog
+from bridging.layout import sentinel
 from bridging.stores import open_store
 from bridging.timeaxis import year_month
 
@@ -292,7 +293,8 @@ def test_snakemake_rules_catalog_weights_ingest(archive, tmp_path, project_root)
         "demo": {"enabled": False},
         "data": {**DATA, "catalog_roots": [str(root / "data")]},
     }))  # fmt: skip
-    targets = [str(results / "t" / "stores" / f"{s}.zarr") for s in ("M-CESM2", "M-GFDL", "ORAS5")]
+    stores = [str(results / "t" / "stores" / f"{s}.zarr") for s in ("M-CESM2", "M-GFDL", "ORAS5")]
+    targets = [sentinel(store) for store in stores]  # the rules' outputs that stand for the stores
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(project_root / "src")}
     snakemake = [
         sys.executable,
@@ -309,8 +311,8 @@ def test_snakemake_rules_catalog_weights_ingest(archive, tmp_path, project_root)
     ]
     run = subprocess.run([*snakemake, *targets], capture_output=True, text=True, env=env, cwd=work)
     assert run.returncode == 0, run.stderr[-3000:]
-    for target in targets:
-        assert open_store(target).sizes["time"] == 24
+    for store in stores:
+        assert open_store(store).sizes["time"] == 24
     assert (results / "t" / "catalog" / "catalog.csv").is_file() and (results / "t" / "weights" / "ORAS5.nc").is_file()
     dry = subprocess.run([*snakemake, "-n", *targets], capture_output=True, text=True, env=env, cwd=work)
     assert "Nothing to be done" in dry.stdout + dry.stderr

@@ -11,7 +11,7 @@ from workflow_helpers import ROOT, TINY, snakemake
 
 from bridging.cli import build_parser
 from bridging.commands import assimilate
-from bridging.layout import RunLayout
+from bridging.layout import RunLayout, is_sentinel, sentinel, store_of
 from bridging.settings import load_config
 
 MODELS = ("DEMO-CESM2", "DEMO-GFDL-CM4")
@@ -44,6 +44,27 @@ def test_the_run_folder_layout():
     assert run.store("{kind}_{model}") == "results/demo/stores/{kind}_{model}.zarr"
     with pytest.raises(ValueError, match="filter kind"):
         run.filter_store("M", "bridging")
+
+
+def test_a_store_and_its_sentinel():
+    """Rules name a store by its sentinel beside it; scripts get the store back (and other paths unchanged)."""
+    store = RunLayout("results", "demo").store("M")
+    assert sentinel(store) == "results/demo/stores/M.zarr.done.json"
+    assert is_sentinel(sentinel(store)) and not is_sentinel(store)
+    assert store_of(sentinel(store)) == store
+    assert store_of("results/demo/models/M/autoencoder.pt") == "results/demo/models/M/autoencoder.pt"
+
+
+def test_every_store_a_rule_writes_is_a_sentinel_output(jobs):
+    """No rule declares a zarr store as a directory() output (Snakemake would put its timestamp file inside)."""
+    outputs = [path for job in jobs for path in job["output"]]
+    assert not [p for p in outputs if p.endswith(".zarr")]
+    stores = {store_of(p) for p in outputs if is_sentinel(p)}
+    run = RunLayout("results", "test")
+    for model in MODELS:
+        assert {run.store(model), run.decoded("bridging", model), run.latent(model, "reanalysis")} <= stores
+        assert {run.assimilation(model), run.free_run(model)} <= stores
+    assert {run.idealized_reference("cf23"), run.pseudo_obs("cf23")} <= stores
 
 
 def test_layout_of_a_config_and_of_its_dict_form():
@@ -114,10 +135,12 @@ def test_commands_default_to_the_rules_files(jobs, command, extra, rule, wildcar
     cfg = load_config("config/test.yaml")
     paths = importlib.import_module(f"bridging.commands.{command}").resolve_paths(args, cfg)
     job = _job(jobs, rule, model=model, **wildcards)
-    assert {str(paths[k]) for k in reads} <= set(job["input"]), (paths, job["input"])
-    assert sorted(str(p) for p in writes(paths)) == sorted(job["output"])
+    # the rules name each store by its sentinel (bridging.layout.sentinel); the command reads and writes the store
+    inputs, outputs = {store_of(p) for p in job["input"]}, sorted(store_of(p) for p in job["output"])
+    assert {str(paths[k]) for k in reads} <= inputs, (paths, job["input"])
+    assert sorted(str(p) for p in writes(paths)) == outputs
     if command == "train_forecast":  # reads the latent stores from its latent folder
-        assert {str(paths["latent_dir"] / f"{k}.zarr") for k in ("operational", "reanalysis")} <= set(job["input"])
+        assert {str(paths["latent_dir"] / f"{k}.zarr") for k in ("operational", "reanalysis")} <= inputs
 
 
 def test_options_replace_the_defaults(monkeypatch, tmp_path):

@@ -14,12 +14,17 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from cf_check import cf_check_report
 from workflow_helpers import RUN, SNAKEMAKE, TINY, planned_jobs, snakemake, tiny
+
+from bridging.cf import missing_attributes
+from bridging.layout import sentinel
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +40,7 @@ def _copy_run(src: Path, dest: Path) -> Path:
 def test_tiny_run_outputs(tiny_run):
     run = tiny_run / RUN
     for model in MODELS:
-        bridging = xr.open_zarr(run / f"stores/bridging_{model}.zarr", consolidated=False)
+        bridging = xr.open_zarr(run / f"stores/bridging_{model}.zarr")
         assert bridging.sizes["member"] == 2  # scale-out: two realizations per model
         assert bridging["sst"].dims == ("member", "time", "lat", "lon")
         assert bridging.sizes["time"] == 12 * 20  # as long as the pseudo-observation record
@@ -48,6 +53,48 @@ def test_tiny_run_outputs(tiny_run):
     assert "name: test" in resolved
     versions = json.loads((run / "provenance/versions.json").read_text())
     assert versions["packages"]["torch"].startswith("2.13.0")
+
+
+def _outputs(run: Path) -> tuple[list[Path], list[Path]]:
+    """The zarr stores and netCDF files of a run (hidden sidecars and temporaries left out)."""
+    stores = sorted(p for p in run.rglob("*.zarr") if not any(part.startswith(".") for part in p.parts[-2:]))
+    netcdfs = sorted(p for p in run.rglob("*.nc") if not p.name.startswith("."))
+    return stores, netcdfs
+
+
+def test_every_output_opens_without_warnings_and_is_cf_complete(tiny_run, tmp_path):
+    """Every store and netCDF of the run opens with plain xarray, warnings as errors (consolidated metadata, no
+    Snakemake file inside a store), has the project's CF attributes and a config hash, and a CF checker finds no
+    error in any of them (the zarr stores through a netCDF copy of their first months)."""
+    run = tiny_run / RUN
+    stores, netcdfs = _outputs(run)
+    assert len(stores) == 5 + 2 * 6, [p.relative_to(run) for p in stores]  # 3 sources, idealized ×2; 6 per model
+    assert len([p for p in netcdfs if p.parent.parent.name == "sources"]) == 2 * 3 + 2 * 4 + 2
+    opened = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for path in stores:
+            assert not (path / ".snakemake_timestamp").exists(), path
+            record = json.loads(Path(sentinel(str(path))).read_text())
+            assert tiny_run / record["store"] == path and record["config_hash"]  # relative to the project
+            opened[path] = xr.open_zarr(path)
+        for path in netcdfs:
+            opened[path] = xr.open_dataset(path)
+    for path, ds in opened.items():
+        rel = path.relative_to(run)
+        if rel.parts[0] == "weights":  # regrid weights: an internal sparse matrix, not a result
+            continue
+        assert not missing_attributes(ds), (rel, missing_attributes(ds))
+        assert ds.attrs["Conventions"] == "CF-1.11", rel
+        provenance = json.loads(ds.attrs["provenance"])
+        assert provenance["config_hash"] and ds.attrs["config_hash"] == provenance["config_hash"], rel
+    for model in MODELS:
+        bridging = opened[run / f"stores/bridging_{model}.zarr"]
+        assert bridging.attrs["time_coverage_start"] == "0001-01"  # model years, stated as such
+        assert "store" in bridging.attrs["climatology_source"]
+    report = cf_check_report([p for p in opened if p.relative_to(run).parts[0] != "weights"], tmp_path)
+    errors = {name: result["errors"] for name, result in report.items() if result["errors"]}
+    assert not errors, json.dumps(errors, indent=1)[:4000]
 
 
 def test_report(tiny_run, tmp_path):
@@ -136,7 +183,7 @@ def test_killed_run_resumes_from_checkpoints(tiny_run, tmp_path):
     work = _copy_run(tiny_run, tmp_path / "copy")
     model = MODELS[0]
     target = work / RUN / f"assimilation/{model}.zarr"
-    reference = xr.open_zarr(tiny_run / RUN / f"assimilation/{model}.zarr", consolidated=False)["members"].values
+    reference = xr.open_zarr(tiny_run / RUN / f"assimilation/{model}.zarr")["members"].values
     shutil.rmtree(target)
     (work / RUN / f"assimilation/{model}_statistics.json").unlink()
     checkpoint = target.parent / f".{target.name}.resume" / "checkpoint.pt"
@@ -145,7 +192,9 @@ def test_killed_run_resumes_from_checkpoints(tiny_run, tmp_path):
         "OMP_WAIT_POLICY": "PASSIVE",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    args = [SNAKEMAKE, "--cores", "2", str(target.relative_to(work)), *TINY]
+    done = Path(sentinel(str(target)))  # the rule's output that stands for the store
+    done.unlink()
+    args = [SNAKEMAKE, "--cores", "2", str(done.relative_to(work)), *TINY]
     proc = subprocess.Popen(
         args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
@@ -158,9 +207,9 @@ def test_killed_run_resumes_from_checkpoints(tiny_run, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert not target.exists(), "a killed assimilation must not leave its store in place"
     snakemake(work, "--unlock", *TINY, timeout=300)  # a killed Snakemake leaves its lock behind
-    result = snakemake(work, "--cores", "2", str(target.relative_to(work)), *TINY, timeout=900)
+    result = snakemake(work, "--cores", "2", str(done.relative_to(work)), *TINY, timeout=900)
     log = (work / RUN / f"logs/assimilate_{model}.log").read_text()
     assert "resum" in log.lower(), log[-2000:]
-    resumed = xr.open_zarr(target, consolidated=False)["members"].values
+    resumed = xr.open_zarr(target)["members"].values
     np.testing.assert_array_equal(resumed, reference)
     assert result.returncode == 0

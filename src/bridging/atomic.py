@@ -197,7 +197,7 @@ def check_writable(path: str | Path, suffixes: tuple[str, ...] | None = None) ->
 
 def variable_length_strings(ds):
     """Fixed-width unicode arrays (what numpy and xarray produce, also when reading a store back) have no zarr v3
-    specification yet; variable-length strings do, so every string variable is written as one."""
+    specification yet; variable-length strings do (in both formats), so every string variable is written as one."""
     fixed = [name for name, var in ds.variables.items() if var.dtype.kind == "U"]
     if not fixed:
         return ds
@@ -206,11 +206,50 @@ def variable_length_strings(ds):
     )
 
 
-def write_zarr_atomic(ds, path: str | Path, *, encoding: dict | None = None) -> Path:
-    """Write an xarray Dataset as a zarr v3 store atomically."""
+#: the zarr format every store is written in unless a writer is given one (``outputs.zarr_format``; rule scripts
+#: set it from their params through :func:`bridging.runtime.script_context`)
+DEFAULT_ZARR_FORMAT = 3
+_zarr_format = DEFAULT_ZARR_FORMAT
+
+
+def set_zarr_format(zarr_format: int | None) -> int:
+    """Set the zarr format of this process' stores (2 or 3; None keeps it); returns the one in force."""
+    global _zarr_format
+    if zarr_format is not None:
+        if int(zarr_format) not in (2, 3):
+            raise ValueError(f"zarr_format must be 2 or 3, not {zarr_format!r}")
+        _zarr_format = int(zarr_format)
+    return _zarr_format
+
+
+def zarr_write_options(zarr_format: int | None = None) -> dict:
+    """``to_zarr`` keywords of the project's stores: the format in force (or ``zarr_format``) and no consolidation
+    while writing; :func:`consolidate` writes the consolidated metadata once the last write is done."""
+    return {"zarr_format": set_zarr_format(None) if zarr_format is None else int(zarr_format), "consolidated": False}
+
+
+def consolidate(path: str | Path) -> None:
+    """Write the consolidated metadata of a finished store (call after its last write, before it is moved into
+    place), so ``xr.open_zarr`` reads one metadata document and warns about nothing.
+
+    zarr-python warns on every consolidation of a format-3 store that consolidated metadata is not yet part of the
+    v3 specification (zarr-python and xarray read it; a reader that does not simply lists the store): the warning
+    says nothing about this store, so it is not passed on."""
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+        zarr.consolidate_metadata(str(path))
+
+
+def write_zarr_atomic(ds, path: str | Path, *, encoding: dict | None = None, zarr_format: int | None = None) -> Path:
+    """Write an xarray Dataset as a zarr store (consolidated metadata) atomically."""
     ds = variable_length_strings(ds)
     with atomic_output(path) as tmp:
-        ds.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding or {})
+        ds.to_zarr(tmp, mode="w", encoding=encoding or {}, **zarr_write_options(zarr_format))
+        consolidate(tmp)
     return Path(path)
 
 

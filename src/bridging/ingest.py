@@ -342,7 +342,7 @@ def _write_output(ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None
     import dask
     import dask.array as dsa
 
-    from .atomic import atomic_output, variable_length_strings
+    from .atomic import atomic_output, consolidate, variable_length_strings, zarr_write_options
     from .timeaxis import time_encoding
 
     out = check_writable(out, OUTPUT_SUFFIXES)
@@ -353,13 +353,15 @@ def _write_output(ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None
     with atomic_output(out) as tmp:
         if out.suffix == ".zarr":
             write = variable_length_strings(ds).to_zarr(
-                tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding, compute=False
+                tmp, mode="w", encoding=encoding, compute=False, **zarr_write_options()
             )
         else:
             write = ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=False)
         _, n_finite = dask.compute(write, finite)
         if refuse_all_nan is not None and int(n_finite) == 0:
             raise InputDataError(label, f"{name} is undefined (NaN) everywhere: {refuse_all_nan}; nothing written")
+        if out.suffix == ".zarr":
+            consolidate(tmp)
     return out
 
 

@@ -20,6 +20,12 @@ The run folder (``RUN``)::
     diagnostics/sources/<source>/…          per-source statistics, indices and maps
     diagnostics/<model>/…                   per-model comparison, acceptance, figures, explainability
     logs/, benchmarks/, provenance/
+
+Every zarr store ``X.zarr`` a rule writes has a sentinel ``X.zarr.done.json`` beside it (:func:`sentinel`): the
+rule's declared output, written after the store is complete (JSON: the store path, the rule's config hash, the
+package version). Snakemake keeps its bookkeeping (the ``.snakemake_timestamp`` it puts into a ``directory()``
+output) with the sentinel, so the store itself holds only zarr's files and opens without warnings. Rules name
+sentinels as inputs and outputs; scripts get the stores' paths back with :func:`store_of`.
 """
 
 from __future__ import annotations
@@ -27,12 +33,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+#: what a store's sentinel adds to the store's path
+SENTINEL_SUFFIX = ".done.json"
 #: the filter runs: the assimilation and its control without analysis (the `kind` of the filter stage)
 FILTER_KINDS = ("assimilation", "free_run")
 #: the decoded stores of a model: the bridging model (decoded analysis) and the decoded free run
 DECODED_KINDS = ("bridging", "free_run")
 #: the latent stores of a model, one per record the autoencoder encodes
 LATENT_KINDS = ("operational", "reanalysis")
+
+
+def sentinel(store: str) -> str:
+    """The sentinel of a store path (the rules' input or output that stands for the store)."""
+    return f"{store}{SENTINEL_SUFFIX}"
+
+
+def is_sentinel(path) -> bool:
+    return str(path).endswith(SENTINEL_SUFFIX)
+
+
+def store_of(path) -> str:
+    """The store a sentinel stands for; any other path unchanged."""
+    path = str(path)
+    return path[: -len(SENTINEL_SUFFIX)] if is_sentinel(path) else path
 
 
 def _check(value: str, allowed: tuple[str, ...], what: str) -> str:

@@ -20,6 +20,8 @@ import xarray as xr
 from .grid import TargetGrid
 
 OBS_COORDS = ("obs_variable", "obs_lat", "obs_lon", "obs_lat_min", "obs_lat_max", "obs_lon_min", "obs_lon_max")
+#: the units of each kind of observable (the ``obs_units`` coordinate of every store with an ``obs`` dimension)
+OBS_UNITS = {"sst": "degC", "thermocline_depth": "m"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class ObservationLayout:
         return {
             # object dtype: zarr v3 stores it as a variable-length string (fixed-width unicode has no v3 spec yet)
             "obs_variable": xr.DataArray(np.array(self.variable, dtype=object), dims="obs"),
+            # the units vector of every variable on `obs` in physical units (observables of both kinds side by side)
+            "obs_units": xr.DataArray(np.array([OBS_UNITS[v] for v in self.variable], dtype=object), dims="obs"),
             "obs_lat": xr.DataArray(self.lat, dims="obs", attrs={"units": "degrees_north"}),
             "obs_lon": xr.DataArray(self.lon, dims="obs", attrs={"units": "degrees_east"}),
             "obs_lat_min": xr.DataArray(np.asarray(self.lat_min), dims="obs"),

@@ -4,13 +4,13 @@
 rule assimilate:
     input:
         code=src(*script_imports("assimilate")),
-        latent_store=LAYOUT.latent("{model}", "operational"),
-        operational_store=LAYOUT.store("{model}"),
+        latent_store=done(LAYOUT.latent("{model}", "operational")),
+        operational_store=done(LAYOUT.store("{model}")),
         forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
         autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
-        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
+        pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
     output:
-        store=directory(LAYOUT.assimilation("{model}")),
+        store=done(LAYOUT.assimilation("{model}")),
         statistics=LAYOUT.filter_statistics("{model}", "assimilation"),
     log:
         log("assimilate_{model}"),
@@ -31,13 +31,14 @@ rule assimilate:
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
         # only the device: the thread count reaches the job through `threads:` (changing it re-runs nothing)
         device=cfg("compute", "device"),
+        zarr_format=cfg("outputs", "zarr_format"),
     script:
         "../../scripts/assimilate.py"
 
 
 use rule assimilate as free_run with:
     output:
-        store=directory(LAYOUT.free_run("{model}")),
+        store=done(LAYOUT.free_run("{model}")),
         statistics=LAYOUT.filter_statistics("{model}", "free_run"),
     log:
         log("free_run_{model}"),
@@ -50,17 +51,20 @@ use rule assimilate as free_run with:
         grid=cfg("grid"),
         allow_failed_gate=cfg("forecast", "gate", "allow_failed"),
         device=cfg("compute", "device"),
+        zarr_format=cfg("outputs", "zarr_format"),
 
 
 rule decode:
     input:
         code=src(*script_imports("decode")),
         # bridging_<model> decodes the analysis, free_run_<model> the free run
-        filter_store=lambda wc: LAYOUT.filter_store(wc.model, "assimilation" if wc.kind == "bridging" else "free_run"),
+        filter_store=lambda wc: done(
+            LAYOUT.filter_store(wc.model, "assimilation" if wc.kind == "bridging" else "free_run")
+        ),
         autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
-        operational_store=LAYOUT.store("{model}"),
+        operational_store=done(LAYOUT.store("{model}")),
     output:
-        directory(LAYOUT.store("{kind}_{model}")),
+        done(LAYOUT.store("{kind}_{model}")),
     log:
         log("decode_{kind}_{model}"),
     benchmark:
@@ -77,5 +81,6 @@ rule decode:
     params:
         decode=cfg("decode"),
         device=cfg("compute", "device"),
+        zarr_format=cfg("outputs", "zarr_format"),
     script:
         "../../scripts/decode.py"

@@ -21,7 +21,7 @@ os.environ.update(
 
 from bridging.codegraph import closure_parts  # noqa: E402
 from bridging.errors import ConfigError  # noqa: E402
-from bridging.layout import RunLayout  # noqa: E402
+from bridging.layout import RunLayout, sentinel  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
 from bridging.settings import read_config_files, validate_config  # noqa: E402
 
@@ -42,7 +42,9 @@ except ConfigError as err:
 config.clear()
 config.update(_validated.model_dump(mode="json"))
 
-# Every path of the run folder comes from the layout the CLI commands use too (src/bridging/layout.py).
+# Every path of the run folder comes from the layout the CLI commands use too (src/bridging/layout.py). A rule
+# that writes a zarr store declares its sentinel (done(store)) as output, and the rules that read it take the
+# sentinel as input: Snakemake's bookkeeping stays out of the store (scripts resolve stores with StorePaths).
 LAYOUT = RunLayout.of(config)
 RUN = LAYOUT.root
 OPERATIONAL = [m["name"] for m in config["data"]["operational"]]
@@ -50,6 +52,11 @@ REANALYSIS = config["data"]["reanalysis"]["name"]
 SOURCES = OPERATIONAL + [REANALYSIS]
 IDEALIZED = config["idealized"]["model"]
 ENV = "../../envs/bridging.yaml"
+
+
+def done(store):
+    """The sentinel of a store path: the input or output that stands for the store in a rule."""
+    return sentinel(store)
 
 
 def _alternatives(names):

@@ -10,8 +10,8 @@ IDEALIZED_SOURCE = f"idealized_{IDEALIZED}"
 PSEUDO_OBS_SOURCE = f"pseudo_obs_{IDEALIZED}"
 # The idealized model's records the diagnostics read: its long reference run and the pseudo-observation record.
 IDEALIZED_STORES = {
-    IDEALIZED_SOURCE: LAYOUT.idealized_reference(IDEALIZED),
-    PSEUDO_OBS_SOURCE: LAYOUT.pseudo_obs(IDEALIZED),
+    IDEALIZED_SOURCE: done(LAYOUT.idealized_reference(IDEALIZED)),
+    PSEUDO_OBS_SOURCE: done(LAYOUT.pseudo_obs(IDEALIZED)),
 }
 # The statistics and comparison depend on `diagnostics` without its plotting options; the per-source statistics
 # also not on the acceptance thresholds (only the comparison checks them).
@@ -22,9 +22,9 @@ DIAGNOSTICS_COMPARE_CFG = {k: v for k, v in cfg("diagnostics").items() if k != "
 rule diagnostics_source:
     input:
         code=src(*script_imports("diagnostics_source")),
-        store=LAYOUT.store("{store}"),
+        store=done(LAYOUT.store("{store}")),
         # Only its obs_* coordinates: the observable positions regressed out for the residual std map.
-        layout=LAYOUT.pseudo_obs(IDEALIZED),
+        layout=done(LAYOUT.pseudo_obs(IDEALIZED)),
     output:
         statistics=LAYOUT.source_diagnostics("{store}", "statistics.json"),
         indices=LAYOUT.source_diagnostics("{store}", "indices.nc"),
@@ -55,7 +55,7 @@ rule diagnostics_idealized:
         store=lambda wc: IDEALIZED_STORES[wc.record],
         # The grid and ocean mask every gridded source is averaged on: CF23's indices are box means of its 2-D
         # fields on the same cells.
-        grid=LAYOUT.store(REANALYSIS),
+        grid=done(LAYOUT.store(REANALYSIS)),
     output:
         statistics=LAYOUT.source_diagnostics("{record}", "statistics.json"),
         indices=LAYOUT.source_diagnostics("{record}", "indices.nc"),
@@ -160,9 +160,9 @@ rule diagnostics_plots:
 rule propagation:
     input:
         code=src(*script_imports("propagation")),
-        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
-        bridging=LAYOUT.decoded("bridging", "{model}"),
-        free_run=LAYOUT.decoded("free_run", "{model}"),
+        pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
+        bridging=done(LAYOUT.decoded("bridging", "{model}")),
+        free_run=done(LAYOUT.decoded("free_run", "{model}")),
     output:
         result=LAYOUT.model_diagnostics("{model}", "propagation.json"),
         figure=report(
@@ -211,11 +211,11 @@ localrules:
 rule explain:
     input:
         code=src(*script_imports("explain")),
-        assimilation=LAYOUT.assimilation("{model}"),
-        latent_store=LAYOUT.latent("{model}", "operational"),
+        assimilation=done(LAYOUT.assimilation("{model}")),
+        latent_store=done(LAYOUT.latent("{model}", "operational")),
         forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
         autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
-        operational_store=LAYOUT.store("{model}"),
+        operational_store=done(LAYOUT.store("{model}")),
     output:
         responses=report(
             LAYOUT.figure("{model}", "explain_gain_responses"),

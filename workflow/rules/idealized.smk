@@ -5,7 +5,7 @@ rule idealized_reference:
     input:
         code=src(*script_imports("idealized_reference")),
     output:
-        directory(LAYOUT.idealized_reference(IDEALIZED)),
+        done(LAYOUT.idealized_reference(IDEALIZED)),
     log:
         log("idealized_reference"),
     benchmark:
@@ -19,6 +19,7 @@ rule idealized_reference:
         runtime=15,
     params:
         idealized=cfg("idealized"),
+        zarr_format=cfg("outputs", "zarr_format"),
     script:
         "../../scripts/idealized_reference.py"
 
@@ -27,7 +28,7 @@ rule pseudo_obs:
     input:
         code=src(*script_imports("pseudo_obs")),
     output:
-        directory(LAYOUT.pseudo_obs(IDEALIZED)),
+        done(LAYOUT.pseudo_obs(IDEALIZED)),
     log:
         log("pseudo_obs"),
     benchmark:
@@ -42,5 +43,6 @@ rule pseudo_obs:
         idealized=cfg("idealized"),
         pseudo_obs=cfg("pseudo_obs"),
         grid=cfg("grid"),
+        zarr_format=cfg("outputs", "zarr_format"),
     script:
         "../../scripts/pseudo_obs.py"

@@ -43,7 +43,7 @@ rule ingest:
         catalog_csv=CATALOG_CSV,
         weights=LAYOUT.weights("{source}"),
     output:
-        directory(LAYOUT.store("{source}")),
+        done(LAYOUT.store("{source}")),
     log:
         log("ingest_{source}"),
     benchmark:
@@ -60,5 +60,6 @@ rule ingest:
         source=lambda wildcards: SOURCE_CFG[wildcards.source],
         grid=cfg("grid"),
         ingest=cfg("ingest"),
+        zarr_format=cfg("outputs", "zarr_format"),
     script:
         "../../scripts/ingest.py"

@@ -10,9 +10,9 @@ TORCH_COMPUTE = cfg_except("compute", exclude=("torch_threads",))
 rule train_autoencoder:
     input:
         code=src(*script_imports("train_autoencoder")),
-        operational=LAYOUT.store("{model}"),
-        reanalysis=LAYOUT.store(REANALYSIS),
-        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
+        operational=done(LAYOUT.store("{model}")),
+        reanalysis=done(LAYOUT.store(REANALYSIS)),
+        pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
     output:
         checkpoint=LAYOUT.model_file("{model}", "autoencoder.pt"),
         metrics=LAYOUT.model_file("{model}", "autoencoder_metrics.json"),
@@ -41,12 +41,12 @@ rule encode:
     input:
         code=src(*script_imports("encode")),
         autoencoder=rules.train_autoencoder.output.checkpoint,
-        operational=LAYOUT.store("{model}"),
-        reanalysis=LAYOUT.store(REANALYSIS),
-        pseudo_obs=LAYOUT.pseudo_obs(IDEALIZED),
+        operational=done(LAYOUT.store("{model}")),
+        reanalysis=done(LAYOUT.store(REANALYSIS)),
+        pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
     output:
-        operational=directory(LAYOUT.latent("{model}", "operational")),
-        reanalysis=directory(LAYOUT.latent("{model}", "reanalysis")),
+        operational=done(LAYOUT.latent("{model}", "operational")),
+        reanalysis=done(LAYOUT.latent("{model}", "reanalysis")),
     log:
         log("encode_{model}"),
     benchmark:
@@ -62,6 +62,7 @@ rule encode:
         autoencoder=cfg("autoencoder"),
         compute=TORCH_COMPUTE,
         grid=cfg("grid"),
+        zarr_format=cfg("outputs", "zarr_format"),
     script:
         "../../scripts/encode.py"
 
@@ -72,8 +73,8 @@ rule train_forecast:
         latent_operational=rules.encode.output.operational,
         latent_reanalysis=rules.encode.output.reanalysis,
         autoencoder=rules.train_autoencoder.output.checkpoint,
-        operational=LAYOUT.store("{model}"),
-        reanalysis=LAYOUT.store(REANALYSIS),
+        operational=done(LAYOUT.store("{model}")),
+        reanalysis=done(LAYOUT.store(REANALYSIS)),
     output:
         checkpoint=LAYOUT.model_file("{model}", "forecast.pt"),
         metrics=LAYOUT.model_file("{model}", "forecast_metrics.json"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..atomic import set_zarr_format
 from ..errors import ConfigError
 from ..layout import RunLayout
 from ..runtime import limit_threads
@@ -29,11 +30,14 @@ def add_device_option(p) -> None:
 
 
 def load_settings(args):
-    """The validated config of ``--config`` (the defaults when none is given)."""
+    """The validated config of ``--config`` (the defaults when none is given); its ``outputs.zarr_format`` becomes
+    the format of the stores the command writes."""
     # The settings package imports pydantic; `bridging --help` imports every command module, so it loads here.
     from ..settings import Config, load_config
 
-    return load_config(*args.config) if args.config else Config()
+    cfg = load_config(*args.config) if args.config else Config()
+    set_zarr_format(cfg.outputs.zarr_format)
+    return cfg
 
 
 def load_model_settings(args):

@@ -21,16 +21,21 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .. import __version__
-from ..atomic import atomic_output, variable_length_strings
+from .. import __version__, cf
+from ..atomic import atomic_output, consolidate, variable_length_strings, zarr_write_options
 from ..observables import ObservationLayout
 from ..provenance import code_hash
 from ..resume import ResumeCheckpoint
-from ..timeaxis import time_encoding
 from .cycle import BlockResult, FilterState
 from .statistics import CONSISTENCY_MOMENTS
 
 CHECKPOINT_VERSION = 3
+#: the units of the variables on ``obs`` and ``state`` (observables of two kinds side by side: a units vector)
+OBS_UNITS_COMMENT = "units per observable in the obs_units coordinate (degC for sst, m for thermocline_depth)"
+OBS_UNITS_SQUARED = "units per observable: the square of obs_units (degC2 for sst, m2 for thermocline_depth)"
+STATE_UNITS_COMMENT = (
+    "units per state element: 1 for the n_latent latent elements (standardised), then the observables' obs_units"
+)
 #: the modules the filter stage runs (as the workflow's src() inputs of the assimilate rule); their hash is part of
 #: the resume fingerprint, so a run interrupted and re-run after a code edit starts afresh
 FILTER_CODE = ("da", "models", "observables.py", "grid.py", "stores.py", "timeaxis.py", "resume.py")
@@ -53,6 +58,7 @@ def run_fingerprint(inputs: Sequence, settings: Mapping) -> str:
         "version": CHECKPOINT_VERSION,
         "code": [__version__, filter_code_hash()],
         "settings": settings,
+        "zarr_format": zarr_write_options()["zarr_format"],  # the partial store's format
         "inputs": [_fingerprint_path(p) for p in inputs],
     }
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
@@ -100,7 +106,8 @@ class FilterSidecar:
         save_filter_state(self.checkpoint, state)
 
     def move_into_place(self, output) -> None:
-        """The finished store becomes the output (atomically); the sidecar goes."""
+        """The finished store, its metadata consolidated, becomes the output (atomically); the sidecar goes."""
+        consolidate(self.store.path)
         with atomic_output(output) as tmp:
             os.replace(self.store.path, tmp)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -187,31 +194,36 @@ def store_template(
         )
         specs["consistency_moments"] = (("time", "experiment", "moment"), (T, B, 5), (c, 1, 5), np.float64)
     var_attrs = {
-        "members": {"long_name": "ensemble members of the augmented state x = [z; y] after each month's cycle"},
-        "ensemble_mean": {"long_name": "ensemble mean of x"},
-        "ensemble_spread": {"long_name": "ensemble standard deviation of x (ddof 1)"},
+        "members": {
+            "long_name": "ensemble members of the augmented state x = [z; y] after each month's cycle",
+            "comment": STATE_UNITS_COMMENT,
+        },
+        "ensemble_mean": {"long_name": "ensemble mean of x", "comment": STATE_UNITS_COMMENT},
+        "ensemble_spread": {"long_name": "ensemble standard deviation of x (ddof 1)", "comment": STATE_UNITS_COMMENT},
         "innovation": {
-            "long_name": "y_obs − H mean(x_f): pseudo-observation minus forecast-mean observable",
-            "units": "physical (obs)",
+            "long_name": "innovation y_obs - H mean(x_f): pseudo-observation minus forecast-mean observable",
+            "comment": OBS_UNITS_COMMENT,
         },
         "forecast_spread": {
-            "long_name": "forecast spread of the observables as used by the analysis (after inflation)"
+            "long_name": "forecast spread of the observables as used by the analysis (after inflation)",
+            "comment": OBS_UNITS_COMMENT,
         },
         "model_noise_factor": {
-            "long_name": "adaptive factor on the model-noise standard deviation used for the month's forecast (da.adaptive_noise)"
+            "long_name": "adaptive factor on the model-noise standard deviation used for the month's forecast (da.adaptive_noise)",
+            "units": "1",
         },
         "decoded_observables": {
-            "long_name": "observables extracted from the decoded fields of the first members (physical units)"
+            "long_name": "observables extracted from the decoded fields of the first members",
+            "comment": OBS_UNITS_COMMENT,
         },
         "consistency_moments": {
-            "long_name": "moments of decoded vs analysis observables in units of the training std, summed over checked members and observables"
+            "long_name": "moments of decoded vs analysis observables in units of the training std, summed over checked members and observables",
+            "units": "1",
         },
     }
     data_vars = {}
-    encoding = {"time": time_encoding()}
     for name, (dims, shape, chunks, dtype) in specs.items():
         data_vars[name] = xr.DataArray(dsa.zeros(shape, chunks=chunks, dtype=dtype), dims=dims, attrs=var_attrs[name])
-        encoding[name] = {"chunks": chunks}
     coords = {
         "time": xr.DataArray(np.asarray(time_values), dims="time"),
         "experiment": np.arange(B),
@@ -227,6 +239,8 @@ def store_template(
     for name, da in static.items():
         ds[name] = da
     ds.attrs.update({"n_latent": int(n_latent), "n_obs": int(m)})
+    ds = cf.complete(ds)
+    encoding = {**cf.time_encodings(ds), **{name: {"chunks": specs[name][2]} for name in specs}}
     return ds, encoding
 
 
@@ -240,7 +254,7 @@ class PartialStore:
         if self.path.exists():
             shutil.rmtree(self.path)
         template = variable_length_strings(template)
-        template.to_zarr(self.path, mode="w", compute=False, zarr_format=3, consolidated=False, encoding=encoding)
+        template.to_zarr(self.path, mode="w", compute=False, encoding=encoding, **zarr_write_options())
 
     def write_block(self, result: BlockResult) -> None:
         K = result.members.shape[0]
@@ -259,4 +273,4 @@ class PartialStore:
             block["consistency_moments"] = (("time", "experiment", "moment"), result.consistency_moments)
         ds = xr.Dataset({k: xr.Variable(*v) for k, v in block.items()})
         region = {"time": slice(result.first_month, result.first_month + K)}
-        ds.to_zarr(self.path, region=region, zarr_format=3, consolidated=False)
+        ds.to_zarr(self.path, region=region, **zarr_write_options())

@@ -13,6 +13,7 @@ at a time inside the store write, so memory stays at one chunk whatever the reco
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import xarray as xr
 from ..errors import ConfigError, InputDataError
 from ..models.conv_autoencoder import load_autoencoder
 from ..runtime import resolve_device
-from ..settings import DecodeSection
+from ..settings import DecodeSection, config_hash
 from ..stores import FIELD_ATTRS, FIELDS, build_store, open_store, open_zarr_checked, provenance, write_store
 from ..timeaxis import year_month
 
@@ -75,10 +76,14 @@ def decode_filter_store(
         climatology_period=_climatology_period(target.store),
         climatology={f: target.store[f"{f}_climatology"] for f in FIELDS},
         anomaly_std={f: float(target.store[f"{f}_anomaly_std"]) for f in FIELDS},
+        climatology_source=f"the operational model {model_name}'s store {Path(operational_store).name} (its years "
+        f"{target.store.attrs.get('climatology_period', '?')}); this store's own time axis is the pseudo-observation "
+        "record's model years",
         provenance_json=provenance(
             [assimilation, autoencoder, operational_store],
-            None,
+            config_hash({"decode": decode.model_dump(mode="json"), "experiment": experiment}),
             stage="decode",
+            filter_config_hash=json.loads(fs.attrs.get("provenance", "{}")).get("config_hash"),
             decode=decode.model_dump(mode="json"),
             experiment=experiment,
         ),

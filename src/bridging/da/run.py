@@ -29,12 +29,12 @@ import torch
 import xarray as xr
 
 from .. import __version__
-from ..atomic import write_text_atomic
+from ..atomic import write_text_atomic, zarr_write_options
 from ..errors import ConfigError
 from ..runtime import resolve_device
 from ..settings import DASection
 from ..stores import provenance
-from .checkpoint import FilterSidecar, run_fingerprint, store_template
+from .checkpoint import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED, FilterSidecar, run_fingerprint, store_template
 from .cycle import BlockResult, CycleSetup, FilterState, run_cycles
 from .inputs import (
     StageInputs,
@@ -49,7 +49,14 @@ from .inputs import (
 )
 from .localization import taper_from_training, taper_summary
 from .noise import AdaptiveNoise, NoiseSplit, noise_factor
-from .statistics import block_summary, format_values, health_warnings, monthly_statistics, summarize
+from .statistics import (
+    block_summary,
+    format_values,
+    health_warnings,
+    monthly_statistics,
+    monthly_statistics_attrs,
+    summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -333,20 +340,27 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
     static = {}
     if run.experiments.inflation is not None:
         static["inflation"] = xr.DataArray(
-            np.asarray(run.experiments.inflation), dims="experiment", attrs={"long_name": "prior inflation factor"}
+            np.asarray(run.experiments.inflation),
+            dims="experiment",
+            attrs={"long_name": "prior inflation factor", "units": "1"},
         )
     static.update({
-        "model_noise_scale": xr.DataArray(np.asarray(run.experiments.model_noise_scale), dims="experiment"),
-        "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs"),
-        "observable_std": xr.DataArray(inputs.observable_std, dims="obs", attrs={"long_name": "std of y over the training record"}),
-        "initial_training_month": xr.DataArray(months0, dims="member", attrs={"long_name": "latent-store time index each member started from"}),
+        "model_noise_scale": xr.DataArray(np.asarray(run.experiments.model_noise_scale), dims="experiment", attrs={"long_name": "scale of the forecast model's noise covariance", "units": "1"}),
+        "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs", attrs={"long_name": "observation-error variance R of each observable", "comment": OBS_UNITS_SQUARED}),
+        "observable_std": xr.DataArray(inputs.observable_std, dims="obs", attrs={"long_name": "standard deviation of y over the training record", "comment": OBS_UNITS_COMMENT}),
+        "initial_training_month": xr.DataArray(months0, dims="member", attrs={"long_name": "latent-store time index each member started from", "units": "1"}),
     })  # fmt: skip
     if run.taper is not None:
-        static["taper"] = xr.DataArray(run.taper.astype(np.float32), dims=("state", "obs"))
+        static["taper"] = xr.DataArray(
+            run.taper.astype(np.float32),
+            dims=("state", "obs"),
+            attrs={"long_name": "Schur localization taper of the analysis gain", "units": "1"},
+        )
     return static
 
 
 def _store_attrs(run: FilterRun, settings: dict, input_paths) -> dict:
+    settings_hash = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "kind": run.kind,
         "model": run.model_name or "",
@@ -355,9 +369,10 @@ def _store_attrs(run: FilterRun, settings: dict, input_paths) -> dict:
         "seed": run.da.seed,
         "da_settings": json.dumps(settings["da"], sort_keys=True),
         "pseudo_obs_model": str(run.inputs.pseudo_obs_attrs.get("model", "")),
-        "provenance": provenance(
-            input_paths, hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
-        ),
+        "provenance": provenance(input_paths, settings_hash),
+        "config_hash": settings_hash,
+        "title": f"{run.kind.replace('_', ' ')} of the latent filter for {run.model_name or 'a model'}: ensemble of "
+        "the augmented state on the pseudo-observation record's model years",
     }
 
 
@@ -417,9 +432,10 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
     )
     # mode="a" replaces the group attributes with those of the appended dataset: carry them over.
     stats = xr.Dataset(
-        {name: (("time", "experiment"), values) for name, values in monthly.items()}, attrs=dict(ds.attrs)
+        {name: (("time", "experiment"), values, monthly_statistics_attrs(name)) for name, values in monthly.items()},
+        attrs=dict(ds.attrs),
     )
-    stats.to_zarr(path, mode="a", zarr_format=3, consolidated=False)
+    stats.to_zarr(path, mode="a", **zarr_write_options())
     if "model_noise_factor" in ds:
         monthly = {**monthly, "model_noise_factor": ds["model_noise_factor"].values}
     decades = summarize(monthly, moments, k * m)

@@ -35,6 +35,26 @@ def consistency_from_moments(moments: np.ndarray, count: int) -> tuple[np.ndarra
     return corr, slope
 
 
+#: CF attributes of the per-month statistics of :func:`monthly_statistics` in the filter store (all dimensionless:
+#: observables in units of their training standard deviation)
+MONTHLY_STATISTICS_ATTRS = {
+    "innovation_mean": "mean over observables of the standardised innovation d = (y_obs - H mean(x_f)) / std(y)",
+    "innovation_variance": "mean over observables of the squared standardised innovation",
+    "predicted_variance": "mean over observables of the standardised forecast spread squared plus observation-error "
+    "variance (what the innovation variance should be)",
+    "innovation_ratio": "innovation_variance / predicted_variance (about 1 for a consistent filter)",
+    "spread_latent": "root-mean-square ensemble spread of the latent block after the month's cycle",
+    "spread_obs": "root-mean-square ensemble spread of the standardised observable block after the month's cycle",
+    "consistency_correlation": "correlation of decoded vs analysis observables of the checked members",
+    "consistency_slope": "regression slope of decoded on analysis observables of the checked members (about 1 "
+    "when consistent)",
+}
+
+
+def monthly_statistics_attrs(name: str) -> dict[str, str]:
+    return {"long_name": MONTHLY_STATISTICS_ATTRS[name], "units": "1"}
+
+
 def monthly_statistics(
     innovation: np.ndarray,
     forecast_spread: np.ndarray,

@@ -25,7 +25,7 @@ import xarray as xr
 
 from ..errors import InputDataError
 from ..idealized.reconstruction import CF23Reconstruction, has_node_fields
-from ..stores import FIELDS, anomalies, monthly_climatology, open_store
+from ..stores import FIELDS, anomalies, monthly_climatology, open_store, open_zarr
 from ..timeaxis import month_counter, year_month
 
 # Cell centres on a box edge are inside (same tolerance as ObservationLayout.weights).
@@ -199,7 +199,7 @@ def open_monthly_field(path: str | Path, variable: str) -> tuple[xr.DataArray, n
     else:
         try:
             if path.is_dir():
-                ds = xr.open_zarr(path, consolidated=None, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+                ds = open_zarr(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
             else:
                 ds = xr.open_dataset(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
         except Exception as err:  # the backends raise many types for unreadable or undecodable files

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import cf
 from ..atomic import atomic_output, write_text_atomic
 from ..errors import InputDataError
 from ..observables import ObservationLayout
-from ..settings import DiagnosticsSection, PlottingSection
-from ..stores import open_store, open_zarr_checked
+from ..settings import DiagnosticsSection, PlottingSection, config_hash
+from ..stores import open_store, open_zarr, open_zarr_checked, provenance
 from ..timeaxis import time_encoding, year_month
 from . import plots
 from .compare import REQUIRED_ROLES, ROLES, compare_sources, load_source
@@ -81,10 +82,15 @@ def write_json(data: dict, path) -> None:
 
 
 def write_netcdf(ds: xr.Dataset, path) -> None:
+    """Write a diagnostics netCDF atomically, its CF metadata completed (:func:`bridging.cf.complete`)."""
+    ds = cf.complete(ds)
     encoding = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars if ds[v].dtype.kind == "f"}
-    if "time" in ds.coords:
-        # The store convention's units; the calendar stays the source's own (noleap for every project store).
-        encoding["time"] = {k: v for k, v in time_encoding().items() if k != "calendar"}
+    for name in ("time", cf.TIME_BOUNDS):
+        if name in ds.variables:
+            # The store convention's units; the calendar stays the source's own (noleap for every project store).
+            encoding[name] = {k: v for k, v in time_encoding().items() if k != "calendar"}
+    for name in cf.no_fill_variables(ds):
+        encoding[name] = {**encoding.get(name, {}), "_FillValue": None}
     with atomic_output(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
 
@@ -124,7 +130,11 @@ def index_statistics(
             "monthly_variance": boot["monthly_variance"],
             "members": {m: per_member[m].tolist() for m in MOMENTS},
         }
-        attrs = {"units": BOXES[name].units, "long_name": f"{BOXES[name].long_name}, anomaly"}
+        attrs = {
+            "units": BOXES[name].units,
+            "long_name": f"{BOXES[name].long_name}, anomaly",
+            "cell_methods": "time: mean",
+        }
         out[name] = (("member", "time"), series, attrs)
         if name in NINO_INDICES:
             pdf, bandwidth = index_pdf(series, grid, settings.kde_bandwidth)
@@ -141,7 +151,11 @@ def index_statistics(
             out[f"{name}_pdf"] = (
                 ("pdf_x",),
                 pdf,
-                {"units": "1/degC", "long_name": f"KDE PDF of {name}", "bandwidth": bandwidth},
+                {
+                    "units": "degC-1",
+                    "long_name": f"probability density (Gaussian KDE) of {name}",
+                    "bandwidth": bandwidth,
+                },
             )
         stats[name] = entry
     n3, n4 = as_member_time(indices["nino3"]), as_member_time(indices["nino4"])
@@ -161,9 +175,26 @@ def index_statistics(
     out = out.assign_coords(
         winter=("winter", classification.winter_year, {"long_name": "year of the winter's December"})
     )
-    out["djf_nino3"] = (("member", "winter"), classification.djf_nino3, {"units": "degC"})
-    out["djf_nino4"] = (("member", "winter"), classification.djf_nino4, {"units": "degC"})
-    out["max_nino3_apr_mar"] = (("member", "winter"), classification.max_nino3_apr_mar, {"units": "degC"})
+    djf = {"units": "degC", "cell_methods": "time: mean"}
+    out["djf_nino3"] = (
+        ("member", "winter"),
+        classification.djf_nino3,
+        {**djf, "long_name": "December-February mean Niño 3 anomaly"},
+    )
+    out["djf_nino4"] = (
+        ("member", "winter"),
+        classification.djf_nino4,
+        {**djf, "long_name": "December-February mean Niño 4 anomaly"},
+    )
+    out["max_nino3_apr_mar"] = (
+        ("member", "winter"),
+        classification.max_nino3_apr_mar,
+        {
+            "units": "degC",
+            "long_name": "largest monthly Niño 3 anomaly from April to March around the winter",
+            "cell_methods": "time: maximum",
+        },
+    )
     out["event_class"] = (
         ("member", "winter"),
         classification.event_class,
@@ -176,7 +207,7 @@ def index_statistics(
     out["extreme_ep"] = (
         ("member", "winter"),
         classification.extreme_ep.astype(np.int8),
-        {"long_name": EVENT_LABELS["extreme_ep"]},
+        {"long_name": EVENT_LABELS["extreme_ep"], "flag_values": np.array([0, 1], np.int8), "flag_meanings": "no yes"},
     )
     return {"indices": stats, "events": events}, out, classification, winter_starts
 
@@ -202,7 +233,7 @@ def _header(name: str, kind: str, path, indices: xr.Dataset, settings: Diagnosti
 def read_layout(path) -> ObservationLayout:
     """The observation layout stored with the pseudo-observations (or a latent store)."""
     try:
-        ds = xr.open_zarr(path, consolidated=False)
+        ds = open_zarr(path)
         return ObservationLayout.from_dataset(ds)
     except (KeyError, FileNotFoundError, OSError, ValueError) as err:
         raise InputDataError(path, f"no observation layout (obs_* coordinates) readable: {err}") from None
@@ -234,9 +265,10 @@ def gridded_source_diagnostics(
         seed=settings.seed,
         path=store,
     )
-    maps_ds.attrs.update({"source": name, "kind": kind})
+    output_attrs = _output_attrs(name, kind, store, ds, settings)
+    maps_ds.attrs.update({**output_attrs, "title": f"ENSO diagnostics maps of {name}"})
     record = {**_header(name, kind, store, idx, settings, GRIDDED_OPERATOR), **stats}
-    idx_out.attrs.update({"source": name, "kind": kind})
+    idx_out.attrs.update({**output_attrs, "title": f"ENSO indices of {name}"})
     write_netcdf(idx_out, indices)
     write_netcdf(maps_ds, maps)
     write_json(record, statistics)
@@ -262,11 +294,25 @@ def idealized_source_diagnostics(
     idx, operator = idealized_indices(ds, path, grid_ds)
     stats, idx_out, _, _ = index_statistics(idx, settings)
     record = {**_header(name, kind, store, idx, settings, operator), **stats}
-    idx_out.attrs.update({"source": name, "kind": kind})
+    idx_out.attrs.update({**_output_attrs(name, kind, store, ds, settings), "title": f"ENSO indices of {name}"})
     write_netcdf(idx_out, indices)
     write_json(record, statistics)
     _log_summary(record)
     return record
+
+
+def _output_attrs(name: str, kind: str, store, ds: xr.Dataset, settings: DiagnosticsSection) -> dict:
+    """Global attributes of a diagnostics netCDF: its source, the config hash of the settings it was computed with
+    and the provenance (the input store and that store's own config hash)."""
+    settings_hash = config_hash(settings.model_dump(mode="json", exclude={"plotting", "acceptance"}))
+    return {
+        "source": name,
+        "kind": kind,
+        "config_hash": settings_hash,
+        "provenance": provenance(
+            [store], settings_hash, stage="diagnostics", input_config_hash=ds.attrs.get("config_hash")
+        ),
+    }
 
 
 def _log_summary(record: dict) -> None:

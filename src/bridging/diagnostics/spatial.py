@@ -28,13 +28,17 @@ import numpy as np
 import xarray as xr
 from scipy.sparse.linalg import LinearOperator, svds
 
+from .. import cf
 from ..errors import InputDataError
 from ..grid import TargetGrid
 from ..observables import ObservationLayout
-from ..stores import FIELD_ATTRS, FIELDS
+from ..stores import FIELD_ATTRS, FIELD_NAMES, FIELDS, OCEAN_MASK_ATTRS
 from ..timeaxis import year_month
 from .events import EVENT_CODES, WinterClassification
 from .indices import NINO3, NINO4, IndexBox, normalise_grid
+
+#: the cell method of the standard deviation maps (of monthly anomalies over the record)
+STD = "time: standard_deviation"
 
 REGRESSION_INDICES = ("nino3", "nino4")
 
@@ -269,8 +273,8 @@ def spatial_diagnostics(
     anomalies = {name: FieldAnomalies(field, ocean) for name, field in fields.items()}
     first = anomalies["sst"]
     coords = {
-        "lat": ("lat", first.lat, {"units": "degrees_north"}),
-        "lon": ("lon", first.lon, {"units": "degrees_east"}),
+        "lat": ("lat", first.lat, dict(cf.COORDINATE_ATTRS["lat"])),
+        "lon": ("lon", first.lon, dict(cf.COORDINATE_ATTRS["lon"])),
     }
     out = xr.Dataset(coords=coords)
     out = out.assign_coords(
@@ -284,13 +288,20 @@ def spatial_diagnostics(
         for name in REGRESSION_INDICES
     }
     for name, anom in anomalies.items():
-        units = FIELD_ATTRS[name]["units"]
-        out[f"{name}_std"] = (("lat", "lon"), std_map(anom), {"units": units, "long_name": f"std of {name} anomalies"})
+        units, long = FIELD_ATTRS[name]["units"], FIELD_NAMES[name]
+        out[f"{name}_std"] = (
+            ("lat", "lon"),
+            std_map(anom),
+            {"units": units, "long_name": f"standard deviation of {long} anomalies", "cell_methods": STD},
+        )
         for index in REGRESSION_INDICES:
             out[f"{name}_regression_{index}"] = (
                 ("lat", "lon"),
                 regression_map(anom, index_values[index]),
-                {"units": f"{units} per degC", "long_name": f"regression of {name} anomalies on {index}"},
+                {
+                    "units": "1" if units == "degC" else f"{units} degC-1",
+                    "long_name": f"regression of {long} anomalies on the {index} index (change per degC of {index})",
+                },
             )
         patterns, fractions, _ = leading_eofs(anom, eof_modes, seed)
         n = patterns.shape[0]
@@ -301,16 +312,28 @@ def spatial_diagnostics(
         out[f"{name}_eof"] = (
             ("mode", "lat", "lon"),
             eof,
-            {"units": f"{units} per PC std", "long_name": f"EOFs of cos(lat)-weighted {name} anomalies"},
+            {
+                "units": units,
+                "long_name": f"EOF patterns of cos(lat)-weighted {long} anomalies: the anomaly regressed on the "
+                "standardised principal component (anomaly per one standard deviation of the PC)",
+            },
         )
-        out[f"{name}_eof_variance_fraction"] = (("mode",), frac, {"units": "1"})
+        out[f"{name}_eof_variance_fraction"] = (
+            ("mode",),
+            frac,
+            {"units": "1", "long_name": f"fraction of the weighted {long} anomaly variance of each EOF mode"},
+        )
         comp, counts = djf_composites(anom, classification, winter_starts)
         out[f"{name}_composite"] = (
             ("event", "lat", "lon"),
             comp,
-            {"units": units, "long_name": f"DJF composite of {name} anomalies"},
+            {
+                "units": units,
+                "long_name": f"December-February composite of {long} anomalies per kind of event",
+                "cell_methods": "time: mean",
+            },
         )
-    out["composite_count"] = (("event",), counts, {"long_name": "member-winters in each composite"})
+    out["composite_count"] = (("event",), counts, {"long_name": "member-winters in each composite", "units": "1"})
     if layout is not None:
         try:
             y = observable_values(anomalies, layout)
@@ -323,13 +346,19 @@ def spatial_diagnostics(
                 residual_std_map(anom, pcs),
                 {
                     "units": FIELD_ATTRS[name]["units"],
-                    "long_name": f"std of {name} anomalies not explained by the leading {pcs.shape[1]} PCs of the observables",
+                    "long_name": f"standard deviation of {FIELD_NAMES[name]} anomalies not explained by the leading "
+                    f"{pcs.shape[1]} PCs of the observables",
+                    "cell_methods": STD,
                 },
             )
         out.attrs["residual_observable_modes"] = int(pcs.shape[1])
         out.attrs["residual_observables_explained_fraction"] = float(np.sum(explained))
         out.attrs["n_observables"] = int(layout.size)
-    out["ocean_mask"] = (("lat", "lon"), (anomalies["sst"].ocean & anomalies["thermocline_depth"].ocean).astype("int8"))
+    out["ocean_mask"] = (
+        ("lat", "lon"),
+        (anomalies["sst"].ocean & anomalies["thermocline_depth"].ocean).astype("int8"),
+        dict(OCEAN_MASK_ATTRS),
+    )
     return out
 
 

@@ -21,6 +21,7 @@ Observables:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import cf
 from ..atomic import write_zarr_atomic
 from ..errors import ConfigError
 from ..grid import TargetGrid
 from ..observables import ObservationLayout
-from ..settings import IdealizedSection, PseudoObsSection
+from ..settings import IdealizedSection, PseudoObsSection, config_hash
 from ..stores import provenance
-from ..timeaxis import time_encoding, year_month
+from ..timeaxis import year_month
 from .cf23 import NODE_LON
 from .reconstruction import NODE_FIELDS, CF23Reconstruction
 from .run import idealized_section, simulate
@@ -43,6 +45,7 @@ from .stats import monthly_anomalies, nino_statistics
 log = logging.getLogger(__name__)
 
 VARIABLE_ORDER = ("sst", "thermocline_depth")
+NINO_NAMES = {"nino3": "Nino 3", "nino34": "Nino 3.4", "nino4": "Nino 4"}
 NODE_SPACING_DEG = 2.8125
 
 # CFY22 observables: (variable, (lat_min, lat_max, lon_min, lon_max), run variable); order = the store's obs order.
@@ -182,7 +185,9 @@ def build_pseudo_obs(
                 dims=("time", "obs"),
                 attrs={
                     "long_name": "pseudo-observation anomalies (vs the run's monthly climatology)",
-                    "units": "degC (sst) / m (thermocline_depth)",
+                    "comment": "units per observable in the obs_units coordinate (degC for sst, m for "
+                    "thermocline_depth): the observables of both kinds share the obs dimension",
+                    "cell_methods": "time: mean",
                 },
             ),
             "obs_error_variance": xr.DataArray(
@@ -190,7 +195,7 @@ def build_pseudo_obs(
                 dims="obs",
                 attrs={
                     "long_name": f"observation-error variance = {po.error_fraction} × variance of each observable",
-                    "units": "degC2 / m2",
+                    "comment": "units per observable: the square of obs_units (degC2 for sst, m2 for thermocline_depth)",
                 },
             ),
         },
@@ -198,7 +203,7 @@ def build_pseudo_obs(
     )
     if model == "cf23":
         ds = ds.assign_coords(
-            obs_node=("obs", (node + 1).astype(np.int32), {"long_name": "CF23 node (1-based)"}),
+            obs_node=("obs", (node + 1).astype(np.int32), {"long_name": "CF23 node (1-based)", "units": "1"}),
             obs_node_lon=("obs", NODE_LON[node], {"long_name": "CF23 node longitude", "units": "degrees_east"}),
         )
         # The run's equatorial fields ride along: its 2-D fields (the diagnostics' index operator, the known truth
@@ -208,7 +213,11 @@ def build_pseudo_obs(
         ds[name] = xr.DataArray(
             monthly_anomalies(run[name].values, months).astype(np.float32),
             dims="time",
-            attrs={"units": "degC", "long_name": f"{name} anomaly of the pseudo-observation run"},
+            attrs={
+                "units": "degC",
+                "long_name": f"{NINO_NAMES[name]} SST anomaly of the pseudo-observation run (its node mean)",
+                "cell_methods": "time: mean",
+            },
         )
     ds.attrs.update(
         {
@@ -219,7 +228,20 @@ def build_pseudo_obs(
             "error_fraction": float(po.error_fraction),
             "node_stride": int(po.node_stride),
             "parameters": run.attrs["parameters"],
-            "provenance": provenance(model=model, seed=int(section.seed_pseudo_obs)),
+            "provenance": provenance(
+                config_hash=config_hash(
+                    {
+                        "idealized": section.model_dump(mode="json"),
+                        "pseudo_obs": po.model_dump(mode="json"),
+                        "grid": repr(target),
+                    }
+                ),
+                model=model,
+                seed=int(section.seed_pseudo_obs),
+            ),
+            "time_coverage_start": "0001-01",
+            "time_coverage_end": f"{int(section.pseudo_obs_years):04d}-12",
+            "title": f"{model.upper()} pseudo-observations: monthly anomalies at the filter's observables (model years)",
         }
     )
     n3 = nino_statistics(ds["nino3"].values)
@@ -243,7 +265,9 @@ def make_pseudo_obs(
     ds = build_pseudo_obs(idealized=idealized, pseudo_obs=pseudo_obs, grid=grid, threads=threads)
     # Variable-length strings: zarr v3 has no stable spec for numpy's fixed-width unicode dtype.
     ds = ds.assign_coords(obs_variable=ds["obs_variable"].astype(object))
-    return write_zarr_atomic(ds, out, encoding={"time": time_encoding()})
+    ds = cf.complete(ds)
+    ds.attrs["config_hash"] = json.loads(ds.attrs["provenance"])["config_hash"]
+    return write_zarr_atomic(ds, out, encoding=cf.time_encodings(ds))
 
 
 def open_pseudo_obs(path: str | Path) -> xr.Dataset:

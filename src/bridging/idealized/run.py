@@ -25,11 +25,12 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..atomic import atomic_output, variable_length_strings
+from .. import cf
+from ..atomic import atomic_output, consolidate, variable_length_strings, zarr_write_options
 from ..errors import ConfigError
-from ..settings import IdealizedSection
+from ..settings import IdealizedSection, config_hash
 from ..stores import provenance
-from ..timeaxis import monthly_time, time_encoding
+from ..timeaxis import monthly_time
 from .cf23 import CF23Model
 from .cfy22 import CFY22Model
 from .stats import run_statistics, summary_line
@@ -124,6 +125,9 @@ def _run_attrs(mdl, seed: int, members: int, years: int, spinup: int) -> dict:
         "parameters": json.dumps(mdl.params.model_dump(mode="json"), sort_keys=True),
         "description": f"{mdl.name.upper()} idealized ENSO run: monthly means, model years 1–{years} after {spinup} spin-up years; "
         "member k's trajectory depends only on (seed, k).",
+        "title": f"{mdl.name.upper()} idealized ENSO run, {members} member(s) × {years} model years",
+        "time_coverage_start": "0001-01",
+        "time_coverage_end": f"{int(years):04d}-12",
     }
 
 
@@ -171,20 +175,34 @@ def run_to_zarr(
         shape = (members, n_months, *extra_shape)
         chunks = (batch, min(12 * chunk, n_months), *extra_shape)
         template[name] = xr.DataArray(
-            dsa.zeros(shape, chunks=chunks, dtype=np.float32), dims=("member", "time", *extra_dims), attrs=attrs
+            dsa.zeros(shape, chunks=chunks, dtype=np.float32),
+            dims=("member", "time", *extra_dims),
+            attrs={**attrs, "cell_methods": "time: mean"},
         )
     ds_template = xr.Dataset(template, coords={"member": np.arange(members), "time": time, **mdl.coords()})
     ds_template.attrs.update(_run_attrs(mdl, seed, members, years, spinup))
-    ds_template.attrs["provenance"] = provenance(config_hash=None, seed=int(seed), model=mdl.name)
+    settings_hash = config_hash(
+        {
+            "idealized": section.model_dump(mode="json"),
+            "model": mdl.name,
+            "years": int(years),
+            "seed": int(seed),
+            "members": int(members),
+            "spinup_years": int(spinup),
+        }
+    )
+    ds_template.attrs["provenance"] = provenance(config_hash=settings_hash, seed=int(seed), model=mdl.name)
+    ds_template.attrs["config_hash"] = settings_hash
     if extra_attrs:
         ds_template.attrs.update(extra_attrs)
-    encoding = {"time": time_encoding()}
+    ds_template = cf.complete(ds_template)
+    encoding = cf.time_encodings(ds_template)
     for name in template:
         encoding[name] = {"chunks": template[name].data.chunksize}
 
     with atomic_output(out) as tmp:
         ds_template = variable_length_strings(ds_template)
-        ds_template.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, compute=False, encoding=encoding)
+        ds_template.to_zarr(tmp, mode="w", compute=False, encoding=encoding, **zarr_write_options())
         for years_block in _blocks(years, chunk):
             n_years = years_block.stop - years_block.start
             months = slice(12 * years_block.start, 12 * years_block.stop)
@@ -194,7 +212,7 @@ def run_to_zarr(
                 block = xr.Dataset(
                     {name: (("member", "time", *mdl.variables[name][0]), fields[name]) for name in mdl.variables}
                 )
-                block.to_zarr(tmp, region={"member": members_block, "time": months}, zarr_format=3, consolidated=False)
+                block.to_zarr(tmp, region={"member": members_block, "time": months}, **zarr_write_options())
             state.step += n_years * mdl.steps_per_year
             log.info(
                 "%s: years %d–%d written (%.1f s)",
@@ -206,7 +224,8 @@ def run_to_zarr(
         stats = run_statistics(
             xr.open_zarr(tmp, consolidated=False, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
         )
-        zarr.open_group(tmp, mode="r+", zarr_format=3).attrs["enso_statistics"] = json.dumps(stats, sort_keys=True)
+        zarr.open_group(tmp, mode="r+").attrs["enso_statistics"] = json.dumps(stats, sort_keys=True)
+        consolidate(tmp)
     log.info(
         "%s: %d members × %d years in %.1f s; %s",
         mdl.name,

@@ -55,7 +55,7 @@ def read_observation_layout(path: str | Path) -> ObservationLayout:
     if not path.exists():
         raise InputDataError(path, "pseudo-observation store does not exist")
     try:
-        ds = xr.open_zarr(path, consolidated=False, decode_times=False)
+        ds = stores.open_zarr(path, decode_times=False)
     except Exception as err:
         raise InputDataError(path, f"cannot open as a zarr store ({type(err).__name__}: {err})") from None
     missing = [

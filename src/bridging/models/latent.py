@@ -17,19 +17,18 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from .. import cf
 from ..atomic import write_zarr_atomic
 from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
-from ..settings import AutoencoderSection
+from ..observables import OBS_UNITS
+from ..settings import AutoencoderSection, config_hash
 from ..stores import open_zarr_checked, provenance
-from ..timeaxis import time_encoding
 from .conv_autoencoder import encode_array, load_autoencoder
 from .field_records import load_field_record, read_observation_layout
 from .training import Timer, prepare_torch
 
 log = logging.getLogger(__name__)
-
-OBS_UNITS = {"sst": "degC", "thermocline_depth": "m"}
 
 
 def file_digest(path: str | Path) -> str:
@@ -66,6 +65,7 @@ def latent_dataset(z: np.ndarray, y: np.ndarray, time: xr.DataArray, layout, att
                 y.astype(np.float32),
                 {
                     "long_name": "observables at the pseudo-observation positions (anomalies)",
+                    "comment": "units per observable in the obs_units coordinate (degC for sst, m for thermocline_depth)",
                     "units_by_variable": json.dumps({v: OBS_UNITS[v] for v in sorted(set(layout.variable))}),
                 },
             ),
@@ -104,6 +104,7 @@ def encode_sources(
             f"its observables differ from those the autoencoder {autoencoder_checkpoint} was trained with; retrain it",
         )
     digest = file_digest(autoencoder_checkpoint)
+    settings_hash = config_hash({"autoencoder": settings.model_dump(mode="json"), "grid": repr(target_grid)})
     written = {}
     for kind, store, out in (
         ("operational", operational_store, operational_out),
@@ -120,9 +121,12 @@ def encode_sources(
             "autoencoder_sha256": digest,
             "field_std": json.dumps(ae.field_std),
             "standardisation": "anomalies against the source's own monthly climatology / the operational model's anomaly std",
-            "provenance": provenance([store, pseudo_obs, autoencoder_checkpoint]),
+            "provenance": provenance([store, pseudo_obs, autoencoder_checkpoint], settings_hash),
+            "config_hash": settings_hash,
+            "title": f"{record.source_id} encoded by the autoencoder of {ae.metadata['source_id']}: latent states z "
+            "and observables y",
         }
-        ds = latent_dataset(z, record.observables, record.time, layout, attrs)
-        written[kind] = write_zarr_atomic(ds, out, encoding={"time": time_encoding()})
+        ds = cf.complete(latent_dataset(z, record.observables, record.time, layout, attrs))
+        written[kind] = write_zarr_atomic(ds, out, encoding=cf.time_encodings(ds))
         log.info("encoded %s (%d months) into %s in %.1f s", record.source_id, len(record), out, timer.seconds)
     return written

@@ -33,7 +33,7 @@ from .idealized import (
 )
 from .loading import UniqueKeySafeLoader, file_setting, read_config_file, read_config_files
 from .models import AutoencoderSection, CurriculumSection, ForecastSection, GateSection
-from .run import ComputeSection, RunSection
+from .run import ComputeSection, OutputsSection, RunSection
 
 #: CF23's equatorial nodes and the CFY22 observation boxes per variable (bridging.idealized.pseudo_obs; a test
 #: checks these against the layouts it builds)
@@ -51,6 +51,7 @@ def n_observables(model: str, pseudo_obs: PseudoObsSection) -> int:
 class Config(Section):
     run: RunSection = Field(default_factory=RunSection)
     compute: ComputeSection = Field(default_factory=ComputeSection)
+    outputs: OutputsSection = Field(default_factory=OutputsSection)
     grid: GridSection = Field(default_factory=GridSection)
     data: DataSection = Field(default_factory=DataSection)
     ingest: IngestSection = Field(default_factory=IngestSection)
@@ -214,6 +215,7 @@ __all__ = [
     "IngestSection",
     "LocalizationSection",
     "OperationalModelSection",
+    "OutputsSection",
     "PlottingSection",
     "PseudoObsSection",
     "ReanalysisSection",

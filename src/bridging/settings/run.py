@@ -27,3 +27,10 @@ class ComputeSection(Section):
         True,
         description="torch.use_deterministic_algorithms: bit-identical reruns for a seed on CPU (some CUDA kernels are slower).",
     )
+
+
+class OutputsSection(Section):
+    zarr_format: Literal[2, 3] = Field(
+        3,
+        description="Zarr format of every store the workflow writes: 3 (default), or 2 for readers that know only zarr v2 (zarr-python < 3, older tools). Metadata is consolidated in both.",
+    )

@@ -27,14 +27,16 @@ include: "workflow/rules/idealized.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/assimilation.smk"
 include: "workflow/rules/diagnostics.smk"
+include: "workflow/rules/results.smk"
 
 
-# Everything: stores, models, the bridging and free-run stores, diagnostics with figures and explainability maps.
-# `make run` then renders the Snakemake HTML report from the outputs marked report(...).
+# Everything: stores, models, the bridging and free-run stores, diagnostics with figures and explainability maps,
+# and the catalog of the outputs. `make run` then renders the Snakemake HTML report from the outputs marked report(...).
 rule all:
     default_target: True
     input:
         rules.diagnostics.input,
+        rules.results_catalog.output,
 
 
 localrules:

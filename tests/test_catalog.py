@@ -14,7 +14,15 @@ import pytest
 from bridging.cli import main
 from bridging.errors import ConfigError, InputDataError
 from bridging.fixtures.mock import mock_cesm2, mock_gfdl_cm4, mock_oras5
-from bridging.io.catalog import build_catalog, find_files, listing_fingerprint, open_source, parse_file, scan
+from bridging.io.catalog import (
+    build_catalog,
+    find_files,
+    listing_fingerprint,
+    load_datasets,
+    open_source,
+    parse_file,
+    scan,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +106,31 @@ def test_catalog_json_csv_and_search_through_intake_esm(archive, tmp_path, monke
     assert len(oras) == 12
     ds = open_source(json_path, {"project": "oras5", "source_id": "ORAS5", "variable_id": "sosstsst"})
     assert ds.sizes["time"] == 12 and "sst" in ds
+
+
+def test_intake_esm_loads_every_source_oras5_included(archive, tmp_path):
+    """A user's intake-esm call: each dataset's files joined along its own record dimension (time in CMIP6 files,
+    time_counter in ORAS5's) and its variables merged, the files read as they are."""
+    import intake
+
+    json_path, _ = build_catalog([archive], tmp_path / "catalog.json")
+    dsets = load_datasets(json_path)
+    assert set(dsets) == {
+        "cmip6.CESM2.historical.Omon.gn", "cmip6.GFDL-CM4.historical.Omon.gn",
+        "oras5.ORAS5.reanalysis.monthly_highres_2D.ORCA025",
+    }  # fmt: skip
+    oras5 = dsets["oras5.ORAS5.reanalysis.monthly_highres_2D.ORCA025"]
+    assert {"sosstsst", "so20chgt"} <= set(oras5.data_vars) and oras5.sizes["time_counter"] == 12
+    assert oras5["time_counter"].to_index().is_monotonic_increasing
+    gfdl = dsets["cmip6.GFDL-CM4.historical.Omon.gn"]
+    assert {"tos", "thetao"} <= set(gfdl.data_vars) and gfdl.sizes["time"] == 36  # three one-year tos files
+    # the plain call on one dataset (one key: intake-esm's thread pool opens nothing in parallel)
+    cat = intake.open_esm_datastore(str(json_path))
+    one = cat.search(source_id="ORAS5").to_dataset_dict(threaded=False, progressbar=False)
+    assert list(one) == ["oras5.ORAS5.reanalysis.monthly_highres_2D.ORCA025"]
+    assert one["oras5.ORAS5.reanalysis.monthly_highres_2D.ORCA025"].sizes["time_counter"] == 12
+    with pytest.raises(InputDataError, match="catalog does not exist"):
+        load_datasets(tmp_path / "nope.json")
 
 
 def test_search_errors_name_the_catalog_and_the_choices(archive, tmp_path):

@@ -97,6 +97,30 @@ def test_every_output_opens_without_warnings_and_is_cf_complete(tiny_run, tmp_pa
     assert not errors, json.dumps(errors, indent=1)[:4000]
 
 
+def test_results_catalog_opens_every_output(tiny_run):
+    """results/<run>/catalog.json lists every store and diagnostics file of the run, and intake-esm opens each."""
+    import intake
+
+    from bridging.io.catalog import load_datasets
+
+    run = tiny_run / RUN
+    stores = {p.relative_to(run) for p in run.glob("**/*.zarr")} | {p.relative_to(run) for p in run.glob("**/*.nc")}
+    stores -= {p.relative_to(run) for p in run.glob("weights/*.nc")}  # regrid weights: not a result
+    cat = intake.open_esm_datastore(str(run / "catalog.json"))
+    listed = {Path(p.removeprefix("file://")).relative_to(run.resolve()) for p in cat.df["path"]}
+    assert listed == stores and len(listed) == 33
+    dsets = load_datasets(run / "catalog.json")
+    assert set(dsets) == set(cat.keys()) and len(dsets) == 33
+    assert dsets["bridging.DEMO-CESM2"].sizes["member"] == 2
+    assert "innovation_ratio" in dsets["assimilation.DEMO-CESM2"]
+    assert "sst_regression_nino3" in dsets["maps.bridging_DEMO-CESM2"]
+    assert "sosstsst" not in dsets["ingested.ORAS5"] and "sst" in dsets["ingested.ORAS5"]
+    one = cat.search(kind="bridging", source_id="DEMO-GFDL-CM4").to_dataset_dict(
+        progressbar=False, xarray_open_kwargs={"chunks": {}}
+    )
+    assert one["bridging.DEMO-GFDL-CM4"]["sst"].dims == ("member", "time", "lat", "lon")
+
+
 def test_report(tiny_run, tmp_path):
     report = tmp_path / "report.html"
     snakemake(tiny_run, "--report", str(report), *TINY, timeout=600)
@@ -117,8 +141,13 @@ def _overlay(work: Path, text: str) -> str:
     return str(path.relative_to(work))
 
 
-def _per_model(**rules: int) -> dict[str, int]:
-    return {name: count * len(MODELS) for name, count in rules.items()} | {"all": 1}
+def _per_model(catalog: bool = True, **rules: int) -> dict[str, int]:
+    """Jobs per model, and the run's one `all` and (when an output changes) its one results catalog."""
+    return (
+        {name: count * len(MODELS) for name, count in rules.items()}
+        | {"all": 1}
+        | ({"results_catalog": 1} if catalog else {})
+    )
 
 
 def test_reruns_after_edits(tiny_run, tmp_path):
@@ -142,7 +171,7 @@ def test_reruns_after_edits(tiny_run, tmp_path):
 
     # (c) a plotting option: figures only (the propagation rule draws one)
     jobs = _dry_run_jobs(work, _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
-    assert jobs == _per_model(diagnostics_plots=1, explain=1, propagation=1)
+    assert jobs == _per_model(diagnostics_plots=1, explain=1, propagation=1, catalog=False)
 
     # (e) a comment-only edit of a config file: nothing
     (work / "config/edit.yaml").unlink()

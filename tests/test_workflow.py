@@ -24,6 +24,7 @@ EXPECTED_RULES = {
     "train_forecast",
     "assimilate",
     "decode",
+    "results_catalog",
 }
 
 

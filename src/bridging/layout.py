@@ -7,6 +7,7 @@ without path options reads and writes exactly the files of the rule it stands fo
 
 The run folder (``RUN``)::
 
+    catalog.json, catalog.csv               the catalog of the run's outputs (intake-esm)
     catalog/catalog.json, catalog.csv       the input catalog
     weights/<source>.nc                     regrid weights per source
     stores/<source>.zarr                    analysis-ready stores: operational models, the reanalysis, and the
@@ -92,6 +93,11 @@ class RunLayout:
     def catalog(self, suffix: str = "json") -> str:
         """The input catalog: its JSON (``suffix="json"``) or the CSV it points to (``"csv"``)."""
         return self.path("catalog", f"catalog.{_check(suffix, ('json', 'csv'), 'catalog suffix')}")
+
+    # -------------------------------------------------------------------------------------------------- outputs
+    def results_catalog(self, suffix: str = "json") -> str:
+        """The intake-esm catalog of the run's outputs, ``catalog.json`` (or its CSV table) in the run folder."""
+        return self.path(f"catalog.{_check(suffix, ('json', 'csv'), 'results catalog suffix')}")
 
     def weights(self, source: str) -> str:
         return self.path("weights", f"{source}.nc")

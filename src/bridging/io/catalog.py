@@ -11,6 +11,14 @@ Files are recognised by name, without opening them (a CMIP6 archive holds tens o
 The catalog is an ESM collection (JSON + CSV, absolute paths; https://github.com/NCAR/esm-collection-spec), with a
 ``project`` column (``cmip6`` | ``oras5``). Stages read it through :func:`find_files` / :func:`open_source`, which
 search it with intake-esm (works under pandas 3) and open the files with :mod:`bridging.io.readers`.
+
+Users may also open it with intake-esm directly. ``to_dataset_dict`` joins each dataset's files with
+``xr.combine_by_coords``, which finds the record dimension itself (``time`` in CMIP6 files, ``time_counter`` in
+ORAS5's), so the catalog names no join dimension and the files are read as they are. But intake-esm opens the
+datasets in threads, and netCDF4-python (>= 1.6.1) is not thread-safe: a plain ``to_dataset_dict()`` over several
+netCDF datasets can crash the interpreter (intake-esm issue #697; about one run in two on the demo catalog).
+:func:`load_datasets` opens them one at a time, as does ``cat[key].to_dask()`` on a datastore opened with
+``threaded=False``; ``cat.search(...).to_dataset_dict(threaded=False)`` is safe for a query that selects one key.
 """
 
 from __future__ import annotations
@@ -153,7 +161,8 @@ def collection_spec(csv_name: str) -> dict:
                     "attribute_name": "member_id",
                     "options": {"coords": "minimal", "compat": "override"},
                 },
-                {"type": "join_existing", "attribute_name": "time_range", "options": {"dim": "time"}},
+                # no "dim": intake-esm combines by coordinates, along time (CMIP6) or time_counter (ORAS5)
+                {"type": "join_existing", "attribute_name": "time_range"},
             ],
         },
     }
@@ -206,6 +215,22 @@ def load_catalog(catalog_json: str | Path):
         return intake_esm.esm_datastore(str(catalog_json))
     except Exception as err:
         raise InputDataError(catalog_json, f"cannot read the catalog ({type(err).__name__}: {err})") from None
+
+
+def load_datasets(catalog_json: str | Path, **query) -> dict:
+    """Every dataset of an intake-esm catalog (this one or the run's results catalog), or of its ``query`` subset,
+    as {key: xr.Dataset}: intake-esm's own aggregation, one dataset and one file at a time (see the module note on
+    threads), each variable in the chunks its file or store has (intake-esm's default ``chunks="auto"`` refuses
+    the object-dtype variables of some stores). Errors name the catalog."""
+    import intake
+
+    catalog_json = Path(catalog_json)
+    if not catalog_json.is_file():
+        raise InputDataError(catalog_json, "catalog does not exist")
+    cat = intake.open_esm_datastore(str(catalog_json), threaded=False)
+    if query:
+        cat = cat.search(**query)
+    return {key: cat[key](xarray_open_kwargs={"chunks": {}}).to_dask() for key in cat.keys()}
 
 
 def _months(time_range: str) -> tuple[int, int] | None:

@@ -3,6 +3,9 @@ in one line naming the file and the variable."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from bridging.errors import InputDataError
@@ -54,3 +57,13 @@ def test_other_units_are_refused_in_one_line_naming_file_and_variable(units, can
         field_conversion(units, canonical, path="/data/x_file.nc", variable="myvar")
     text = str(err.value)
     assert "/data/x_file.nc" in text and "myvar" in text and "\n" not in text
+
+
+def test_loading_the_registry_logs_nothing():
+    """cf_xarray redefines some of pint's units; pint's warnings about it stay out of the rules' logs."""
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO); from bridging.io.units import conversion; "
+        "print(conversion('K', 'degC', path=None, variable='x'))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "(1.0, -273.15)" and proc.stderr == "", proc.stderr

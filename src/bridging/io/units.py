@@ -11,6 +11,7 @@ there.
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 from ..errors import InputDataError
@@ -28,8 +29,14 @@ TEMPERATURE_ALIASES = {
 @functools.cache
 def registry():
     """The pint registry with the CF / UDUNITS spellings (loaded on first use: pint takes ~0.3 s to build it)."""
-    from cf_xarray.units import units
-
+    # cf_xarray redefines a few of pint's units (degrees_east …), which pint logs as warnings in every rule's log.
+    pint_log = logging.getLogger("pint")
+    level = pint_log.level
+    pint_log.setLevel(logging.ERROR)
+    try:
+        from cf_xarray.units import units
+    finally:
+        pint_log.setLevel(level)
     return units
 
 

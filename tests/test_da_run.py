@@ -4,6 +4,8 @@ state and a PCA-like linear autoencoder) on a synthetic operational model and sy
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -609,3 +611,12 @@ def test_consistency_warnings_tell_the_filter_from_the_autoencoder():
     assert "experiment 1" in warnings[2] and "drifting off" in warnings[2]
     # A free run has no analysis whose spread could collapse.
     assert len(health_warnings([row], ratio_max=2.0, consistency_min=0.9, assimilating=False, baseline=0.6)) == 2
+
+
+def test_progress_lines_show_month_over_total_and_eta(world, monkeypatch, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="bridging.da.run")
+    _run(world, monkeypatch, tmp_path / "p.zarr", da=_da(months=24))
+    lines = [r.getMessage() for r in caplog.records if r.name == "bridging.da.run" and "s/month" in r.getMessage()]
+    assert [line.split(",")[0] for line in lines] == ["month 12/24 (50%)", "month 24/24 (100%)"], lines
+    assert all(re.search(r"elapsed \d+s, ETA \d+s: innovation ratio", line) for line in lines), lines
+    assert lines[-1].split("ETA ")[1].startswith("0s")

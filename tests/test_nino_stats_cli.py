@@ -149,3 +149,50 @@ def test_installed_entry_point(store_and_file):
     proc = subprocess.run([str(exe), "nino-stats", str(store), "--json"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["n_months"] == 480
+
+
+def _variant(nc: Path, out: Path, *, units: str, scale: float = 1.0, offset: float = 0.0, grid: str = "1d") -> Path:
+    """The CMIP-like file with other temperature units and another coordinate layout: ``1d`` keeps 1-D
+    latitude/longitude; ``nav`` stores them as NEMO's 2-D nav_lat/nav_lon on (y, x) dims, with CF attributes only;
+    ``attrs`` renames the 1-D axes to names no list knows (yc/xc), found by their standard_name and units alone."""
+    ds = xr.open_dataset(nc, decode_times=False)
+    ds["tos"] = ds["tos"] * scale + offset
+    ds["tos"].attrs = {"standard_name": "sea_surface_temperature", "units": units}
+    if grid == "nav":
+        lat2, lon2 = np.meshgrid(ds["latitude"].values, ds["longitude"].values, indexing="ij")
+        ds = ds.rename({"latitude": "y", "longitude": "x"}).drop_vars(["y", "x"])
+        ds["nav_lat"] = (("y", "x"), lat2, {"standard_name": "latitude", "units": "degrees_north"})
+        ds["nav_lon"] = (("y", "x"), lon2, {"standard_name": "longitude", "units": "degrees_east"})
+        ds = ds.set_coords(["nav_lat", "nav_lon"])
+    elif grid == "attrs":
+        ds = ds.rename({"latitude": "yc", "longitude": "xc"})
+    ds.to_netcdf(out, encoding={"tos": {"_FillValue": 1e20, "dtype": "float32"}})
+    return out
+
+
+@pytest.mark.parametrize(
+    "units, scale, offset, grid",
+    [("degree_Celsius", 1.0, 0.0, "1d"), ("degree_Celsius", 1.0, 0.0, "nav"), ("K", 1.0, 273.15, "attrs")],
+)
+def test_any_udunits_temperature_and_cf_coordinates(store_and_file, capsys, tmp_path, units, scale, offset, grid):
+    """The issue's acceptance: SST in "degree_Celsius" on latitude/longitude, and on 2-D nav_lat/nav_lon with CF
+    attributes, give the numbers of the file in degC on lat/lon (kelvins on unlisted names too)."""
+    _, nc = store_and_file
+    _, out, _ = run_cli(capsys, nc, "--variable", "tos", "--json")
+    reference = json.loads(out)
+    variant = _variant(nc, tmp_path / f"{grid}.nc", units=units, scale=scale, offset=offset, grid=grid)
+    code, out, err = run_cli(capsys, variant, "--variable", "tos", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    for key in ("nino3", "nino34", "nino4"):
+        for moment in ("std", "skewness", "kurtosis"):
+            assert result[key][moment] == pytest.approx(reference[key][moment], rel=1e-4, abs=1e-6)
+    assert result["events"] == reference["events"]
+
+
+def test_units_that_are_not_a_temperature_are_refused(store_and_file, capsys, tmp_path):
+    _, nc = store_and_file
+    variant = _variant(nc, tmp_path / "kg.nc", units="kg")
+    code, out, err = run_cli(capsys, variant, "--variable", "tos")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and str(variant) in err and "tos: units 'kg' ([mass]) are not a temperature" in err

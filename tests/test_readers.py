@@ -82,7 +82,7 @@ def test_kelvin_and_degc_spellings(tmp_path):
     np.testing.assert_allclose(
         t, linear_profiles(src.sst, src.thermocline_depth, MOCK_DEPTHS), atol=1e-4, equal_nan=True
     )
-    for units in ("C", "degC", "deg_C", "°C", "Celsius", "degrees_C"):
+    for units in ("C", "degC", "deg_C", "°C", "Celsius", "degrees_C", "degree_Celsius"):
         o = mock_oras5(tmp_path / f"o{len(units)}{units[-1]}", first_year=2014, n_years=1, sst_units="C")
         for p in o.files["sosstsst"]:
             _set_attr(p, "sosstsst", units=units)
@@ -202,15 +202,32 @@ def test_missing_variable(tmp_path):
     assert str(path) in str(err.value)
 
 
-def test_unknown_units(tmp_path):
-    src = mock_cesm2(tmp_path, n_years=1)
-    _set_attr(src.files["tos"][0], "tos", units="furlongs")
-    with pytest.raises(InputDataError, match="unknown temperature units 'furlongs'") as err:
+@pytest.mark.parametrize(
+    "units, message", [("kg", r"tos: units 'kg' \(\[mass\]\) are not a temperature"), ("furlongs", "not a temperature")]
+)
+def test_units_that_are_not_a_temperature_are_refused(tmp_path, units, message):
+    src = mock_cesm2(tmp_path, n_years=1, with_thetao=False)
+    _set_attr(src.files["tos"][0], "tos", units=units)
+    with pytest.raises(InputDataError, match=message) as err:
         open_variable(src.files["tos"], "tos")
-    assert str(src.files["tos"][0]) in str(err.value)
-    _set_attr(src.files["thetao"][0], "lev", units="fathoms")
-    with pytest.raises(InputDataError, match="unknown units 'fathoms'"):
+    assert str(src.files["tos"][0]) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_levels_in_units_that_are_not_a_length_are_refused(tmp_path):
+    src = mock_cesm2(tmp_path, n_years=1)
+    _set_attr(src.files["thetao"][0], "lev", units="zorks")
+    with pytest.raises(InputDataError, match="vertical coordinate 'lev': unknown length units 'zorks'"):
         open_variable(src.files["thetao"], "thetao")
+
+
+def test_any_udunits_length_converts_the_levels(tmp_path):
+    src = mock_cesm2(tmp_path, n_years=1)
+    reference = open_variable(src.files["thetao"], "thetao")["depth"].values
+    for path in src.files["thetao"]:
+        with netCDF4.Dataset(path, "a") as nc:  # centimetres → decimetres
+            nc["lev"][:] = nc["lev"][:] / 10.0
+            nc["lev"].units = "dm"
+    np.testing.assert_allclose(open_variable(src.files["thetao"], "thetao")["depth"].values, reference)
 
 
 def test_mislabelled_kelvin_is_implausible(tmp_path):

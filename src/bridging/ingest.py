@@ -9,7 +9,7 @@ fields, monthly climatology and anomaly std over the configured years) and writt
 Memory: ``thetao`` is read lazily in time chunks of ``ingest.read_chunk_mb`` and reduced to the 2-D thermocline
 depth and regridded chunk by chunk; only the regridded fields, small on the target grid (months × 41 × 161 × 4 B,
 52 MB per field for 165 years), are held in memory. The dask scheduler comes from ``ingest.scheduler``
-(see :func:`dask_scheduler`).
+(see :func:`dask_scheduler`); the share of the computation done is logged as it runs (:mod:`bridging.progress`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .grid import TargetGrid
 from .io.catalog import find_files
 from .io.plausibility import bounded_file_cache
 from .io.readers import input_files, open_variable
+from .progress import compute, dask_progress
 from .regrid import load_weights, regrid, save_weights, weights_from_config
 from .settings import (
     DataSection,
@@ -261,10 +262,13 @@ def ingest_source(
         sst_ds["sst"], w, check_mask=True, max_missing_fraction=ingest.regrid.max_missing_fraction, label=sst_files
     )
     thermo_t = regrid(thermo, w, label=thermo_files)
-    import dask
-
-    with dask_scheduler(ingest, threads), bounded_file_cache():
-        sst_values, thermo_values = dask.compute(sst_t, thermo_t)
+    label = f"{spec.name}: reading, thermocline depth and regridding"
+    with (
+        dask_scheduler(ingest, threads) as client,
+        bounded_file_cache(),
+        dask_progress(label, client=client) as progress,
+    ):
+        sst_values, thermo_values = compute(sst_t, thermo_t, progress=progress)
     if not np.isfinite(thermo_values.values).any():
         what = (
             f"no column crosses the {ingest.isotherm:g} °C isotherm (ingest.isotherm)"
@@ -336,10 +340,12 @@ def _check_ocean(store: xr.Dataset, sst: xr.DataArray, thermo: xr.DataArray, fil
 OUTPUT_SUFFIXES = (".nc", ".zarr")
 
 
-def _write_output(ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None = None, label=None) -> Path:
+def _write_output(
+    ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None = None, label=None, progress=None
+) -> Path:
     """Write ``ds`` (lazy) to ``out`` (.nc or .zarr) atomically, in one pass. ``refuse_all_nan``: the reason to give
-    when its data variable holds no finite value (counted while writing; nothing is left behind then)."""
-    import dask
+    when its data variable holds no finite value (counted while writing; nothing is left behind then). ``progress``:
+    from :func:`bridging.progress.dask_progress`."""
     import dask.array as dsa
 
     from .atomic import atomic_output, consolidate, variable_length_strings, zarr_write_options
@@ -357,7 +363,7 @@ def _write_output(ds: xr.Dataset, out: str | Path, *, refuse_all_nan: str | None
             )
         else:
             write = ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding, compute=False)
-        _, n_finite = dask.compute(write, finite)
+        _, n_finite = compute(write, finite, progress=progress)
         if refuse_all_nan is not None and int(n_finite) == 0:
             raise InputDataError(label, f"{name} is undefined (NaN) everywhere: {refuse_all_nan}; nothing written")
         if out.suffix == ".zarr":
@@ -422,8 +428,12 @@ def regrid_files(
         "regrid_method": weights.method,
         "history": f"bridging regrid ({__version__})",
     }
-    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
-        return _write_output(result, out)
+    with (
+        dask_scheduler(scheduler or {"scheduler": "threads"}, threads) as client,
+        bounded_file_cache(),
+        dask_progress(f"regridding to {out}", client=client) as progress,
+    ):
+        return _write_output(result, out, progress=progress)
 
 
 def thermocline_files(
@@ -450,5 +460,9 @@ def thermocline_files(
     result = depth.to_dataset()
     result.attrs = {"source_files": "\n".join(input_files(ds)), "history": f"bridging thermocline ({__version__})"}
     reason = f"no column crosses the {isotherm:g} °C isotherm (is it within the profiles' range?)"
-    with dask_scheduler(scheduler or {"scheduler": "threads"}, threads), bounded_file_cache():
-        return _write_output(result, out, refuse_all_nan=reason, label=input_files(ds))
+    with (
+        dask_scheduler(scheduler or {"scheduler": "threads"}, threads) as client,
+        bounded_file_cache(),
+        dask_progress(f"thermocline depth to {out}", client=client) as progress,
+    ):
+        return _write_output(result, out, refuse_all_nan=reason, label=input_files(ds), progress=progress)

@@ -18,7 +18,17 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def add_config_option(p) -> None:
-    p.add_argument("--config", nargs="+", default=[], metavar="FILE", help="config files merged over the defaults")
+    """``--config FILE [FILE ...]``, repeatable: YAML files merged in order over the defaults. The defaults are the
+    typed settings' own (:mod:`bridging.settings`, of which config/config.default.yaml is a generated copy), so a
+    command needs no file of the checkout and runs from any directory."""
+    p.add_argument(
+        "--config",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="config files merged in order over the defaults (repeatable)",
+    )
 
 
 def add_model_option(p) -> None:
@@ -30,8 +40,8 @@ def add_device_option(p) -> None:
 
 
 def load_settings(args):
-    """The validated config of ``--config`` (the defaults when none is given); its ``outputs.zarr_format`` becomes
-    the format of the stores the command writes."""
+    """The validated config of ``--config`` (the defaults, from the code, when none is given); its
+    ``outputs.zarr_format`` becomes the format of the stores the command writes."""
     # The settings package imports pydantic; `bridging --help` imports every command module, so it loads here.
     from ..settings import Config, load_config
 

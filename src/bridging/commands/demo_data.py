@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..atomic import check_writable
-from ._options import add_config_option
+from ._options import add_config_option, load_settings
 
 
 def register(sub) -> None:
@@ -22,9 +22,8 @@ def run(args) -> int:
     # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..demo.generate import generate_demo_data, load_statistics, plan_sources
     from ..idealized.stats import summary_line
-    from ..settings import DemoSection, load_config
 
-    demo = load_config(*args.config).demo if args.config else DemoSection()
+    demo = load_settings(args).demo
     if args.full_record:
         demo.full_record = True
     out = generate_demo_data(check_writable(args.out or demo.output_dir), demo)

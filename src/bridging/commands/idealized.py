@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..atomic import check_writable
-from ._options import add_config_option
+from ._options import add_config_option, load_settings
 
 
 def register(sub) -> None:
@@ -28,10 +28,9 @@ def run(args) -> int:
     # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..idealized.run import open_run, run_to_zarr
     from ..idealized.stats import run_statistics, summary_line
-    from ..settings import IdealizedSection, load_config
 
     check_writable(args.out, (".zarr",))
-    section = load_config(*args.config).idealized if args.config else IdealizedSection()
+    section = load_settings(args).idealized
     out = run_to_zarr(
         args.out,
         section,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import check_writable
+from ._options import add_config_option, load_settings
 
 
 def register(sub) -> None:
@@ -12,12 +13,12 @@ def register(sub) -> None:
         "ingest",
         help="build a source's store (sst, thermocline depth on the target grid) through the catalog",
         description="Catalog → readers → thermocline depth → regridding → RUN/stores/<source>.zarr, as the ingest rule "
-        "does, with the data/grid/ingest sections of the given config files.",
+        "does, with the data/grid/ingest sections of the config (the defaults, or --config files merged over them).",
     )
     p.add_argument("--catalog", required=True, help="catalog JSON (from `bridging catalog`)")
     p.add_argument("--source", required=True, help="source name: an operational model's `name` or the reanalysis name")
     p.add_argument("--out", required=True, help="store to write (.zarr)")
-    p.add_argument("--config", nargs="*", default=["config/config.default.yaml"], help="config files merged in order")
+    add_config_option(p)
     p.add_argument(
         "--weights", default=None,
         help="precomputed regrid weights; default: computed now and saved next to --out as <out>.weights.nc",
@@ -29,9 +30,8 @@ def register(sub) -> None:
 def run(args) -> int:
     # the scientific stack loads only when the command runs: `bridging --help` imports every command module
     from ..ingest import build_weights, ingest_source, source_config
-    from ..settings import load_config
 
-    cfg = load_config(*args.config)
+    cfg = load_settings(args)
     check_writable(args.out, (".zarr",))
     if args.weights is None:
         check_writable(Path(args.out).with_suffix(".weights.nc"), (".nc",))

@@ -31,6 +31,7 @@ import xarray as xr
 from .. import __version__
 from ..atomic import write_text_atomic, zarr_write_options
 from ..errors import ConfigError
+from ..progress import Eta
 from ..runtime import resolve_device
 from ..settings import DASection
 from ..stores import provenance
@@ -121,7 +122,7 @@ def run_filter_stage(
         state,
         stop_month=inputs.months,
         block_months=da.checkpoint_months,
-        on_block=_BlockMonitor(run, sidecar, setup, ae_check),
+        on_block=_BlockMonitor(run, sidecar, setup, ae_check, state.month),
         time_values=inputs.time,
     )
 
@@ -379,10 +380,11 @@ def _store_attrs(run: FilterRun, settings: dict, input_paths) -> dict:
 class _BlockMonitor:
     """After each block: write it and the filter state to the sidecar, log the block's statistics and warnings."""
 
-    def __init__(self, run: FilterRun, sidecar: FilterSidecar, setup: CycleSetup, ae_check: dict):
+    def __init__(self, run: FilterRun, sidecar: FilterSidecar, setup: CycleSetup, ae_check: dict, start_month: int):
         self.run, self.sidecar, self.ae_check = run, sidecar, ae_check
         self.obs_var = setup.obs_var.cpu().numpy()
-        self.clock = time.perf_counter()
+        # month / total, rate and time left, measured from where this process started (a resumed run)
+        self.eta = Eta(run.inputs.months, start=start_month)
 
     def __call__(self, result: BlockResult, state: FilterState) -> None:
         self.sidecar.save_block(result, state)
@@ -394,17 +396,14 @@ class _BlockMonitor:
             inputs.n_latent,
             self.run.consistency_members * inputs.layout.size,
         )
-        now, months = time.perf_counter(), result.members.shape[0]
+        done = result.first_month + result.members.shape[0]
         log.info(
-            "months %d–%d done (%.2f s/month): innovation ratio %s, consistency corr %s, spread latent %s",
-            result.first_month,
-            result.first_month + months - 1,
-            (now - self.clock) / months,
+            "%s: innovation ratio %s, consistency corr %s, spread latent %s",
+            self.eta.line(done),
             format_values(row["innovation_ratio"]),
             format_values(row.get("consistency_correlation", [])),
             format_values(row["spread_latent"]),
         )
-        self.clock = now
         for w in health_warnings(
             [row],
             ratio_max=da.innovation_ratio_warn,

@@ -10,9 +10,9 @@ Indices are anomalies against the monthly climatology of the analysed record (po
 community definitions; since the box mean is linear and the cell set is fixed, this equals the box mean of the
 anomaly field. A Kelvin-vs-Celsius offset therefore cancels, so no unit conversion is needed for the indices.
 
-Any regular latitude/longitude grid is accepted: coordinates named ``lat``/``latitude``/``nav_lat`` and
-``lon``/``longitude``/``nav_lon`` (or with CF ``standard_name``), longitudes in 0–360 or −180–180, latitudes in either
-order, any calendar (only (year, month) is used, :func:`bridging.timeaxis.year_month`).
+Any regular latitude/longitude grid is accepted: the coordinates are found by cf-xarray (CF attributes such as
+``standard_name`` or ``units: degrees_north``, else latitude/longitude-like names; 1-D, or 2-D like NEMO's
+``nav_lat``/``nav_lon`` when regular), longitudes in 0–360 or −180–180, latitudes in either order, any calendar (only (year, month) is used, :func:`bridging.timeaxis.year_month`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import xarray as xr
 
 from ..errors import InputDataError
 from ..idealized.reconstruction import CF23Reconstruction, has_node_fields
+from ..io.coords import TIME_NAMES, horizontal_pairs
+from ..io.coords import time_dim as find_time_dim
 from ..stores import FIELDS, anomalies, monthly_climatology, open_store, open_zarr
 from ..timeaxis import month_counter, year_month
 
@@ -77,23 +79,8 @@ WP_THERMOCLINE = IndexBox(
 BOXES: dict[str, IndexBox] = {b.name: b for b in (NINO3, NINO34, NINO4, WP_THERMOCLINE)}
 NINO_INDICES = ("nino3", "nino34", "nino4")
 
-LAT_NAMES = ("lat", "latitude", "nav_lat", "nav_latitude")
-LON_NAMES = ("lon", "longitude", "nav_lon", "nav_longitude")
-TIME_NAMES = ("time", "time_counter", "t")
-
 
 # --------------------------------------------------------------------------------------------------- input files
-
-
-def _find_coord(ds: xr.Dataset, da: xr.DataArray, names: tuple[str, ...], standard_name: str) -> str | None:
-    candidates = list(da.coords) + [v for v in ds.variables if v not in da.coords]
-    for name in candidates:
-        if str(name).lower() in names:
-            return str(name)
-    for name in candidates:
-        if ds[name].attrs.get("standard_name") == standard_name:
-            return str(name)
-    return None
 
 
 def _regular_1d(values: xr.DataArray, along: str, path, what: str) -> np.ndarray:
@@ -118,29 +105,33 @@ def normalise_grid(ds: xr.Dataset, variable: str, path=None) -> xr.DataArray:
         have = ", ".join(sorted(str(v) for v in ds.data_vars)) or "none"
         raise InputDataError(path, f"no variable {variable!r} (data variables: {have})")
     da = ds[variable]
-    lat_name = _find_coord(ds, da, LAT_NAMES, "latitude")
-    lon_name = _find_coord(ds, da, LON_NAMES, "longitude")
-    if lat_name is None or lon_name is None:
+    # The pairs cf-xarray finds (CF attributes, then names) that span the variable: 1-D axes first (a regular grid),
+    # then 2-D ones (a regular grid stored as nav_lat/nav_lon, checked below to be regular).
+    pairs, spanning = horizontal_pairs(ds, da, by_name=False)
+    if not spanning:
+        shown = "; ".join(f"{la}{tuple(ds[la].dims)} / {lo}{tuple(ds[lo].dims)}" for la, lo in pairs) or "none found"
         raise InputDataError(
-            path, f"{variable!r} has no latitude/longitude coordinates (looked for {LAT_NAMES} / {LON_NAMES})"
+            path,
+            f"{variable!r} {da.dims} has no latitude/longitude coordinates spanning its dimensions (candidates by CF "
+            f"attributes standard_name/units/axis or by name: {shown})",
         )
+    spanning.sort(key=lambda p: p[2] != "regular")
+    lat_name, lon_name, kind = spanning[0]
     lat, lon = ds[lat_name], ds[lon_name]
-    if lat.ndim == 1 and lon.ndim == 1:
+    if kind == "regular":
         ydim, xdim = lat.dims[0], lon.dims[0]
         lat_values, lon_values = np.asarray(lat.values, float), np.asarray(lon.values, float)
-    elif lat.ndim == 2 and lon.ndim == 2 and lat.dims == lon.dims:
+    else:
         ydim, xdim = lat.dims
         lat_values = _regular_1d(lat, xdim, path, f"latitude {lat_name!r}")
         lon_values = _regular_1d(lon, ydim, path, f"longitude {lon_name!r}")
-    else:
-        raise InputDataError(
-            path, f"cannot interpret latitude {lat_name!r} {lat.dims} / longitude {lon_name!r} {lon.dims}"
-        )
     if ydim not in da.dims or xdim not in da.dims:
         raise InputDataError(path, f"{variable!r} {da.dims} does not span the latitude/longitude dims ({ydim}, {xdim})")
-    time_dim = next((d for d in da.dims if str(d).lower() in TIME_NAMES), None)
+    time_dim = find_time_dim(da, ds)
     if time_dim is None:
-        raise InputDataError(path, f"{variable!r} {da.dims} has no time dimension (looked for {TIME_NAMES})")
+        raise InputDataError(
+            path, f"{variable!r} {da.dims} has no time dimension (looked for {TIME_NAMES} and CF time coordinates)"
+        )
     extra = [d for d in da.dims if d not in (ydim, xdim, time_dim, "member")]
     for dim in extra:
         if da.sizes[dim] != 1:

@@ -262,17 +262,19 @@ def bounded_file_cache():
 
 def screen_field(field, path, *, canonical: str = "sst", chunk_mb: float = 128.0):
     """A field of a user's file (``xarray.DataArray`` with dims ``(time, lat, lon)``, 1-D or 2-D ``lat``/``lon``
-    coordinates, not yet loaded) converted to °C by its ``units`` attribute (unknown units are taken as °C) and
+    coordinates, not yet loaded) converted to °C by its ``units`` attribute (any UDUNITS temperature; a field without
+    units is taken as °C, and the range check catches kelvins; units that are not a temperature are refused) and
     screened lazily as :func:`bridging.io.readers.open_variable` screens what it reads: undeclared fill values →
     NaN; values outside the plausible range, isolated spikes and damaged chunks → errors naming ``path``, the month
     and the location."""
     import xarray as xr
 
-    from .readers import TEMPERATURE, TEMPERATURE_UNITS, _units_key
+    from .units import TEMPERATURE, field_conversion
 
+    units = field.attrs.get("units")
     scale, offset = (1.0, 0.0)
-    if canonical in TEMPERATURE:
-        scale, offset = TEMPERATURE_UNITS.get(_units_key(field.attrs.get("units")), (1.0, 0.0))
+    if canonical in TEMPERATURE and units is not None and str(units).strip():
+        scale, offset = field_conversion(units, canonical, path=path, variable=str(field.name))
     per_month = 4.0 * float(np.prod([n for d, n in field.sizes.items() if d != "time"]))
     months_per_chunk = max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
     data = read_lazily(field.variable, Path(path), str(field.name), (months_per_chunk, *field.shape[1:]))

@@ -13,8 +13,11 @@ lazy (dask) ``xarray.Dataset`` holding
   from the CF time (midpoint of ``time_bnds`` when present; any cftime calendar, also GFDL's ``calendar_type``)
   or, for ORAS5, taken from the file name.
 
+Units go through pint with the UDUNITS spellings (:mod:`bridging.io.units`); the latitude, longitude and time
+are found by their conventional names, else by cf-xarray's detection (:mod:`bridging.io.coords`).
+
 Every problem that makes a file unusable raises :class:`~bridging.errors.InputDataError` naming the file(s):
-unreadable or truncated files, a missing variable, unknown units, an unknown grid layout, duplicate or overlapping
+unreadable or truncated files, a missing variable, units that are not a temperature / length, an unknown grid layout, duplicate or overlapping
 months, time running backwards, missing months, grids that differ between files, implausible values. Values are
 checked in every month as the data are read (:mod:`bridging.io.plausibility`: undeclared fill values → NaN, values
 outside the physical range and isolated spikes → error naming the month and the location), and a read that fails
@@ -38,7 +41,9 @@ import xarray as xr
 from ..errors import InputDataError
 from ..regrid import grid_fingerprint
 from ..timeaxis import month_counter, time_from_year_month, year_month_from_counter
+from .coords import horizontal_pairs, time_dim
 from .plausibility import FILL_THRESHOLD, PLAUSIBLE, mask_fill_values, read_lazily, screen_array
+from .units import TEMPERATURE, conversion, field_conversion
 
 log = logging.getLogger(__name__)
 
@@ -50,38 +55,8 @@ CANONICAL_NAMES = {
     "votemper": "thetao",
     "so20chgt": "thermocline_depth",
 }
-TEMPERATURE = ("sst", "thetao")
-#: lower-cased unit strings → (scale, offset) that convert to °C / metres
-TEMPERATURE_UNITS = {
-    **{
-        u: (1.0, 0.0)
-        for u in (
-            "degc",
-            "deg_c",
-            "degrees_c",
-            "degree_c",
-            "degrees_celsius",
-            "degree_celsius",
-            "celsius",
-            "c",
-            "°c",
-            "deg c",
-            "degrees c",
-            "degree c",
-        )
-    },  # fmt: skip
-    **{u: (1.0, -273.15) for u in ("k", "kelvin", "degk", "deg_k", "degrees_k", "degree_k")},
-}
-LENGTH_UNITS = {
-    **{u: 1.0 for u in ("m", "meter", "meters", "metre", "metres")},
-    **{u: 0.01 for u in ("cm", "centimeter", "centimeters", "centimetre", "centimetres")},
-}
 #: the deepest plausible level centre (m): deeper vertical coordinates are mislabelled (centimetres labelled m)
 MAX_LEVEL_DEPTH = 11000.0
-
-LAT_NAMES = ("lat", "latitude", "nav_lat", "nav_lat_grid_T", "TLAT", "geolat", "yh_lat")
-LON_NAMES = ("lon", "longitude", "nav_lon", "nav_lon_grid_T", "TLONG", "geolon", "xh_lon")
-TIME_NAMES = ("time", "time_counter", "t")
 
 ORAS5_NAME = re.compile(
     r"^(?P<variable>[A-Za-z0-9]+)_control_monthly_highres_(?P<dims>2D|3D)_(?P<yyyymm>\d{6})_(?P<stream>CONS|OPER)_v(?P<version>[\d.]+)\.nc$"
@@ -107,10 +82,6 @@ def _month_span(counters: np.ndarray) -> str:
     return f"{_ym(counters.min())}…{_ym(counters.max())}" if counters.size else "no months"
 
 
-def _units_key(units) -> str:
-    return str(units).strip().lower().replace("degrees ", "degrees_") if units is not None else ""
-
-
 def _find_variable(ds: xr.Dataset, path: Path, variable: str | None) -> str:
     names = [variable] if variable else [v for v in CANONICAL_NAMES if v in ds.variables]
     if variable:
@@ -131,30 +102,6 @@ def _find_variable(ds: xr.Dataset, path: Path, variable: str | None) -> str:
     return names[0]
 
 
-def _coordinate_pairs(ds: xr.Dataset) -> list[tuple[str, str]]:
-    """Candidate (latitude, longitude) variable pairs, by conventional name first, then by standard_name."""
-    pairs = [(la, lo) for la, lo in zip(LAT_NAMES, LON_NAMES) if la in ds.variables and lo in ds.variables]
-    by_standard = {
-        std: [str(n) for n, v in ds.variables.items() if v.attrs.get("standard_name") == std]
-        for std in ("latitude", "longitude")
-    }
-    pairs += [(la, lo) for la in by_standard["latitude"] for lo in by_standard["longitude"] if (la, lo) not in pairs]
-    return pairs
-
-
-def _layout(lat_v: xr.Variable, lon_v: xr.Variable, vdims) -> str | None:
-    if lat_v.ndim == 2 and lon_v.ndim == 2 and lat_v.dims == lon_v.dims and set(lat_v.dims) <= set(vdims):
-        return "curvilinear"
-    if (
-        lat_v.ndim == 1
-        and lon_v.ndim == 1
-        and lat_v.dims != lon_v.dims
-        and {lat_v.dims[0], lon_v.dims[0]} <= set(vdims)
-    ):
-        return "regular"
-    return None
-
-
 def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | None = None):
     """2-D lat/lon arrays, the variable's (y, x) dim names, the layout (curvilinear | regular) and the grid's
     fingerprint (:func:`bridging.regrid.grid_fingerprint`).
@@ -163,16 +110,15 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | Non
     names in order (a file may carry nominal 1-D axes beside the true 2-D cell positions). ``grids`` caches the
     result by the coordinates' raw bytes: the files of one record share one grid, which is then read but not
     converted and fingerprinted again (and they share one pair of arrays)."""
-    pairs = _coordinate_pairs(ds)
+    pairs, valid = horizontal_pairs(ds, var)
     if not pairs:
         raise InputDataError(
             path,
             "unknown grid layout: no latitude/longitude coordinates (looked for lat/lon, latitude/longitude, nav_lat/nav_lon "
-            f"and standard_name latitude/longitude; variables present: {', '.join(sorted(map(str, ds.variables)))})",
+            "and, through cf-xarray, CF attributes (standard_name, units degrees_north/east) and latitude/longitude-like "
+            f"names; variables present: {', '.join(sorted(map(str, ds.variables)))})",
         )
     vdims = var.dims
-    valid = [(la, lo, _layout(ds[la].variable, ds[lo].variable, vdims)) for la, lo in pairs]
-    valid = [v for v in valid if v[2] is not None]
     # 2-D positions beat 1-D ones: a file with both (nominal 1-D axes beside true 2-D positions) means the 2-D.
     valid.sort(key=lambda v: v[2] != "curvilinear")
     found = valid[0] if valid else None
@@ -223,17 +169,6 @@ def _horizontal(ds: xr.Dataset, var: xr.DataArray, path: Path, grids: dict | Non
     return lat, lon, (str(ydim), str(xdim)), layout, grid_hash
 
 
-def _time_dim(var: xr.DataArray, ds: xr.Dataset) -> str | None:
-    for name in var.dims:
-        if name in TIME_NAMES:
-            return str(name)
-        if name in ds.variables and (
-            ds[name].attrs.get("axis") == "T" or ds[name].attrs.get("standard_name") == "time"
-        ):
-            return str(name)
-    return None
-
-
 def _decode_months(ds: xr.Dataset, time_dim: str, path: Path) -> np.ndarray:
     """Month counters of a file's records from its CF time coordinate (bounds midpoints when present)."""
     if time_dim not in ds.variables:
@@ -279,28 +214,14 @@ def _check_months_in_file(counters: np.ndarray, path: Path) -> None:
         raise InputDataError(path, f"missing months inside the file: {_ym(counters[k] + 1)}…{_ym(counters[k + 1] - 1)}")
 
 
-def _unit_conversion(units, canonical: str, name: str, path: Path) -> tuple[float, float]:
-    """(scale, offset) that turn values in ``units`` into °C (temperatures) or metres (depths)."""
-    key = _units_key(units)
-    if canonical in TEMPERATURE:
-        if key not in TEMPERATURE_UNITS:
-            raise InputDataError(path, f"{name}: unknown temperature units {units!r} (expected degC, C, °C or K)")
-        return TEMPERATURE_UNITS[key]
-    if key not in LENGTH_UNITS:
-        raise InputDataError(path, f"{name}: unknown depth units {units!r} (expected m or cm)")
-    return LENGTH_UNITS[key], 0.0
-
-
 def _depth_axis(ds: xr.Dataset, var: xr.DataArray, zdim: str, path: Path) -> tuple[np.ndarray, bool]:
     """Level centres in metres (positive down) and whether the level order must be reversed to increase."""
     if zdim not in ds.variables:
         raise InputDataError(path, f"vertical dimension {zdim!r} of {var.name} has no coordinate variable")
     z = ds[zdim]
     units = z.attrs.get("units")
-    key = _units_key(units)
-    if key not in LENGTH_UNITS:
-        raise InputDataError(path, f"vertical coordinate {zdim!r}: unknown units {units!r} (expected m or cm)")
-    depth = np.asarray(z.values, dtype=np.float64) * LENGTH_UNITS[key]
+    scale, _ = conversion(units, "m", path=path, variable=f"vertical coordinate {zdim!r}")
+    depth = np.asarray(z.values, dtype=np.float64) * scale
     if not np.isfinite(depth).all():
         raise InputDataError(path, f"vertical coordinate {zdim!r} has missing values")
     if str(z.attrs.get("positive", "")).lower() == "up" or (depth <= 0).all() and (depth < 0).any():
@@ -318,7 +239,7 @@ def _depth_axis(ds: xr.Dataset, var: xr.DataArray, zdim: str, path: Path) -> tup
 
 
 def _chunk_months(var: xr.DataArray, chunk_mb: float) -> int:
-    per_month = 4.0 * float(np.prod([n for d, n in var.sizes.items() if d not in TIME_NAMES]))
+    per_month = 4.0 * float(np.prod([n for d, n in var.sizes.items() if d != "time"]))
     return max(1, int(chunk_mb * 2**20 // max(per_month, 1.0)))
 
 
@@ -356,7 +277,7 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
     lat, lon, (ydim, xdim), layout, grid_hash = _horizontal(raw, var, path, grids)
 
     oras5 = ORAS5_NAME.match(path.name)
-    tdim = _time_dim(var, raw)
+    tdim = time_dim(var, raw)
     if oras5:
         # ORAS5's time_counter units/calendar are not documented; the month in the file name is authoritative.
         yyyymm = int(oras5["yyyymm"])
@@ -391,7 +312,7 @@ def _open_file(path: Path, variable: str | None, chunk_mb: float, grids: dict | 
         depth = None
 
     source_units = var.attrs.get("units")
-    scale, offset = _unit_conversion(source_units, canonical, name, path)
+    scale, offset = field_conversion(source_units, canonical, path=path, variable=name)
     _probe(var, canonical, scale, offset, path)
     # Keep only the data; the file's own coordinates (nlat/nlon indices, x/y projection, lev in cm) are replaced.
     # Each block is screened as it is read: undeclared fill values → NaN (before any scaling: after cm → m, 1e20

@@ -1,8 +1,9 @@
 """The look every figure of the run shares, and the rule that keeps its text legible in the HTML report.
 
-The Snakemake report shows a figure scaled to the width of its content pane (:data:`REPORT_WIDTH_PX`, measured in
-headless Chromium at a 1400-px window, ``bridging.reportcheck``); a figure narrower than that is shown at its own
-size. Text of ``s`` points in a figure saved ``w`` inches wide therefore shows at
+The Snakemake report shows a figure scaled to the width of its content pane, beside the list of items: 820–1000 px
+in a 1400-px window, measured in headless Chromium (``bridging.reportcheck``); :data:`REPORT_WIDTH_PX` is the
+narrow end. A figure narrower than the pane is shown at its own size. A figure taller than the window loses its
+top (the report centres it vertically), so figures stay about as tall as they are wide. Text of ``s`` points in a figure saved ``w`` inches wide therefore shows at
 ``s / 72 · min(dpi, REPORT_WIDTH_PX / w)`` pixels, whatever the dpi. :data:`RC` sets every text to at least
 :data:`MIN_FONT_PT` and the figures keep within :data:`MAX_WIDTH_IN`, which gives at least :data:`MIN_TEXT_PX`;
 :func:`save_figure` measures it on every figure it writes and warns when a figure falls short.
@@ -23,23 +24,23 @@ from ..atomic import atomic_output  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-#: width (px) of the report's content pane where it shows a figure (Chromium, 1400-px window)
-REPORT_WIDTH_PX = 900
+#: width (px) of the report's content pane showing a figure, the narrow end (Chromium, 1400-px window)
+REPORT_WIDTH_PX = 800
 #: the smallest text (px) a figure may show at that width
 MIN_TEXT_PX = 10.0
 #: the widest figure (inches, before the tight bounding box) whose smallest text (MIN_FONT_PT) stays legible
-MAX_WIDTH_IN = 12.0
-MIN_FONT_PT = 10.0
+MAX_WIDTH_IN = 11.0
+MIN_FONT_PT = 11.0
 RC = {
     "font.size": 11,
     "axes.titlesize": 11,
-    "axes.labelsize": 11,
+    "axes.labelsize": 12,
     "xtick.labelsize": MIN_FONT_PT,
     "ytick.labelsize": MIN_FONT_PT,
     "legend.fontsize": MIN_FONT_PT,
     "legend.title_fontsize": MIN_FONT_PT,
-    "figure.titlesize": 13,
-    "figure.labelsize": 11,
+    "figure.titlesize": 14,
+    "figure.labelsize": 12,
 }
 plt.rcParams.update(RC)
 

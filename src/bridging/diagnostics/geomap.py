@@ -35,10 +35,13 @@ def _ticks(low: float, high: float, steps: tuple[float, ...], most: int) -> np.n
     return np.array([low, high])
 
 
-def geographic_ticks(ax, lat: np.ndarray, lon: np.ndarray, *, xlabel: bool = True, ylabel: bool = True) -> None:
-    """Ticks in °E/°W and °N/°S over the panel's extent; the axis labels on the outer panels only."""
-    lon_ticks = _ticks(float(np.min(lon)), float(np.max(lon)), (20, 30, 40, 60), 6)
-    lat_ticks = _ticks(float(np.min(lat)), float(np.max(lat)), (5, 10, 20), 5)
+def geographic_ticks(
+    ax, lat: np.ndarray, lon: np.ndarray, *, xlabel: bool = True, ylabel: bool = True, max_lon_ticks: int = 7
+) -> None:
+    """Ticks in °E/°W and °N/°S over the panel's extent (at most ``max_lon_ticks`` along longitude, fewer on narrow
+    panels); the tick labels and axis labels on the outer panels only."""
+    lon_ticks = _ticks(float(np.min(lon)), float(np.max(lon)), (20, 30, 40, 60, 90), max_lon_ticks)
+    lat_ticks = _ticks(float(np.min(lat)), float(np.max(lat)), (5, 10, 20), 5 if max_lon_ticks > 4 else 3)
     ax.set_xticks(lon_ticks)
     ax.set_xticklabels([lon_label(t) for t in lon_ticks] if xlabel else [])
     ax.set_yticks(lat_ticks)
@@ -69,6 +72,7 @@ def draw_map(
     ocean_mask=None,
     xlabel: bool = True,
     ylabel: bool = True,
+    max_lon_ticks: int = 7,
 ):
     """The field on its grid (NaN = land, grey), the land outlined, geographic ticks; returns the mesh (or None when
     the field has no finite value, which the panel then says)."""
@@ -85,7 +89,7 @@ def draw_map(
     ax.set_xlim(lon.min() - 0.5 * _step(lon), lon.max() + 0.5 * _step(lon))
     ax.set_ylim(lat.min() - 0.5 * _step(lat), lat.max() + 0.5 * _step(lat))
     ax.set_aspect("equal")
-    geographic_ticks(ax, lat, lon, xlabel=xlabel, ylabel=ylabel)
+    geographic_ticks(ax, lat, lon, xlabel=xlabel, ylabel=ylabel, max_lon_ticks=max_lon_ticks)
     return mesh
 
 

@@ -54,7 +54,7 @@ def plot_moments(comparison: dict, path, plotting: PlottingSection, indices=ACCE
     records of the compared length; each source shows the median over its chunks (dot) and the range of its chunks.
     """
     rows = [(ref, moment) for ref in REFERENCES for moment in ("std", "skewness")]
-    fig, axes = plt.subplots(len(rows), len(indices), figsize=(5.6 * len(indices), 2.9 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(indices), figsize=(5.4 * len(indices), 2.7 * len(rows)), squeeze=False)
     for r, (ref, moment) in enumerate(rows):
         for c, index in enumerate(indices):
             ax = axes[r, c]
@@ -100,7 +100,7 @@ def plot_propagation(result: dict, path, plotting: PlottingSection) -> None:
     """Anomaly correlation (and RMSE) of the bridging model's and the free run's ensemble mean with the pseudo-
     observation run's known fields, against latitude (top) and longitude near the equator (bottom)."""
     fields = [f for f in ("sst", "thermocline_depth") if f in result]
-    fig, axes = plt.subplots(2, len(fields), figsize=(5.6 * len(fields), 8.0), squeeze=False)
+    fig, axes = plt.subplots(2, len(fields), figsize=(5.4 * len(fields), 8.0), squeeze=False)
     for c, f in enumerate(fields):
         ax = axes[0, c]
         for source in ("bridging", "free_run"):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from ..settings import PlottingSection
 from . import FIGURES
-from .compare import ROLE_LABELS
 from .index_plots import plot_event_frequencies, plot_index_pdfs, plot_moments, plot_propagation, plot_seasonal_variance
 from .map_plots import MAP_KINDS, map_annotations, map_rows, panel_counts, plot_map_rows
 
 __all__ = ["FIGURES", "plot_all", "plot_propagation"]
 
 MAP_ROLES = ("operational", "free_run", "bridging", "reanalysis")
+MAP_LABELS = {"operational": "operational", "free_run": "free run", "bridging": "bridging", "reanalysis": "reanalysis"}
 
 
 def plot_all(model: str, comparison: dict, sources: dict, figures: dict, plotting: PlottingSection) -> None:
@@ -31,8 +31,8 @@ def plot_all(model: str, comparison: dict, sources: dict, figures: dict, plottin
         plot_seasonal_variance(comparison, figures["seasonal_variance"], plotting)
     if "events" in figures:
         plot_event_frequencies(comparison, figures["events"], plotting)
-    labels = {role: ROLE_LABELS[role] for role in MAP_ROLES if role in sources and sources[role].maps is not None}
-    maps = {ROLE_LABELS[role]: sources[role].maps for role in labels}
+    labels = {role: MAP_LABELS[role] for role in MAP_ROLES if role in sources and sources[role].maps is not None}
+    maps = {MAP_LABELS[role]: sources[role].maps for role in labels}
     notes = map_annotations(comparison, labels)
     for kind in MAP_KINDS:
         name = f"maps_{kind}"

@@ -21,7 +21,7 @@ def plot_panels(
     ncol = min(n, 2)
     nrow = int(math.ceil(n / ncol))
     fig, axes = plt.subplots(
-        nrow, ncol, figsize=(MAX_WIDTH_IN * ncol / 2, 4.0 * nrow), squeeze=False, layout="constrained"
+        nrow, ncol, figsize=(MAX_WIDTH_IN * ncol / 2, 3.5 * nrow), squeeze=False, layout="constrained"
     )
     flat = list(axes.ravel())
     if checks:

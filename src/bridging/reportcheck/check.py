@@ -10,7 +10,8 @@ A Snakemake report is one page whose items live in the globals ``results`` (path
 * an HTML item holds no ``<table>`` (the report's tables are HTML pages);
 * an item sits in the catch-all "Other" category or subcategory;
 * a figure is shown narrower than :data:`bridging.diagnostics.figstyle.REPORT_WIDTH_PX`, the width the figures'
-  text sizes are chosen for (then their text shows below the legible size).
+  text sizes are chosen for (then their text shows below the legible size);
+* a figure is taller than the window: the report centres it vertically and its top cannot be scrolled to.
 
 Written to ``out``: ``00_start.png``, one ``section_*.png`` per section and subcategory (its list of items), one PNG per item and ``summary.json``
 (per item: category, subcategory, mime type, natural and displayed width of figures).
@@ -128,10 +129,13 @@ def _show_item(browser: Browser, results: dict, category, subcategory, path, out
         shown_img = f"Array.from(document.images).find(i => i.src === results[{json.dumps(path)}].data_uri)"
         browser.wait_for(f"(() => {{ const i = {shown_img}; return i && i.complete && i.naturalWidth > 0; }})()",
                          what=f"{path} to show")  # fmt: skip
-        natural, shown = browser.evaluate(
-            f"(() => {{ const i = {shown_img}; return [i.naturalWidth, i.getBoundingClientRect().width]; }})()"
+        natural, shown, top = browser.evaluate(
+            f"(() => {{ const i = {shown_img}; const r = i.getBoundingClientRect(); return [i.naturalWidth, r.width, "
+            "r.top]; })()"
         )
         item.update(natural_width=natural, displayed_width=round(shown, 1), scale=round(shown / natural, 3))
+        if top < 0:
+            problems.append(f"{path}: taller than the window, its top {-top:.0f} px cut off (the report centres it)")
         if shown + 1 < min(natural, REPORT_WIDTH_PX):
             problems.append(
                 f"{path}: shown {shown:.0f} px wide, narrower than the {REPORT_WIDTH_PX} px its text is sized for"

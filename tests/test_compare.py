@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import re
 
@@ -168,7 +169,8 @@ def pipeline(tmp_path_factory):
     idealized_source_diagnostics(root / "idealized.zarr", diagnostics=SETTINGS, **out)
     inputs.update({f"idealized_{k}": v for k, v in out.items()})
     names = (("comparison", "comparison.json"), ("table_csv", "comparison.csv"), ("table_md", "comparison.md"),
-             ("summary_html", "summary.html"), ("acceptance", "acceptance.json"))  # fmt: skip
+             ("summary_html", "summary.html"), ("tests_html", "tests.html"), ("acceptance_html", "acceptance.html"),
+             ("acceptance", "acceptance.json"))  # fmt: skip
     outputs = {k: root / "OP" / name for k, name in names}
     result = compare_model("OP", {"code": "ignored", **inputs}, outputs, diagnostics=SETTINGS)
     return {"root": root, "inputs": inputs, "outputs": outputs, "result": result}
@@ -267,14 +269,23 @@ def test_tables_open_with_the_summary_and_are_well_formed(pipeline):
         assert n == columns, line
     html = pipeline["outputs"]["summary_html"].read_text()
     assert html.count("<table>") == md.count("\n|---") and "Summary" in html
+    # the report's pages: the equal-footing summary first, the tables with bootstrap intervals in it
+    assert html.index("<h2>Summary") < html.index("<h2>DJF events") < html.index("<h2>Pooled moments")
+    assert re.search(r"<td>-?\d+\.\d+ \[-?\d+\.\d+, -?\d+\.\d+\]</td>", html)
+    tests_html = pipeline["outputs"]["tests_html"].read_text()
+    assert tests_html.count("<tr>") == len(rows) + 1  # one row per test of comparison.csv, and the header
+    acceptance_html = pipeline["outputs"]["acceptance_html"].read_text()
+    criteria = pipeline["result"]["acceptance"]["criteria"]
+    assert acceptance_html.count("<tr>") == len(criteria) + 1 and all(c["name"] in acceptance_html for c in criteria)
 
 
 @pytest.mark.slow
-def test_every_figure_is_written(pipeline, tmp_path):
+def test_every_figure_is_written(pipeline, tmp_path, caplog):
     figures = {name: tmp_path / f"{name}.png" for name in FIGURES}
-    plot_model(
-        "OP", {**pipeline["inputs"], "comparison": pipeline["outputs"]["comparison"]}, figures, plotting={"dpi": 60}
-    )
+    with caplog.at_level(logging.WARNING):
+        plot_model("OP", {**pipeline["inputs"], "comparison": pipeline["outputs"]["comparison"]}, figures, plotting={})
+    # every figure's smallest text is legible at the report's width (bridging.diagnostics.figstyle)
+    assert not [r.getMessage() for r in caplog.records if r.name == "bridging.diagnostics.figstyle"]
     for name, path in figures.items():
         assert path.stat().st_size > 5000, name
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

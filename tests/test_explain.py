@@ -9,7 +9,7 @@ import pytest
 
 import bridging
 from bridging.codegraph import imported_names
-from bridging.diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
+from bridging.diagnostics.explain_plots import plot_gain_responses, plot_latent_observable_correlation
 from bridging.explain import (
     gain_responses,
     kalman_gain,

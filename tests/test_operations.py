@@ -25,6 +25,7 @@ from workflow_helpers import RUN, SNAKEMAKE, TINY, planned_jobs, snakemake, tiny
 
 from bridging.cf import missing_attributes
 from bridging.layout import sentinel
+from bridging.reportcheck.check import embedded, static_problems
 
 pytestmark = pytest.mark.slow
 
@@ -122,10 +123,21 @@ def test_results_catalog_opens_every_output(tiny_run):
 
 
 def test_report(tiny_run, tmp_path):
+    """The report's sections in order, every item viewable in it (figures and HTML tables, no CSV / JSON
+    attachment), nothing under "Other"; what a browser shows is the documented check `make report-check`."""
     report = tmp_path / "report.html"
     snakemake(tiny_run, "--report", str(report), *TINY, timeout=600)
-    html = report.read_text(errors="replace")
-    assert "Explainability" in html and "comparison" in html.lower()
+    results, categories = embedded(report.read_text(errors="replace"))
+    assert static_problems(results, categories) == []
+    assert sorted(categories) == [
+        "1. Evidence: comparison tables", "2. ENSO diagnostics", "3. Explainability", "4. Filter health",
+        "5. Training and forecast gate",
+    ]  # fmt: skip
+    for category, per_model in categories.items():
+        assert sorted(per_model) == sorted(MODELS), category
+    names = {Path(p).name for p in results}
+    assert {"summary.html", "tests.html", "acceptance.html", "filter_health.png", "forecast_gate.png",
+            "autoencoder_curves.png", "forecast_curves.png"} <= names  # fmt: skip
 
 
 def _dry_run_jobs(work: Path, *overlays: str) -> dict[str, int]:
@@ -159,19 +171,19 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     jobs = _dry_run_jobs(work, _overlay(work, "da: {inflation: 1.2}\n"))
     assert jobs == _per_model(
         assimilate=1, decode=1, diagnostics_source=1, diagnostics_compare=1, diagnostics_plots=1, explain=1,
-        propagation=1,
+        propagation=1, filter_health=1,
     )  # fmt: skip
 
     # (b) autoencoder λ: the autoencoder and everything downstream, not ingestion, stores, idealized runs, demo data
     jobs = _dry_run_jobs(work, _overlay(work, "autoencoder: {lambda_corr: 0.5}\n"))
     assert jobs == _per_model(
         train_autoencoder=1, encode=1, train_forecast=1, assimilate=1, free_run=1, decode=2,
-        diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1,
+        diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1, propagation=1, filter_health=1,
     )  # fmt: skip
 
     # (c) a plotting option: figures only (the propagation rule draws one)
     jobs = _dry_run_jobs(work, _overlay(work, "diagnostics: {plotting: {dpi: 90}}\n"))
-    assert jobs == _per_model(diagnostics_plots=1, explain=1, propagation=1, catalog=False)
+    assert jobs == _per_model(diagnostics_plots=1, explain=1, propagation=1, filter_health=1, catalog=False)
 
     # (e) a comment-only edit of a config file: nothing
     (work / "config/edit.yaml").unlink()
@@ -185,7 +197,7 @@ def test_reruns_after_edits(tiny_run, tmp_path):
     jobs = _dry_run_jobs(work)
     assert jobs == _per_model(
         assimilate=1, free_run=1, decode=2, diagnostics_source=2, diagnostics_compare=1, diagnostics_plots=1, explain=1,
-        propagation=1,
+        propagation=1, filter_health=1,
     )  # fmt: skip
 
 

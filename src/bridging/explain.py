@@ -3,7 +3,7 @@
 A stage of its own (rule ``explain``), after the filter: it reloads the trained models (:mod:`bridging.models`) to
 rebuild a forecast ensemble and to decode the gain's increments, so it sits beside the filter rather than in
 :mod:`bridging.diagnostics`, which compares stores and never imports the models. Its figures are drawn by
-:mod:`bridging.diagnostics.plots`.
+:mod:`bridging.diagnostics.explain_plots`.
 
 The augmented state is x = [z; y] (``n_latent`` latent variables, then the observables), observed through
 H = [0 I]. With a forecast ensemble X (N members × n), the ensemble Kalman gain is
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .atomic import write_text_atomic
-from .diagnostics.plots import plot_gain_responses, plot_latent_observable_correlation
+from .diagnostics.explain_plots import plot_gain_responses, plot_latent_observable_correlation
 from .errors import InputDataError
 from .models.autoencoder import load_autoencoder
 from .models.forecast import load_forecast_model
@@ -236,7 +236,9 @@ def explain_model(
     groups = observable_groups(layout)
     responses = gain_responses(forecast, n_latent, obs_var, decoder, groups, field_scale=scale, taper=taper)
     lat, lon = op["lat"].values, op["lon"].values
-    plot_gain_responses({g: r.field for g, r in responses.items()}, lat, lon, responses_png, diagnostics.plotting)
+    plot_gain_responses(
+        {g: r.field for g, r in responses.items()}, lat, lon, responses_png, diagnostics.plotting, ocean_mask=ocean
+    )
 
     lat_ds = open_zarr_checked(latent_store, "latent store", ("z", "y"))
     corr = latent_observable_correlation(lat_ds["z"].values, lat_ds["y"].values)

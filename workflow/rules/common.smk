@@ -147,3 +147,14 @@ def comparison_sources(wildcards):
         **source_diagnostics("idealized", IDEALIZED_SOURCE),
         **source_diagnostics("pseudo_obs", PSEUDO_OBS_SOURCE),
     }
+
+
+# The report's sections, in this order for the report(...) outputs of every rule file (the report sorts
+# categories by name).
+REPORT_CATEGORIES = {
+    "evidence": "1. Evidence: comparison tables",
+    "diagnostics": "2. ENSO diagnostics",
+    "explain": "3. Explainability",
+    "filter": "4. Filter health",
+    "training": "5. Training and forecast gate",
+}

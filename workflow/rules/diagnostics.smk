@@ -85,28 +85,31 @@ rule diagnostics_compare:
         code=src(*script_imports("diagnostics_compare")),
     output:
         comparison=LAYOUT.model_diagnostics("{model}", "comparison.json"),
+        # The report's pages: every table as HTML (a CSV or JSON attachment shows nothing there).
         summary_html=report(
             LAYOUT.model_diagnostics("{model}", "summary.html"),
             caption="../report/diagnostics_summary.rst",
-            category="1. ENSO summary",
+            category=REPORT_CATEGORIES["evidence"],
             subcategory="{model}",
-            labels={"model": "{model}", "item": "summary tables"},
+            labels={"model": "{model}", "table": "1. summary tables (with intervals)"},
         ),
-        table_csv=report(
-            LAYOUT.model_diagnostics("{model}", "comparison.csv"),
+        tests_html=report(
+            LAYOUT.model_diagnostics("{model}", "tests.html"),
             caption="../report/diagnostics_table.rst",
-            category="ENSO diagnostics",
+            category=REPORT_CATEGORIES["evidence"],
             subcategory="{model}",
-            labels={"model": "{model}", "item": "equal-footing tests"},
+            labels={"model": "{model}", "table": "2. every equal-footing test"},
         ),
-        table_md=LAYOUT.model_diagnostics("{model}", "comparison.md"),
-        acceptance=report(
-            LAYOUT.model_diagnostics("{model}", "acceptance.json"),
+        acceptance_html=report(
+            LAYOUT.model_diagnostics("{model}", "acceptance.html"),
             caption="../report/diagnostics_acceptance.rst",
-            category="ENSO diagnostics",
+            category=REPORT_CATEGORIES["evidence"],
             subcategory="{model}",
-            labels={"model": "{model}", "item": "acceptance criteria"},
+            labels={"model": "{model}", "table": "3. acceptance criteria"},
         ),
+        table_csv=LAYOUT.model_diagnostics("{model}", "comparison.csv"),
+        table_md=LAYOUT.model_diagnostics("{model}", "comparison.md"),
+        acceptance=LAYOUT.model_diagnostics("{model}", "acceptance.json"),
     log:
         log("diagnostics_compare_{model}"),
     benchmark:
@@ -133,7 +136,7 @@ rule diagnostics_plots:
             name: report(
                 LAYOUT.figure("{model}", name),
                 caption=f"../report/diagnostics_{name}.rst",
-                category="ENSO diagnostics",
+                category=REPORT_CATEGORIES["diagnostics"],
                 subcategory="{model}",
                 labels={"model": "{model}", "figure": name.replace("_", " ")},
             )
@@ -168,7 +171,7 @@ rule propagation:
         figure=report(
             LAYOUT.figure("{model}", "propagation"),
             caption="../report/diagnostics_propagation.rst",
-            category="ENSO diagnostics",
+            category=REPORT_CATEGORIES["diagnostics"],
             subcategory="{model}",
             labels={"model": "{model}", "figure": "propagation (known truth)"},
         ),
@@ -189,6 +192,39 @@ rule propagation:
         "../../scripts/propagation.py"
 
 
+# The filter's health per decade (innovation ratio, decoded-vs-analysis consistency, adaptive model-noise factor,
+# spreads) of the bridging filter and its free-run control, from the statistics each filter run writes.
+rule filter_health:
+    input:
+        code=src(*script_imports("filter_health")),
+        assimilation=LAYOUT.filter_statistics("{model}", "assimilation"),
+        free_run=LAYOUT.filter_statistics("{model}", "free_run"),
+    output:
+        figure=report(
+            LAYOUT.figure("{model}", "filter_health"),
+            caption="../report/filter_health.rst",
+            category=REPORT_CATEGORIES["filter"],
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "filter health"},
+        ),
+    log:
+        log("filter_health_{model}"),
+    benchmark:
+        bench("filter_health_{model}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        plotting=cfg("diagnostics", "plotting"),
+        innovation_ratio_warn=cfg("da", "innovation_ratio_warn"),
+        consistency_warn=cfg("da", "consistency_warn"),
+    script:
+        "../../scripts/filter_health.py"
+
+
 # Target: the comparison and figures of every bridged model (`snakemake diagnostics`).
 rule diagnostics:
     input:
@@ -199,6 +235,7 @@ rule diagnostics:
         else [],
         expand(LAYOUT.figure("{model}", "{name}"), model=OPERATIONAL, name=DIAGNOSTICS_FIGURES),
         expand(LAYOUT.model_diagnostics("{model}", "explain.json"), model=OPERATIONAL),
+        expand(LAYOUT.figure("{model}", "filter_health"), model=OPERATIONAL),
 
 
 localrules:
@@ -220,13 +257,15 @@ rule explain:
         responses=report(
             LAYOUT.figure("{model}", "explain_gain_responses"),
             caption="../report/explain_gain_responses.rst",
-            category="Explainability",
+            category=REPORT_CATEGORIES["explain"],
+            subcategory="{model}",
             labels={"model": "{model}", "figure": "gain responses"},
         ),
         correlation=report(
             LAYOUT.figure("{model}", "explain_latent_observable_correlation"),
             caption="../report/explain_latent_observable_correlation.rst",
-            category="Explainability",
+            category=REPORT_CATEGORIES["explain"],
+            subcategory="{model}",
             labels={"model": "{model}", "figure": "latent–observable correlation"},
         ),
         summary=LAYOUT.model_diagnostics("{model}", "explain.json"),

@@ -16,7 +16,13 @@ rule train_autoencoder:
     output:
         checkpoint=LAYOUT.model_file("{model}", "autoencoder.pt"),
         metrics=LAYOUT.model_file("{model}", "autoencoder_metrics.json"),
-        curves=LAYOUT.model_file("{model}", "autoencoder_curves.png"),
+        curves=report(
+            LAYOUT.model_file("{model}", "autoencoder_curves.png"),
+            caption="../report/training_autoencoder.rst",
+            category=REPORT_CATEGORIES["training"],
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "1. autoencoder training curves"},
+        ),
     log:
         log("train_autoencoder_{model}"),
     benchmark:
@@ -78,8 +84,20 @@ rule train_forecast:
     output:
         checkpoint=LAYOUT.model_file("{model}", "forecast.pt"),
         metrics=LAYOUT.model_file("{model}", "forecast_metrics.json"),
-        curves=LAYOUT.model_file("{model}", "forecast_curves.png"),
-        gate=LAYOUT.model_file("{model}", "forecast_gate.png"),
+        curves=report(
+            LAYOUT.model_file("{model}", "forecast_curves.png"),
+            caption="../report/training_forecast.rst",
+            category=REPORT_CATEGORIES["training"],
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "2. forecast-model training curves"},
+        ),
+        gate=report(
+            LAYOUT.model_file("{model}", "forecast_gate.png"),
+            caption="../report/forecast_gate.rst",
+            category=REPORT_CATEGORIES["training"],
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "3. forecast gate"},
+        ),
     log:
         log("train_forecast_{model}"),
     benchmark:

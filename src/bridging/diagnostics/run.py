@@ -46,7 +46,8 @@ from .indices import BOXES, NINO_INDICES, as_member_time, idealized_indices, ind
 from .propagation import run_propagation
 from .spatial import spatial_diagnostics
 from .statistics import MOMENTS, bootstrap_series_statistics, index_pdf, moments, pdf_grid
-from .tables import csv_rows, render_html, render_markdown, write_table_csv
+from .tables import csv_rows, render_markdown, write_table_csv
+from .tables_html import render_acceptance_html, render_html, render_tests_html
 
 log = logging.getLogger(__name__)
 
@@ -350,14 +351,17 @@ def load_sources(inputs: dict[str, dict[str, str]]):
 
 def compare_model(model: str, inputs: dict, outputs: dict, *, diagnostics: dict | DiagnosticsSection) -> dict:
     """The comparison of one bridging experiment: ``outputs`` names ``comparison`` (JSON), ``table_csv``,
-    ``table_md``, ``summary_html`` (optional) and ``acceptance``."""
+    ``table_md``, ``acceptance`` and the report's pages ``summary_html``, ``tests_html``, ``acceptance_html``
+    (each optional)."""
     settings = DiagnosticsSection.model_validate(diagnostics)
     sources = load_sources(source_inputs(inputs))
     result = compare_sources(sources, settings, model)
     write_table_csv(csv_rows(result), outputs["table_csv"])
     write_text_atomic(render_markdown(result) + "\n", outputs["table_md"])
-    if outputs.get("summary_html"):
-        write_text_atomic(render_html(result), outputs["summary_html"])
+    pages = {"summary_html": render_html, "tests_html": render_tests_html, "acceptance_html": render_acceptance_html}
+    for name, render in pages.items():
+        if outputs.get(name):
+            write_text_atomic(render(result), outputs[name])
     write_json(result["acceptance"], outputs["acceptance"])
     write_json(result, outputs["comparison"])
     for c in result["acceptance"]["criteria"]:

@@ -1,10 +1,9 @@
-"""The comparison as tables: built once as data, rendered as Markdown (comparison.md), HTML (summary.html, shown in
-the report) and CSV (comparison.csv: one row per equal-footing test)."""
+"""The comparison as tables: built once as data, rendered as Markdown (comparison.md) and CSV (comparison.csv: one
+row per equal-footing test) here, and as the report's HTML pages in :mod:`.tables_html`."""
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import math
 from dataclasses import dataclass, field
@@ -319,7 +318,7 @@ def comparison_tables(result: dict) -> list[Table]:
 # --------------------------------------------------------------------------------------------------- rendering
 
 
-def _sources_line(result: dict) -> str:
+def sources_line(result: dict) -> str:
     return "Sources: " + "; ".join(
         f"{ROLE_LABELS[r]} `{s['name']}` ({s['n_months'] // 12} years × {s['n_members']} member{'s' if s['n_members'] > 1 else ''})"
         for r, s in result["sources"].items()
@@ -327,7 +326,7 @@ def _sources_line(result: dict) -> str:
 
 
 def render_markdown(result: dict) -> str:
-    lines = [f"# ENSO diagnostics: bridging {result['model']}", "", _sources_line(result), ""]
+    lines = [f"# ENSO diagnostics: bridging {result['model']}", "", sources_line(result), ""]
     for table in comparison_tables(result):
         lines += [f"## {table.title}", ""]
         if table.note:
@@ -346,45 +345,6 @@ def render_markdown(result: dict) -> str:
             lines.append("| " + cells(row, table.emphasis[i] if table.emphasis else None) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-HTML_STYLE = """
-body { font-family: sans-serif; font-size: 14px; margin: 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em 0; }
-th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: right; }
-th { background: #eee; } td:first-child, td:nth-child(2) { text-align: left; }
-td.outside { background: #fde0dc; font-weight: bold; }
-p.note { color: #444; max-width: 70em; }
-"""
-
-
-OUTSIDE = ' class="outside"'
-
-
-def render_html(result: dict) -> str:
-    parts = [
-        "<!DOCTYPE html>",
-        f"<html><head><meta charset='utf-8'><title>ENSO diagnostics: bridging {html.escape(result['model'])}</title>",
-        f"<style>{HTML_STYLE}</style></head><body>",
-        f"<h1>ENSO diagnostics: bridging {html.escape(result['model'])}</h1>",
-        f"<p>{html.escape(_sources_line(result))}</p>",
-    ]
-    for table in comparison_tables(result):
-        parts.append(f"<h2>{html.escape(table.title)}</h2>")
-        if table.note:
-            parts.append(f"<p class='note'>{html.escape(table.note)}</p>")
-        parts.append(
-            "<table><thead><tr>"
-            + "".join(f"<th>{html.escape(str(h))}</th>" for h in table.header)
-            + "</tr></thead><tbody>"
-        )
-        for i, row in enumerate(table.rows):
-            marks = table.emphasis[i] if table.emphasis else [False] * len(row)
-            cells = (f"<td{OUTSIDE if m else ''}>{html.escape(str(c))}</td>" for c, m in zip(row, marks))
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</tbody></table>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
 
 
 def csv_rows(result: dict) -> list[dict]:

@@ -3,9 +3,4 @@ from bridging.layout import RunLayout
 from bridging.runtime import script_context
 
 with script_context(snakemake):
-    build_results_catalog(
-        RunLayout.of({"run": snakemake.params.run}),
-        snakemake.output.json,
-        snakemake.output.csv,
-        **snakemake.params.outputs,
-    )
+    build_results_catalog(RunLayout.of({"run": snakemake.params.run}), **snakemake.params.outputs)

@@ -48,14 +48,16 @@ def _layout_paths() -> set[str]:
     layout = RunLayout("results", "<run>")
     m, s = "<model>", "<source>"
     paths = {
-        layout.catalog("json"), layout.catalog("csv"), layout.weights(s), layout.store(s),
+        layout.catalog("json"), layout.catalog("csv"), *(layout.results_catalog(x, part) for x in ("json", "csv") for part in ("stores", "diagnostics")),
+        layout.weights(s), layout.store(s),
         layout.idealized_reference("<idealized>"), layout.pseudo_obs("<idealized>"),
         *(layout.decoded(k, m) for k in DECODED_KINDS), *(layout.latent(m, k) for k in LATENT_KINDS),
         *(layout.filter_store(m, k) for k in FILTER_KINDS), *(layout.filter_statistics(m, k) for k in FILTER_KINDS),
         *(layout.model_file(m, f) for f in ("autoencoder.pt", "forecast.pt", "autoencoder_metrics.json",
                                             "forecast_metrics.json", "autoencoder_curves.png", "forecast_curves.png")),
         *(layout.model_diagnostics(m, f) for f in ("summary.html", "comparison.md", "comparison.csv", "comparison.json",
-                                                   "acceptance.json", "propagation.json", "explain.json")),
+                                                   "tests.html", "acceptance.json", "acceptance.html", "propagation.json",
+                                                   "explain.json")),
         *(layout.source_diagnostics(s, f) for f in ("statistics.json", "indices.nc", "maps.nc")),
         layout.figure(m, "<figure>"), layout.log("<job>"), layout.benchmark("<job>"), layout.provenance("<file>"),
         str(resume_path_for(layout.model_file(m, "autoencoder.pt"))),
@@ -111,4 +113,6 @@ def test_using_the_results_snippet_gives_the_workflow_nino34(project_root, tmp_p
     ours = indices_from_file(path)["nino34"].transpose("member", "time")
     theirs = scope["nino34"].transpose("member", "time")
     np.testing.assert_allclose(theirs.values, ours.values, atol=1e-4)
-    assert 'intake.open_esm_datastore("results/demo/catalog.json").to_dataset_dict()' in section
+    assert (
+        'intake.open_esm_datastore("results/demo/catalog.json").to_dataset_dict()' in section
+    )  # run by test_operations

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from bridging.errors import ConfigError
 from bridging.grid import TargetGrid
@@ -78,7 +79,10 @@ def test_observations_are_the_run_anomalies_with_4_percent_error_variance():
 
 def test_cfy22_box_observables():
     ds = build_pseudo_obs(idealized={**SHORT, "model": "cfy22"})
-    assert list(ds["obs_variable"].values) == ["sst", "sst", "thermocline_depth"]
+    assert ObservationLayout.from_dataset(ds).variable == ("sst", "sst", "thermocline_depth")
+    # the kinds as CF flags (a string coordinate would read back as StringDType, which dask cannot auto-chunk)
+    assert ds["obs_variable"].values.tolist() == [0, 0, 1] and ds["obs_variable"].dtype == np.int8
+    assert ds["obs_variable"].attrs["flag_meanings"] == "sst thermocline_depth"
     assert ds["obs_lon_min"].values.tolist() == [160, 210, 120] and ds["obs_lon_max"].values.tolist() == [210, 270, 180]
     assert ds["obs_lat_min"].values.tolist() == [-5, -5, -5]
     np.testing.assert_allclose(ds["observations"].values[:, 0], ds["nino4"].values, atol=1e-5)
@@ -96,6 +100,9 @@ def test_written_store_round_trips_and_the_layout_extracts_itself(tmp_path):
     lon_field = np.broadcast_to(grid.lon, grid.shape)
     y = layout.extract({"sst": lon_field, "thermocline_depth": lon_field + 1000}, grid)
     np.testing.assert_allclose(y, np.concatenate([ds["obs_lon"].values[:56], ds["obs_lon"].values[56:] + 1000]))
+    # dask's automatic chunking (intake-esm's default) accepts every variable, the kind flags included
+    auto = xr.open_dataset(out, engine="zarr", chunks="auto")
+    assert ObservationLayout.from_dataset(auto) == layout
 
 
 def test_bad_grid_leaves_no_output(tmp_path):

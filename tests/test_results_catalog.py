@@ -69,26 +69,36 @@ def test_catalog_opens_every_output_with_intake(layout):
     import intake
 
     outputs = _write_outputs(layout)
-    json_out, csv_out = layout.results_catalog("json"), layout.results_catalog("csv")
-    assert json_out == f"{layout.root}/catalog.json"
-    rows = build_results_catalog(layout, json_out, csv_out, **NAMES)
-    assert len(rows) == len(outputs)
-    spec = json.loads(Path(json_out).read_text())
-    assert spec["aggregation_control"]["groupby_attrs"] == ["kind", "source_id"]
-    table = pd.read_csv(csv_out)
-    assert list(table.columns) == ["run", "kind", "source_id", "model", "variable_id", "format", "description", "path"]
-    assert set(table["format"]) == {"zarr", "netcdf"} and all(
-        p.startswith("file:///") if f == "zarr" else Path(p).is_absolute()
-        for p, f in zip(table["path"], table["format"])
-    )
+    assert layout.results_catalog("json") == f"{layout.root}/catalog.json"
+    assert layout.results_catalog("csv", "diagnostics") == f"{layout.root}/diagnostics/catalog.csv"
+    parts = build_results_catalog(layout, **NAMES)
+    assert len(parts["stores"]) + len(parts["diagnostics"]) == len(outputs)
+    for part, fmt in (("stores", "zarr"), ("diagnostics", "netcdf")):
+        spec = json.loads(Path(layout.results_catalog("json", part)).read_text())
+        assert spec["aggregation_control"]["groupby_attrs"] == ["kind", "source_id"]
+        table = pd.read_csv(layout.results_catalog("csv", part))
+        assert list(table.columns) == [
+            "run",
+            "kind",
+            "source_id",
+            "model",
+            "variable_id",
+            "format",
+            "description",
+            "path",
+        ]
+        assert set(table["format"]) == {fmt} and len(table) == len(parts[part])
+        assert all(p.startswith("file:///") if fmt == "zarr" else Path(p).is_absolute() for p in table["path"])
 
-    cat = intake.open_esm_datastore(json_out)
+    # the stores with intake-esm's defaults (threads, dask's "auto" chunks); the netCDF files one at a time
+    cat = intake.open_esm_datastore(layout.results_catalog("json"))
     assert cat.search(kind="bridging").df["variable_id"].tolist() == ["bridging_field"]
-    dsets = cat.search(kind="bridging").to_dataset_dict(progressbar=False, xarray_open_kwargs={"chunks": {}})
+    dsets = cat.to_dataset_dict(progressbar=False)
+    assert set(dsets) == {f"{o.kind}.{o.source_id}" for o in outputs if o.format == "zarr"}
     np.testing.assert_array_equal(dsets["bridging.M1"]["bridging_field"].values, [0.0, 1.0, 2.0])
-    everything = load_datasets(json_out)
-    assert set(everything) == {f"{o.kind}.{o.source_id}" for o in outputs}
-    maps = everything["maps.bridging_M1"]
+    diagnostics = load_datasets(layout.results_catalog("json", "diagnostics"))
+    assert set(diagnostics) == {f"{o.kind}.{o.source_id}" for o in outputs if o.format == "netcdf"}
+    maps = diagnostics["maps.bridging_M1"]
     assert list(maps.data_vars) == ["maps_field"] and maps.attrs["intake_esm_attrs:kind"] == "maps"
 
 
@@ -97,5 +107,6 @@ def test_a_missing_output_is_an_error_naming_it_and_nothing_is_written(layout):
     missing = next(o for o in outputs if o.kind == "free_run_decoded")
     shutil.rmtree(missing.path)
     with pytest.raises(InputDataError, match=rf"{missing.path}.*does not exist"):
-        build_results_catalog(layout, layout.results_catalog("json"), layout.results_catalog("csv"), **NAMES)
-    assert not Path(layout.results_catalog("json")).exists() and not Path(layout.results_catalog("csv")).exists()
+        build_results_catalog(layout, **NAMES)
+    written = [layout.results_catalog(suffix, part) for suffix in ("json", "csv") for part in ("stores", "diagnostics")]
+    assert not any(Path(p).exists() for p in written)

@@ -18,6 +18,8 @@ import pytest
 import xarray as xr
 from workflow_helpers import ROOT, RUN, copy_project, snakemake, tiny
 
+from bridging.layout import sentinel
+
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
 MODEL = "DEMO-CESM2"
@@ -72,7 +74,7 @@ def test_tiny_workflow_through_slurm(slurm_cluster, tiny_run, tmp_path):
     overlay = work / "config" / "one_model.yaml"
     # One operational model keeps the SLURM run short; the demo data (which holds both models) are identical.
     overlay.write_text(f"data:\n  operational:\n    - {{name: {MODEL}, source_id: {MODEL}}}\n")
-    target = f"{RUN}/stores/bridging_{MODEL}.zarr"
+    target = sentinel(f"{RUN}/stores/bridging_{MODEL}.zarr")  # a store is made through its sentinel file
     started = time.monotonic()
     proc = snakemake(
         work,

@@ -28,7 +28,6 @@ COORDINATE_ATTRS: dict[str, dict[str, str]] = {
     "month": {"long_name": "calendar month of the monthly climatology", "units": "1"},
     "obs": {"long_name": "observable (pseudo-observation position and kind)", "units": "1"},
     "obs_variable": {"long_name": "kind of the observable: sst or thermocline_depth"},
-    "obs_units": {"long_name": "units of the observable (sst: degC, thermocline_depth: m)"},
     "obs_lat": {
         "standard_name": "latitude",
         "long_name": "latitude of the observable's box centre",
@@ -173,7 +172,7 @@ _NO_UNITS = {"time", TIME_BOUNDS, CLIMATOLOGY_TIME, CLIMATOLOGY_BOUNDS}
 def missing_attributes(ds: xr.Dataset) -> list[str]:
     """What ``ds`` lacks of the project's CF profile: ``Conventions``; a ``long_name`` (or ``standard_name``) on
     every variable but bounds; ``units`` on every numeric variable but flags, times and variables on ``obs`` whose
-    comment points to the ``obs_units`` vector; ``standard_name``, ``units`` and ``axis`` of lat/lon."""
+    comment is the observables' units vector (units by the ``obs_variable`` flag); ``standard_name``, ``units`` and ``axis`` of lat/lon."""
     problems = []
     if not str(ds.attrs.get("Conventions", "")).startswith("CF-"):
         problems.append("global attribute Conventions")
@@ -185,8 +184,9 @@ def missing_attributes(ds: xr.Dataset) -> list[str]:
             problems.append(f"{name}: long_name")
         numeric = var.dtype.kind in "biuf"
         is_flag = "flag_values" in var.attrs or "flag_meanings" in var.attrs
-        # observables of both kinds side by side: the units vector obs_units, named in the comment
-        units_vector = "obs_units" in ds.variables and "obs_units" in str(var.attrs.get("comment", ""))
+        # observables of both kinds side by side: units by the obs_variable flag, stated in the comment
+        comment = str(var.attrs.get("comment", ""))
+        units_vector = "obs_variable" in ds.variables and "obs_variable flag" in comment
         if numeric and not is_flag and name not in _NO_UNITS and "units" not in var.attrs and not units_vector:
             problems.append(f"{name}: units")
     for name in ("lat", "lon"):

@@ -95,9 +95,12 @@ class RunLayout:
         return self.path("catalog", f"catalog.{_check(suffix, ('json', 'csv'), 'catalog suffix')}")
 
     # -------------------------------------------------------------------------------------------------- outputs
-    def results_catalog(self, suffix: str = "json") -> str:
-        """The intake-esm catalog of the run's outputs, ``catalog.json`` (or its CSV table) in the run folder."""
-        return self.path(f"catalog.{_check(suffix, ('json', 'csv'), 'results catalog suffix')}")
+    def results_catalog(self, suffix: str = "json", part: str = "stores") -> str:
+        """The intake-esm catalogs of the run's outputs (JSON, or its CSV table): ``catalog.json`` in the run folder
+        for the zarr stores, ``diagnostics/catalog.json`` for the diagnostics netCDF files."""
+        name = f"catalog.{_check(suffix, ('json', 'csv'), 'results catalog suffix')}"
+        folder = {"stores": (), "diagnostics": ("diagnostics",)}[_check(part, ("stores", "diagnostics"), "part")]
+        return self.path(*folder, name)
 
     def weights(self, source: str) -> str:
         return self.path("weights", f"{source}.nc")

@@ -20,8 +20,12 @@ import xarray as xr
 from .grid import TargetGrid
 
 OBS_COORDS = ("obs_variable", "obs_lat", "obs_lon", "obs_lat_min", "obs_lat_max", "obs_lon_min", "obs_lon_max")
-#: the units of each kind of observable (the ``obs_units`` coordinate of every store with an ``obs`` dimension)
+#: the kinds of observable and their units; the order is the flag value of ``obs_variable`` in every store
 OBS_UNITS = {"sst": "degC", "thermocline_depth": "m"}
+OBS_KINDS = tuple(OBS_UNITS)
+#: the ``comment`` of a variable on ``obs`` that holds observables of both kinds side by side (a units vector)
+OBS_UNITS_COMMENT = "units per observable by its obs_variable flag: degC for sst, m for thermocline_depth"
+OBS_UNITS_SQUARED_COMMENT = "units per observable by its obs_variable flag: degC2 for sst, m2 for thermocline_depth"
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,15 @@ class ObservationLayout:
     @classmethod
     def from_dataset(cls, ds: xr.Dataset) -> ObservationLayout:
         """Read the layout stored on the ``obs`` dimension of a pseudo-observation (or latent) store."""
+        kind = ds["obs_variable"]
+        if kind.dtype.kind in "iu":  # CF flags: flag_meanings names the kinds in flag-value order
+            meanings = str(kind.attrs["flag_meanings"]).split()
+            values = [int(v) for v in np.atleast_1d(kind.attrs["flag_values"])]
+            variables = tuple(meanings[values.index(int(code))] for code in kind.values)
+        else:  # stores written before the flag encoding: the kinds as strings
+            variables = tuple(str(x) for x in kind.values)
         return cls(
-            tuple(str(x) for x in ds["obs_variable"].values),
+            variables,
             tuple(float(x) for x in ds["obs_lat_min"].values),
             tuple(float(x) for x in ds["obs_lat_max"].values),
             tuple(float(x) for x in ds["obs_lon_min"].values),
@@ -73,10 +84,17 @@ class ObservationLayout:
 
     def coords(self) -> dict[str, xr.DataArray]:
         return {
-            # object dtype: zarr v3 stores it as a variable-length string (fixed-width unicode has no v3 spec yet)
-            "obs_variable": xr.DataArray(np.array(self.variable, dtype=object), dims="obs"),
-            # the units vector of every variable on `obs` in physical units (observables of both kinds side by side)
-            "obs_units": xr.DataArray(np.array([OBS_UNITS[v] for v in self.variable], dtype=object), dims="obs"),
+            # CF flags, not strings: a string coordinate reads back as numpy's StringDType from zarr v3, which
+            # dask cannot auto-chunk (open_dataset(chunks="auto"), intake-esm's default, would refuse the store)
+            "obs_variable": xr.DataArray(
+                np.array([OBS_KINDS.index(v) for v in self.variable], dtype=np.int8),
+                dims="obs",
+                attrs={
+                    "flag_values": np.arange(len(OBS_KINDS), dtype=np.int8),
+                    "flag_meanings": " ".join(OBS_KINDS),
+                    "comment": "units of the observables: " + ", ".join(f"{k} {u}" for k, u in OBS_UNITS.items()),
+                },
+            ),
             "obs_lat": xr.DataArray(self.lat, dims="obs", attrs={"units": "degrees_north"}),
             "obs_lon": xr.DataArray(self.lon, dims="obs", attrs={"units": "degrees_east"}),
             "obs_lat_min": xr.DataArray(np.asarray(self.lat_min), dims="obs"),

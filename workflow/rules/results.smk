@@ -1,6 +1,6 @@
-# The catalog of the run's outputs (results/<run>/catalog.json, intake-esm): every zarr store and diagnostics
-# netCDF file, so a user opens the run with intake.open_esm_datastore(...).to_dataset_dict(). Include after the
-# rules whose outputs it lists (it reads their names and outputs).
+# The catalogs of the run's outputs (intake-esm): results/<run>/catalog.json lists every zarr store, so a user opens
+# the run with intake.open_esm_datastore(...).to_dataset_dict(); diagnostics/catalog.json lists the diagnostics
+# netCDF files (bridging.io.results_catalog). Include after the rules whose outputs it lists.
 
 
 rule results_catalog:
@@ -20,6 +20,8 @@ rule results_catalog:
     output:
         json=LAYOUT.results_catalog("json"),
         csv=LAYOUT.results_catalog("csv"),
+        diagnostics_json=LAYOUT.results_catalog("json", "diagnostics"),
+        diagnostics_csv=LAYOUT.results_catalog("csv", "diagnostics"),
     log:
         log("results_catalog"),
     benchmark:

@@ -23,7 +23,7 @@ import xarray as xr
 
 from .. import __version__, cf
 from ..atomic import atomic_output, consolidate, variable_length_strings, zarr_write_options
-from ..observables import ObservationLayout
+from ..observables import OBS_UNITS_COMMENT, ObservationLayout
 from ..provenance import code_hash
 from ..resume import ResumeCheckpoint
 from .cycle import BlockResult, FilterState
@@ -31,10 +31,9 @@ from .statistics import CONSISTENCY_MOMENTS
 
 CHECKPOINT_VERSION = 3
 #: the units of the variables on ``obs`` and ``state`` (observables of two kinds side by side: a units vector)
-OBS_UNITS_COMMENT = "units per observable in the obs_units coordinate (degC for sst, m for thermocline_depth)"
-OBS_UNITS_SQUARED = "units per observable: the square of obs_units (degC2 for sst, m2 for thermocline_depth)"
 STATE_UNITS_COMMENT = (
-    "units per state element: 1 for the n_latent latent elements (standardised), then the observables' obs_units"
+    "units per state element: 1 for the n_latent latent elements (standardised), then the observables' units by "
+    "their obs_variable flag (degC for sst, m for thermocline_depth)"
 )
 #: the modules the filter stage runs (as the workflow's src() inputs of the assimilate rule); their hash is part of
 #: the resume fingerprint, so a run interrupted and re-run after a code edit starts afresh

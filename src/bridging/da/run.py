@@ -31,11 +31,12 @@ import xarray as xr
 from .. import __version__
 from ..atomic import write_text_atomic, zarr_write_options
 from ..errors import ConfigError
+from ..observables import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED_COMMENT
 from ..progress import Eta
 from ..runtime import resolve_device
 from ..settings import DASection
 from ..stores import provenance
-from .checkpoint import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED, FilterSidecar, run_fingerprint, store_template
+from .checkpoint import FilterSidecar, run_fingerprint, store_template
 from .cycle import BlockResult, CycleSetup, FilterState, run_cycles
 from .inputs import (
     StageInputs,
@@ -347,7 +348,7 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
         )
     static.update({
         "model_noise_scale": xr.DataArray(np.asarray(run.experiments.model_noise_scale), dims="experiment", attrs={"long_name": "scale of the forecast model's noise covariance", "units": "1"}),
-        "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs", attrs={"long_name": "observation-error variance R of each observable", "comment": OBS_UNITS_SQUARED}),
+        "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs", attrs={"long_name": "observation-error variance R of each observable", "comment": OBS_UNITS_SQUARED_COMMENT}),
         "observable_std": xr.DataArray(inputs.observable_std, dims="obs", attrs={"long_name": "standard deviation of y over the training record", "comment": OBS_UNITS_COMMENT}),
         "initial_training_month": xr.DataArray(months0, dims="member", attrs={"long_name": "latent-store time index each member started from", "units": "1"}),
     })  # fmt: skip

@@ -33,7 +33,7 @@ from .. import cf
 from ..atomic import write_zarr_atomic
 from ..errors import ConfigError
 from ..grid import TargetGrid
-from ..observables import ObservationLayout
+from ..observables import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED_COMMENT, ObservationLayout
 from ..settings import IdealizedSection, PseudoObsSection, config_hash
 from ..stores import provenance
 from ..timeaxis import year_month
@@ -185,8 +185,7 @@ def build_pseudo_obs(
                 dims=("time", "obs"),
                 attrs={
                     "long_name": "pseudo-observation anomalies (vs the run's monthly climatology)",
-                    "comment": "units per observable in the obs_units coordinate (degC for sst, m for "
-                    "thermocline_depth): the observables of both kinds share the obs dimension",
+                    "comment": OBS_UNITS_COMMENT,
                     "cell_methods": "time: mean",
                 },
             ),
@@ -195,7 +194,7 @@ def build_pseudo_obs(
                 dims="obs",
                 attrs={
                     "long_name": f"observation-error variance = {po.error_fraction} × variance of each observable",
-                    "comment": "units per observable: the square of obs_units (degC2 for sst, m2 for thermocline_depth)",
+                    "comment": OBS_UNITS_SQUARED_COMMENT,
                 },
             ),
         },
@@ -263,8 +262,6 @@ def make_pseudo_obs(
 ) -> Path:
     """The rule ``pseudo_obs``: build and write ``RUN/pseudo_obs/<model>.zarr`` atomically."""
     ds = build_pseudo_obs(idealized=idealized, pseudo_obs=pseudo_obs, grid=grid, threads=threads)
-    # Variable-length strings: zarr v3 has no stable spec for numpy's fixed-width unicode dtype.
-    ds = ds.assign_coords(obs_variable=ds["obs_variable"].astype(object))
     ds = cf.complete(ds)
     ds.attrs["config_hash"] = json.loads(ds.attrs["provenance"])["config_hash"]
     return write_zarr_atomic(ds, out, encoding=cf.time_encodings(ds))

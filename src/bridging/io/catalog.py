@@ -18,7 +18,8 @@ ORAS5's), so the catalog names no join dimension and the files are read as they 
 datasets in threads, and netCDF4-python (>= 1.6.1) is not thread-safe: a plain ``to_dataset_dict()`` over several
 netCDF datasets can crash the interpreter (intake-esm issue #697; about one run in two on the demo catalog).
 :func:`load_datasets` opens them one at a time, as does ``cat[key].to_dask()`` on a datastore opened with
-``threaded=False``; ``cat.search(...).to_dataset_dict(threaded=False)`` is safe for a query that selects one key.
+``threaded=False`` (``to_dataset_dict`` opens the keys in a thread pool even then);
+``cat.search(...).to_dataset_dict(threaded=False)`` is safe for a query that selects one key.
 """
 
 from __future__ import annotations
@@ -220,8 +221,8 @@ def load_catalog(catalog_json: str | Path):
 def load_datasets(catalog_json: str | Path, **query) -> dict:
     """Every dataset of an intake-esm catalog (this one or the run's results catalog), or of its ``query`` subset,
     as {key: xr.Dataset}: intake-esm's own aggregation, one dataset and one file at a time (see the module note on
-    threads), each variable in the chunks its file or store has (intake-esm's default ``chunks="auto"`` refuses
-    the object-dtype variables of some stores). Errors name the catalog."""
+    threads), each variable in the chunks its file or store has (not dask's "auto" chunks, which would re-chunk
+    a store's variables). Errors name the catalog."""
     import intake
 
     catalog_json = Path(catalog_json)

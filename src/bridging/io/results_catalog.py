@@ -1,19 +1,22 @@
-"""A catalog of a run's outputs: every zarr store and diagnostics netCDF file, as an intake-esm datastore.
+"""The catalogs of a run's outputs, as intake-esm datastores: the zarr stores, and the diagnostics netCDF files.
 
-``results/<run>/catalog.json`` lets a user open the whole run without knowing its folder layout::
+``results/<run>/catalog.json`` lets a user open the run's stores without knowing its folder layout::
 
-    cat = intake.open_esm_datastore("results/demo/catalog.json")
-    dsets = cat.to_dataset_dict()                 # {"<kind>.<source_id>": xr.Dataset}
+    dsets = intake.open_esm_datastore("results/demo/catalog.json").to_dataset_dict()   # {"<kind>.<source_id>": ...}
 
-One row per output (paths from :class:`bridging.layout.RunLayout`, absolute so the catalog works from any working
-directory: a ``file://`` URI for a zarr store, see :func:`asset_path`), columns ``run, kind, source_id, model, variable_id, format, description, path``; ``variable_id`` names the
-output's data variables, separated by spaces (one string: intake-esm 2025.12 fails on a row whose variable column is
-a list of several names). The rows are embedded in the JSON (``catalog_dict``: the JSON alone is the catalog);
-``catalog.csv`` beside it is the same table for pandas or a spreadsheet. Each (kind, source_id) pair is one output,
-so intake-esm opens every output as it is, with no aggregation. Two limits of intake-esm's ``to_dataset_dict``
-apply (see :mod:`bridging.io.catalog`): its default ``chunks="auto"`` refuses object-dtype variables (pass
-``xarray_open_kwargs={"chunks": {}}``), and it opens keys in threads, which can crash netCDF4 on the diagnostics
-files; :func:`bridging.io.catalog.load_datasets` avoids both.
+``results/<run>/diagnostics/catalog.json`` lists the diagnostics netCDF files (Niño indices and maps per source).
+They are a catalog of their own because intake-esm's ``to_dataset_dict`` opens keys in a thread pool (whatever its
+``threaded`` says), which netCDF4-python does not survive (intake-esm issue 697; see :mod:`bridging.io.catalog`):
+open that one key at a time, ``cat[key].to_dask()``. Zarr is safe in threads, so the stores' catalog works with intake-esm's defaults (the stores' text labels are CF flags, which dask's
+automatic chunking accepts).
+
+One row per output (paths from :class:`bridging.layout.RunLayout`, absolute so the catalogs work from any working
+directory: a ``file://`` URI for a zarr store, see :func:`asset_path`), columns ``run, kind, source_id, model,
+variable_id, format, description, path``; ``variable_id`` names the output's data variables, separated by spaces
+(one string: intake-esm 2025.12 fails on a row whose variable column is a list of several names). The rows are
+embedded in the JSON (``catalog_dict``: the JSON alone is the catalog); ``catalog.csv`` beside it is the same table
+for pandas or a spreadsheet. Each (kind, source_id) pair is one output, so intake-esm opens every output as it is,
+with no aggregation. :func:`bridging.io.catalog.load_datasets` opens either catalog one file at a time.
 """
 
 from __future__ import annotations
@@ -134,13 +137,21 @@ def asset_path(output: Output) -> str:
     return path.as_uri() if output.format == "zarr" else str(path)
 
 
-def collection_spec(run: str, rows: list[dict]) -> dict:
+#: what each catalog holds (its ``description``), by part of the run (:meth:`RunLayout.results_catalog`)
+PART_DESCRIPTIONS = {
+    "stores": "zarr stores",
+    "diagnostics": "diagnostics netCDF files (open one key at a time, cat[key].to_dask(): netCDF4-python is not "
+    "thread-safe and to_dataset_dict() opens keys in threads)",
+}
+
+
+def collection_spec(run: str, part: str, rows: list[dict]) -> dict:
     """The ESM collection JSON (https://github.com/NCAR/esm-collection-spec) with the rows embedded."""
     return {
         "esmcat_version": "0.1.0",
-        "id": f"enso-bridge-results-{run}",
-        "description": f"The outputs of the ENSO Bridge run '{run}': zarr stores and diagnostics netCDF files "
-        "(written by the results_catalog rule). Keys of to_dataset_dict(): '<kind>.<source_id>'.",
+        "id": f"enso-bridge-{part}-{run}",
+        "description": f"The {PART_DESCRIPTIONS[part]} of the ENSO Bridge run '{run}' (written by the "
+        "results_catalog rule). Keys of to_dataset_dict(): '<kind>.<source_id>'.",
         "attributes": [{"column_name": c, "vocabulary": ""} for c in COLUMNS if c != "path"],
         "assets": {"column_name": "path", "format_column_name": "format"},
         "aggregation_control": {
@@ -152,29 +163,33 @@ def collection_spec(run: str, rows: list[dict]) -> dict:
     }
 
 
-def build_results_catalog(
-    layout: RunLayout,
-    json_out: str | Path,
-    csv_out: str | Path,
-    **names,
-) -> list[dict]:
-    """Write the catalog of a run's outputs (JSON with the rows embedded, and the same table as CSV), atomically.
+def build_results_catalog(layout: RunLayout, **names) -> dict[str, list[dict]]:
+    """Write the run's two catalogs (each a JSON with the rows embedded, and the same table as CSV, at
+    :meth:`RunLayout.results_catalog`), atomically: the zarr stores, and the diagnostics netCDF files.
 
     ``names`` are :func:`run_outputs`'s keyword arguments. Every output must exist and open: a missing or unreadable
-    one is an InputDataError naming it, and nothing is written. Returns the rows."""
+    one is an InputDataError naming it, and nothing is written. Returns the rows by part."""
     import pandas as pd
 
-    rows = []
+    parts: dict[str, list[dict]] = {"stores": [], "diagnostics": []}
     for output in run_outputs(layout, **names):
-        rows.append(
+        parts["stores" if output.format == "zarr" else "diagnostics"].append(
             {
                 "run": layout.run_name, "kind": output.kind, "source_id": output.source_id, "model": output.model,
                 "variable_id": " ".join(data_variables(output)), "format": output.format, "description": KINDS[output.kind],
                 "path": asset_path(output),
             }
         )  # fmt: skip
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    write_text_atomic(table.to_csv(index=False), csv_out)
-    write_text_atomic(json.dumps(collection_spec(layout.run_name, rows), indent=2) + "\n", json_out)
-    log.info("results catalog: %d outputs → %s\n%s", len(rows), json_out, table[["kind", "source_id"]].to_string())
-    return rows
+    for part, rows in parts.items():
+        table = pd.DataFrame(rows, columns=list(COLUMNS))
+        json_out = layout.results_catalog("json", part)
+        write_text_atomic(table.to_csv(index=False), layout.results_catalog("csv", part))
+        write_text_atomic(json.dumps(collection_spec(layout.run_name, part, rows), indent=2) + "\n", json_out)
+        log.info(
+            "results catalog (%s): %d outputs → %s\n%s",
+            part,
+            len(rows),
+            json_out,
+            table[["kind", "source_id"]].to_string(),
+        )
+    return parts

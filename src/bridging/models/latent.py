@@ -21,7 +21,7 @@ from .. import cf
 from ..atomic import write_zarr_atomic
 from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
-from ..observables import OBS_UNITS
+from ..observables import OBS_UNITS, OBS_UNITS_COMMENT
 from ..settings import AutoencoderSection, config_hash
 from ..stores import open_zarr_checked, provenance
 from .conv_autoencoder import encode_array, load_autoencoder
@@ -65,7 +65,7 @@ def latent_dataset(z: np.ndarray, y: np.ndarray, time: xr.DataArray, layout, att
                 y.astype(np.float32),
                 {
                     "long_name": "observables at the pseudo-observation positions (anomalies)",
-                    "comment": "units per observable in the obs_units coordinate (degC for sst, m for thermocline_depth)",
+                    "comment": OBS_UNITS_COMMENT,
                     "units_by_variable": json.dumps({v: OBS_UNITS[v] for v in sorted(set(layout.variable))}),
                 },
             ),

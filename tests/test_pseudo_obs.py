@@ -81,7 +81,7 @@ def test_cfy22_box_observables():
     ds = build_pseudo_obs(idealized={**SHORT, "model": "cfy22"})
     assert ObservationLayout.from_dataset(ds).variable == ("sst", "sst", "thermocline_depth")
     # the kinds as CF flags (a string coordinate would read back as StringDType, which dask cannot auto-chunk)
-    assert ds["obs_variable"].values.tolist() == [0, 0, 1] and ds["obs_variable"].dtype == np.int8
+    assert ds["obs_variable"].values.tolist() == [0, 0, 1] and ds["obs_variable"].dtype == np.int64
     assert ds["obs_variable"].attrs["flag_meanings"] == "sst thermocline_depth"
     assert ds["obs_lon_min"].values.tolist() == [160, 210, 120] and ds["obs_lon_max"].values.tolist() == [210, 270, 180]
     assert ds["obs_lat_min"].values.tolist() == [-5, -5, -5]
@@ -103,6 +103,12 @@ def test_written_store_round_trips_and_the_layout_extracts_itself(tmp_path):
     # dask's automatic chunking (intake-esm's default) accepts every variable, the kind flags included
     auto = xr.open_dataset(out, engine="zarr", chunks="auto")
     assert ObservationLayout.from_dataset(auto) == layout
+    # CF §3.5: flag_values of the variable's own type, also after the JSON round trip of zarr attributes
+    kind = auto["obs_variable"]
+    assert np.asarray(kind.attrs["flag_values"]).dtype == kind.dtype, (
+        np.asarray(kind.attrs["flag_values"]).dtype,
+        kind.dtype,
+    )
 
 
 def test_bad_grid_leaves_no_output(tmp_path):

@@ -85,12 +85,14 @@ class ObservationLayout:
     def coords(self) -> dict[str, xr.DataArray]:
         return {
             # CF flags, not strings: a string coordinate reads back as numpy's StringDType from zarr v3, which
-            # dask cannot auto-chunk (open_dataset(chunks="auto"), intake-esm's default, would refuse the store)
+            # dask cannot auto-chunk (open_dataset(chunks="auto"), intake-esm's default, would refuse the store).
+            # int64 because zarr keeps attributes as JSON, which reads flag_values back as int64, and CF wants
+            # flag_values of the variable's own type.
             "obs_variable": xr.DataArray(
-                np.array([OBS_KINDS.index(v) for v in self.variable], dtype=np.int8),
+                np.array([OBS_KINDS.index(v) for v in self.variable], dtype=np.int64),
                 dims="obs",
                 attrs={
-                    "flag_values": np.arange(len(OBS_KINDS), dtype=np.int8),
+                    "flag_values": np.arange(len(OBS_KINDS), dtype=np.int64),
                     "flag_meanings": " ".join(OBS_KINDS),
                     "comment": "units of the observables: " + ", ".join(f"{k} {u}" for k, u in OBS_UNITS.items()),
                 },

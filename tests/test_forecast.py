@@ -23,6 +23,7 @@ from bridging.models.forecast import (
     train_forecast,
     train_lstm,
 )
+from bridging.models.enso_score import EnsoIndices
 from bridging.models.gate import NINO_BOXES, GateData, box_indices, free_run, index_weights, run_gate
 from bridging.models.latent import encode_sources
 from bridging.models.training import training_checkpoint
@@ -321,6 +322,7 @@ LSTM_SETTINGS = {
     "weight_decay": 0.01,
     "dropout": 0.0,
     "patience": 10,
+    "score_leads": (1, 2),
     "seed": 0,
 }
 
@@ -333,7 +335,10 @@ def _train(tmp_path, settings=None, seed=0):
     s = ForecastSection.model_validate({**LSTM_SETTINGS, **(settings or {})})
     model = LSTMForecaster(np.zeros(4), np.ones(4), fit.weight, fit.bias, hidden=s.hidden, dropout=s.dropout)
     checkpoint = training_checkpoint(tmp_path / "forecast.pt", "test")
-    return train_lstm(model, train, None, [(held, 1.0)], s, CurriculumSection(p_max=0.0), "cpu", checkpoint)
+    whole_state = EnsoIndices(np.eye(4), names=("x0", "x1", "x2", "x3"))
+    return train_lstm(
+        model, train, None, [(held, 1.0)], s, CurriculumSection(p_max=0.0), "cpu", checkpoint, whole_state
+    )
 
 
 def test_lstm_training_beats_its_linear_start_on_nonlinear_data(tmp_path):
@@ -374,6 +379,7 @@ TINY_FORECAST = {
     "epochs": 2,
     "teacher_forcing_months": 6,
     "rollout_max": 6,
+    "score_leads": (3, 6),
     "batch_size": 16,
     "validation_fraction": 0.3,
     "gate": {"leads": [1, 3, 6], "free_run_years": 10},

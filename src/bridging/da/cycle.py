@@ -2,7 +2,7 @@
 
 Each month, for every member of every experiment (experiments are a leading batch dimension, for sensitivity
 sweeps): a stochastic forecast (the forecast model's step carrying its recurrent state, plus Gaussian model noise,
-:mod:`bridging.da.noise`), the analysis against that month's observations (:func:`bridging.da.analysis.analysis`),
+:mod:`bridging.da.noise`, scaled by the model's state-dependent head when it has one), the analysis against that month's observations (:func:`bridging.da.analysis.analysis`),
 and optionally the re-encoding z ← E(D(z)) of each analysis member. The free run (the control) is the same loop
 without analysis and re-encoding. Each month also records what the filter statistics need
 (:mod:`bridging.da.statistics`): innovations, the forecast spread, and decoded observables of the first members.
@@ -146,13 +146,15 @@ def _forecast(
 ) -> torch.Tensor:
     """The forecast ensemble (B, N, n): the model step (carrying the recurrent state) plus model noise."""
     B, N, n = state.members.shape
-    x, state.recurrent = setup.forecaster.step(state.members.reshape(B * N, n), state.recurrent)
+    origin = state.members.reshape(B * N, n)
+    x, state.recurrent = setup.forecaster.step(origin, state.recurrent)
     xi = torch.randn((B * N, n), generator=state.generator, dtype=run.dtype, device=run.device)
     if adaptive is None:
         noise = (xi @ setup.noise_factor.mT).reshape(B, N, n) * setup.noise_std_scale[:, None, None]
     else:
         noise = adaptive_noise_draw(xi.reshape(B, N, n), setup.noise_split, setup.noise_std_scale, state.adapt[:, 0])
-    return x.reshape(B, N, n) + noise
+    noise = setup.forecaster.modulate_noise(noise.reshape(B * N, n), origin)  # the state-dependent head, if any
+    return (x + noise).reshape(B, N, n)
 
 
 def _adapt(

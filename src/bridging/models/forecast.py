@@ -37,10 +37,17 @@ from .forecasters import (
     load_forecast_model,
     save_forecast_model,
 )
-from .gate import NINO_BOXES, GateData, box_indices, index_weights, run_gate
+from .gate import NINO_BOXES, GateData, box_indices, index_weights, mixture_skewness, run_gate, skewness_se
 from .latent import open_latent_store
-from .lstm_training import multistep_rmse, train_lstm
-from .model_error import one_step_residuals, residual_covariance
+from .enso_score import EnsoIndices
+from .lstm_training import heldout_errors, train_lstm
+from .model_error import (
+    fit_noise_head,
+    fluctuation_dissipation_covariance,
+    one_step_pairs,
+    one_step_residuals,
+    residual_covariance,
+)
 from .ridge import RidgeFit, fit_ridge, mixture_moments, principal_basis
 from .training import (
     Timer,
@@ -65,8 +72,9 @@ __all__ = [
     "fit_ridge",
     "load_forecast_model",
     "load_latent_record",
+    "heldout_errors",
     "mixture_moments",
-    "multistep_rmse",
+    "one_step_pairs",
     "one_step_residuals",
     "principal_basis",
     "residual_covariance",
@@ -106,7 +114,7 @@ def train_forecast(
     timer = Timer()
     data = LatentData.read(latent_operational, latent_reanalysis, settings, cur)
     linear, ridge = _linear_model(data, settings, device)
-    models, noise = {"linear": linear}, {"linear": attach_noise(linear, data.noise_validation, settings, device)}
+    models, noise = {"linear": linear}, {"linear": attach_noise(linear, data, ridge, settings, device)}
     training = {"history": [], "stopper": None, "initial_score": None}
     if settings.kind == "lstm":
         checkpoint = training_checkpoint(
@@ -121,7 +129,7 @@ def train_forecast(
             ),
         )
         models["lstm"], training = _trained_lstm(data, ridge, settings, cur, device, checkpoint)
-        noise["lstm"] = attach_noise(models["lstm"], data.noise_validation, settings, device)
+        noise["lstm"] = attach_noise(models["lstm"], data, ridge, settings, device)
 
     gate_data = build_gate_data(
         autoencoder_checkpoint,
@@ -242,7 +250,7 @@ class LatentData:
             )
         teacher = settings.teacher_forcing_months
         window = teacher + settings.rollout_max + 1
-        min_val = teacher + max(settings.rollout_max, max(settings.gate.leads)) + 1
+        min_val = teacher + max(settings.rollout_max, settings.score_leads[1], max(settings.gate.leads)) + 1
         op_split = time_split(
             op.x.shape[0], settings.validation_fraction, min_train=window, min_validation=min_val, what=str(op.path)
         )
@@ -276,6 +284,18 @@ class LatentData:
     def standardise(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
 
+    def skip_records(self, skip_data: str) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
+        """The records the linear skip (and the model error) are fitted on: standardised training segments, the same
+        training months in state units, and their weights (``forecast.skip_data``)."""
+        raw = [self.op.x[self.op_split.train], self.rean.x[self.rean_split.train]][: len(self.segments)]
+        if skip_data == "curriculum":
+            return self.segments, raw, self.segment_weights
+        return self.segments[:1], raw[:1], [1.0]
+
+    def enso_indices(self) -> EnsoIndices:
+        """The indices of the LSTM's stopping score (:mod:`.enso_score`)."""
+        return EnsoIndices.from_training(self.op.obs_coords, self.op.n_latent, self.std, self.segments, self.segment_weights)
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # The models
@@ -285,10 +305,7 @@ def _linear_model(data: LatentData, settings: ForecastSection, device) -> tuple[
     """The ridge skip, on the curriculum mixture (default) or the operational months (``forecast.skip_data``). The
     skip carries every direction of the state, so it must keep y consistent with the decoded z: fitted on latent
     states the autoencoder represents (docs/method.md, Forecast model)."""
-    if settings.skip_data == "curriculum":
-        skip_segments, skip_weights = data.segments, data.segment_weights
-    else:
-        skip_segments, skip_weights = data.segments[:1], [1.0]
+    skip_segments, _, skip_weights = data.skip_records(settings.skip_data)
     ridge = fit_ridge(skip_segments, settings.ridge_alpha, skip_weights)
     log.info(
         "ridge fit on %d + %d months (weights %s): spectral radius %.3f, training RMSE %.3f",
@@ -301,12 +318,53 @@ def _linear_model(data: LatentData, settings: ForecastSection, device) -> tuple[
     return LinearForecaster(data.mean, data.std, ridge.weight, ridge.bias, n_latent=data.op.n_latent).to(device), ridge
 
 
-def attach_noise(model: LatentForecaster, validation, settings: ForecastSection, device) -> dict:
-    """Set ``model.noise_cov`` from its one-step residuals on the held-out segments; returns the noise summary."""
-    residuals = [one_step_residuals(model, x, settings.teacher_forcing_months, device) for x, _ in validation]
-    cov, summary = residual_covariance(residuals, [w for _, w in validation])
+def attach_noise(model: LatentForecaster, data: LatentData, ridge: RidgeFit, settings: ForecastSection, device) -> dict:
+    """Set the model's error model (``forecast.noise``: Q, and the state-dependent head when configured); returns its
+    summary. Held-out residuals are always computed: they are Q's one option and the yardstick of the other."""
+    warmup = settings.teacher_forcing_months
+    heldout_pairs = [(*one_step_pairs(model, x, warmup, device), w) for x, w in data.noise_validation]
+    cov, heldout = residual_covariance([r for r, _, _ in heldout_pairs], [w for _, _, w in heldout_pairs])
+    std = data.std.astype(np.float64)
+    heldout_var = np.diag(cov) / std**2
+    segments, raw, weights = data.skip_records(settings.skip_data)
+    summary = {"covariance": settings.noise.covariance, "heldout_residuals": heldout}
+    if settings.noise.covariance == "fluctuation_dissipation":
+        q_std, summary["fluctuation_dissipation"] = fluctuation_dissipation_covariance(ridge.weight, segments, weights)
+        cov = std[:, None] * q_std * std[None, :]
+    else:
+        q_std = cov / np.outer(std, std)
+    n = data.op.n_latent
+    summary["trace_standardised"] = {
+        "q_latent": float(np.trace(q_std[:n, :n])),
+        "q_observables": float(np.trace(q_std[n:, n:])),
+        "heldout_residuals_latent": float(heldout_var[:n].sum()),
+        "heldout_residuals_observables": float(heldout_var[n:].sum()),
+    }
     model.noise_cov.copy_(torch.as_tensor(cov, dtype=model.noise_cov.dtype))
+    if settings.noise.state_dependent:
+
+        def standardised(residuals, origins, weight):
+            return residuals / std, (origins - data.mean) / std, weight
+
+        train = [standardised(*one_step_pairs(model, x, warmup, device), w) for x, w in zip(raw, weights)]
+        head = fit_noise_head(
+            q_std,
+            _unit_variance_basis(segments, weights, settings.noise.predictors),
+            train,
+            [standardised(*pair) for pair in heldout_pairs],
+            settings.noise.modes,
+        )
+        model.set_noise_head(head.modes, head.predictors, head.coef)
+        summary["head"] = head.summary
     return summary
+
+
+def _unit_variance_basis(segments: list[np.ndarray], weights: list[float], k: int) -> np.ndarray:
+    """The leading k principal components of the standardised training mixture, scaled to unit variance."""
+    basis = principal_basis(segments, k, weights)
+    total = float(sum(weights))
+    var = sum((w / total) * np.var(s.astype(np.float64) @ basis, axis=0) for s, w in zip(segments, weights))
+    return basis / np.sqrt(var)
 
 
 def _trained_lstm(
@@ -336,6 +394,7 @@ def _trained_lstm(
         cur,
         device,
         checkpoint,
+        data.enso_indices(),
     )
     if stopper.best_epoch < 0:
         log.warning(
@@ -383,14 +442,16 @@ def build_gate_data(
             )
     ae_mask = np.asarray(ae.ocean_mask.cpu().numpy(), bool)
     sst = list(ae.field_names).index("sst")
-    variances = {}
+    variances, train_indices = {}, {}
     for name, split in (("operational", op_split), ("reanalysis", rean_split)):
         # Indices over cells that are ocean in the autoencoder's domain and in the source.
         mask = ae_mask & records[name].ocean
         train_sst = records[name].standardised[split.train, sst] * ae.field_std["sst"]
-        indices = box_indices(train_sst, index_weights(target_grid, mask))
-        variances[name] = {box: float(indices[:, i].var()) for i, box in enumerate(NINO_BOXES)}
+        train_indices[name] = box_indices(train_sst, index_weights(target_grid, mask))
+        variances[name] = {box: float(train_indices[name][:, i].var()) for i, box in enumerate(NINO_BOXES)}
     w = float(reanalysis_weight)
+    mixture = [(train_indices["operational"], 1 - w), (train_indices["reanalysis"], w)]
+    mixture = [(indices, weight) for indices, weight in mixture if weight > 0]
     reference = {
         box: float(np.sqrt((1 - w) * variances["operational"][box] + w * variances["reanalysis"][box]))
         for box in NINO_BOXES
@@ -405,6 +466,13 @@ def build_gate_data(
         "p_max": w,
         "std_by_source": {name: {box: float(np.sqrt(v)) for box, v in var.items()} for name, var in variances.items()},
         "decoded_operational_std": {box: float(decoded_indices[:, i].std()) for i, box in enumerate(NINO_BOXES)},
+        "skewness": {
+            box: mixture_skewness([x[:, i] for x, _ in mixture], [v for _, v in mixture])
+            for i, box in enumerate(NINO_BOXES)
+        },
+        "skewness_se": {
+            box: skewness_se([x[:, i] for x, _ in mixture], [v for _, v in mixture]) for i, box in enumerate(NINO_BOXES)
+        },
     }
     layout = ae.layout
 

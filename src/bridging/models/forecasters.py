@@ -4,7 +4,8 @@ Two models share one interface (docs/architecture.md)::
 
     state = fm.initial_state(batch, device, dtype)   # recurrent state (LSTM) or None (linear)
     x_next, state = fm.step(x, state)                # x: (batch, n_state) in state units; deterministic mean forecast
-    fm.noise_cov                                     # model-error covariance (state units) of held-out one-step residuals
+    fm.noise_cov                                     # model-error covariance Q (state units), :mod:`.model_error`
+    fm.modulate_noise(noise, x)                      # the noise drawn from Q, scaled by the state-dependent head
 
 * ``LinearForecaster``: ridge regression x_{t+1} = W x_t + b on the standardised state (:mod:`.ridge`). The baseline,
   and the alternative the filter may use (``forecast.kind: linear``).
@@ -37,12 +38,31 @@ log = logging.getLogger(__name__)
 CHECKPOINT_KIND = "forecast"
 
 
+#: bounds of the state-dependent noise amplitude g (a factor on the noise std of a mode)
+NOISE_AMPLITUDE_RANGE = (0.1, 10.0)
+
+
 class LatentForecaster(nn.Module):
-    """Common part: the state standardisation (training mean/std), model-error covariance and gate record."""
+    """Common part: the state standardisation (training mean/std), the model error and the gate record.
+
+    Model error: ξ_t = M(x_t) L η, η ~ N(0, I), L Lᵀ = ``noise_cov`` = Q, x_t the state the forecast starts from.
+    M(x) = I + U diag(g(x) − 1) Uᵀ (standardised units) scales the noise along the k leading eigenvectors U of Q by
+    g_i(x) = exp(½ (θ_i0 + θ_i·Pᵀx̃)), P the leading principal components of the state: the stochastic head
+    (:func:`.model_error.fit_noise_head`). With k = 0 (no head) the noise is N(0, Q).
+    """
 
     kind = "base"
 
-    def __init__(self, state_mean, state_std, noise_cov=None, n_latent: int | None = None):
+    def __init__(
+        self,
+        state_mean,
+        state_std,
+        noise_cov=None,
+        n_latent: int | None = None,
+        noise_modes=None,
+        noise_predictors=None,
+        noise_coef=None,
+    ):
         super().__init__()
         mean = torch.as_tensor(np.asarray(state_mean), dtype=torch.float32)
         std = torch.as_tensor(np.asarray(state_std), dtype=torch.float32)
@@ -55,6 +75,11 @@ class LatentForecaster(nn.Module):
         self.register_buffer("state_std", std)
         cov = torch.zeros(n, n) if noise_cov is None else torch.as_tensor(np.asarray(noise_cov), dtype=torch.float32)
         self.register_buffer("noise_cov", cov)
+        self.register_buffer("noise_modes", torch.zeros(n, 0))  # U (n, k)
+        self.register_buffer("noise_predictors", torch.zeros(n, 0))  # P (n, p)
+        self.register_buffer("noise_coef", torch.zeros(0, 1))  # θ (k, p + 1)
+        if noise_modes is not None:
+            self.set_noise_head(noise_modes, noise_predictors, noise_coef)
         self.n_latent = n_latent
         self.gate_passed: bool | None = None
         self.gate_report: dict = {}
@@ -98,10 +123,40 @@ class LatentForecaster(nn.Module):
     def sample_noise(
         self, n: int, generator: torch.Generator | None = None, factor: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """n draws of model error ~ N(0, noise_cov), state units."""
+        """n draws of model error ~ N(0, noise_cov), state units (before :meth:`modulate_noise`)."""
         factor = self.noise_factor() if factor is None else factor
         xi = torch.randn(n, factor.shape[1], generator=generator, dtype=factor.dtype, device=factor.device)
         return xi @ factor.T
+
+    def set_noise_head(self, modes, predictors, coef) -> None:
+        """Install the stochastic head: modes U (n, k), predictors P (n, p), coefficients θ (k, p + 1)."""
+        to = dict(dtype=self.dtype, device=self.state_mean.device)
+        modes, predictors, coef = (torch.as_tensor(np.asarray(a), **to) for a in (modes, predictors, coef))
+        n = self.n_state
+        if modes.ndim != 2 or modes.shape[0] != n or predictors.ndim != 2 or predictors.shape[0] != n:
+            raise ValueError(f"noise modes and predictors must have {n} rows")
+        if tuple(coef.shape) != (modes.shape[1], predictors.shape[1] + 1):
+            raise ValueError(f"noise coefficients must be (k, p + 1), got {tuple(coef.shape)}")
+        self.noise_modes, self.noise_predictors, self.noise_coef = modes, predictors, coef
+
+    @property
+    def has_noise_head(self) -> bool:
+        return self.noise_modes.shape[1] > 0
+
+    def noise_amplitude(self, x: torch.Tensor) -> torch.Tensor:
+        """g(x) (batch, k): the head's factor on the noise std of each mode at the states x (state units)."""
+        features = self.standardise(x.to(self.dtype)) @ self.noise_predictors
+        log_var = self.noise_coef[:, 0] + features @ self.noise_coef[:, 1:].T
+        return torch.exp(0.5 * log_var).clamp(*NOISE_AMPLITUDE_RANGE)
+
+    def modulate_noise(self, noise: torch.Tensor, origin: torch.Tensor) -> torch.Tensor:
+        """M(x) ξ for noise ξ (batch, n) drawn from Q and the states x = ``origin`` the forecasts start from."""
+        if not self.has_noise_head:
+            return noise
+        xi = noise.to(self.dtype) / self.state_std
+        along = xi @ self.noise_modes
+        xi = xi + (along * (self.noise_amplitude(origin) - 1)) @ self.noise_modes.T
+        return (xi * self.state_std).to(noise.dtype)
 
 
 class LinearForecaster(LatentForecaster):
@@ -109,8 +164,8 @@ class LinearForecaster(LatentForecaster):
 
     kind = "linear"
 
-    def __init__(self, state_mean, state_std, weight, bias, noise_cov=None, n_latent=None):
-        super().__init__(state_mean, state_std, noise_cov, n_latent)
+    def __init__(self, state_mean, state_std, weight, bias, noise_cov=None, n_latent=None, **noise_head):
+        super().__init__(state_mean, state_std, noise_cov, n_latent, **noise_head)
         self.register_buffer("weight", torch.as_tensor(np.asarray(weight), dtype=torch.float32))
         self.register_buffer("bias", torch.as_tensor(np.asarray(bias), dtype=torch.float32))
 
@@ -142,8 +197,9 @@ class LSTMForecaster(LatentForecaster):
         noise_cov=None,
         n_latent=None,
         basis=None,
+        **noise_head,
     ):
-        super().__init__(state_mean, state_std, noise_cov, n_latent)
+        super().__init__(state_mean, state_std, noise_cov, n_latent, **noise_head)
         n = self.n_state
         # Buffers, not parameters: the skip and the subspace are frozen by construction, not by an optimizer setting.
         self.register_buffer("skip_weight", torch.as_tensor(np.asarray(skip_weight), dtype=torch.float32))
@@ -217,7 +273,13 @@ def load_forecast_model(path: str | Path, device="cpu") -> LatentForecaster:
     meta, sd = payload["metadata"], payload["state_dict"]
     try:
         common = dict(
-            state_mean=sd["state_mean"], state_std=sd["state_std"], noise_cov=sd["noise_cov"], n_latent=meta["n_latent"]
+            state_mean=sd["state_mean"],
+            state_std=sd["state_std"],
+            noise_cov=sd["noise_cov"],
+            n_latent=meta["n_latent"],
+            noise_modes=sd["noise_modes"],
+            noise_predictors=sd["noise_predictors"],
+            noise_coef=sd["noise_coef"],
         )
         if meta["kind"] == "linear":
             model = LinearForecaster(weight=sd["weight"], bias=sd["bias"], **common)

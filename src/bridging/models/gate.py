@@ -49,6 +49,29 @@ def box_indices(sst_anomaly: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return flat @ weights.T
 
 
+def mixture_skewness(series: list[np.ndarray], weights: list[float]) -> float:
+    """Skewness of a weighted mixture of records (each record's months weighted equally within it)."""
+    total = float(sum(weights))
+    mean = sum(w / total * np.mean(s) for s, w in zip(series, weights))
+    m2 = sum(w / total * np.mean((s - mean) ** 2) for s, w in zip(series, weights))
+    m3 = sum(w / total * np.mean((s - mean) ** 3) for s, w in zip(series, weights))
+    return float(m3 / m2**1.5)
+
+
+def skewness_se(series: list[np.ndarray], weights: list[float], *, block: int = 24, samples: int = 200) -> float:
+    """Block-bootstrap standard error of :func:`mixture_skewness` (blocks of ``block`` months, fixed seed)."""
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(samples):
+        resampled = []
+        for s in series:
+            n_blocks = max(1, len(s) // block)
+            starts = rng.integers(0, max(1, len(s) - block + 1), n_blocks)
+            resampled.append(np.concatenate([s[a : a + block] for a in starts]))
+        values.append(mixture_skewness(resampled, weights))
+    return float(np.std(values, ddof=1))
+
+
 # ============================================================================================== data
 @dataclass
 class GateData:
@@ -114,7 +137,8 @@ def _warmup_windows(x: np.ndarray, starts: np.ndarray, warmup: int) -> torch.Ten
 def free_run(
     model, x_warmup: np.ndarray, months: int, *, seed: int, blowup_threshold: float
 ) -> tuple[np.ndarray, int | None]:
-    """x_{t+1} = f(x_t) + ε_t, ε ~ N(0, noise_cov), after a teacher-forced warm-up; returns (trajectory, blow-up month).
+    """x_{t+1} = f(x_t) + ε_t, ε ~ M(x_t) N(0, noise_cov) (the model's error model: ``modulate_noise``), after a
+    teacher-forced warm-up; returns (trajectory, blow-up month).
 
     The run stops at the first month whose state is non-finite or whose standardised magnitude exceeds the threshold.
     """
@@ -127,13 +151,14 @@ def free_run(
     factor = model.noise_factor()
     noise = model.sample_noise(months, generator, factor)
     trajectory = np.empty((months, model.n_state), np.float32)
-    current = pred
+    current, origin = pred, x[-1:]
     for m in range(months):
-        current = current + noise[m : m + 1]
+        current = current + model.modulate_noise(noise[m : m + 1], origin)
         trajectory[m] = current[0].numpy()
         xs = model.standardise(current)
         if not torch.isfinite(xs).all() or float(xs.abs().max()) > blowup_threshold:
             return trajectory[: m + 1], m
+        origin = current
         current, state = model.step(current, state)
     return trajectory, None
 
@@ -247,6 +272,8 @@ def run_gate(model, data: GateData, settings, *, baselines: dict | None = None) 
         decoded = data.decode(trajectory[:, : data.n_latent])
         indices = box_indices(data.physical_sst(decoded), index_weights(data.grid, data.ocean_mask))
         index_std = {name: float(indices[:, i].std()) for i, name in enumerate(NINO_BOXES)}
+        free["index_skewness"] = {name: mixture_skewness([indices[:, i]], [1.0]) for i, name in enumerate(NINO_BOXES)}
+        free["index_skewness_se"] = {name: skewness_se([indices[:, i]], [1.0]) for i, name in enumerate(NINO_BOXES)}
         ratios = {name: index_std[name] / data.reference_index_std[name] for name in NINO_BOXES}
         decoded_truth = (data.reference_details or {}).get("decoded_operational_std", {})
         for name, r in ratios.items():

@@ -3,9 +3,13 @@
 Windows of ``teacher_forcing_months`` true months (one-step predictions, teacher-forced), then a rollout over k months
 fed with the model's own predictions (backpropagated through), k ramping from 1 to ``rollout_max`` over the first
 ``rollout_ramp_fraction`` of the epochs; the loss is the MSE of the standardised state over all predicted months.
-Input noise on the LSTM inputs, dropout, AdamW weight decay, gradient clipping, and early stopping on the held-out
-multi-step error (:func:`multistep_rmse`). Training sequences come from the curriculum: each from the reanalysis
-latent record with probability p_e, else from the operational one.
+Input noise on the LSTM inputs, dropout, AdamW weight decay, gradient clipping. Training sequences come from the
+curriculum: each from the reanalysis latent record with probability p_e, else from the operational one.
+
+Model selection: the held-out score is the error of ENSO indices at leads 3–12 (:mod:`.enso_score`), and early
+stopping counts, and epochs compete with the linear skip (epoch −1), only once both ramps (rollout length and
+curriculum) have reached their final values: an epoch trained on short rollouts of operational-heavy data is not the
+model the filter runs, and stopping before the ramps end (as patience counted from epoch −1 did) never trains it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 from ..resume import ResumeCheckpoint
 from ..settings import CurriculumSection, ForecastSection
 from .curriculum import OPERATIONAL, REANALYSIS, CurriculumSampler, reanalysis_probability_schedule, rollout_schedule
+from .enso_score import EnsoIndices, lead_window_score
 from .forecasters import LatentForecaster, LSTMForecaster
 from .gate import forecast_starts, rollout
 from .training import EarlyStopping, EpochLoop, Timer, epoch_seed, progress, seed_torch
@@ -30,8 +35,11 @@ GRADIENT_CLIP_NORM = 1.0
 
 
 @torch.no_grad()
-def multistep_rmse(model: LatentForecaster, x: np.ndarray, warmup: int, max_lead: int, device) -> np.ndarray:
-    """RMSE of the standardised state at leads 1..max_lead over every start of a held-out segment x (T, n)."""
+def heldout_errors(
+    model: LatentForecaster, x: np.ndarray, warmup: int, max_lead: int, device, indices: EnsoIndices
+) -> tuple[np.ndarray, np.ndarray]:
+    """Errors of rollouts from every start of a held-out segment x (T, n), state units: the RMSE of the standardised
+    state (max_lead,) and of the indices (max_lead, n_indices), by lead."""
     starts = forecast_starts(x.shape[0], warmup, max_lead)
     if starts.size == 0:
         raise ValueError(
@@ -39,10 +47,23 @@ def multistep_rmse(model: LatentForecaster, x: np.ndarray, warmup: int, max_lead
         )
     xt = torch.as_tensor(x, device=device)
     warm = xt[torch.as_tensor(starts[:, None] - warmup + 1 + np.arange(warmup)[None, :], device=device)]
-    pred = rollout(model, warm, max_lead)
-    truth = xt[torch.as_tensor(starts[:, None] + 1 + np.arange(max_lead)[None, :], device=device)]
-    err = (model.standardise(pred) - model.standardise(truth)).square().mean((0, 2)).sqrt()
-    return err.cpu().numpy()
+    pred = model.standardise(rollout(model, warm, max_lead))
+    truth = model.standardise(xt[torch.as_tensor(starts[:, None] + 1 + np.arange(max_lead)[None, :], device=device)])
+    state_rmse = (pred - truth).square().mean((0, 2)).sqrt().cpu().numpy()
+    return state_rmse, indices.rmse_by_lead(pred.cpu().numpy(), truth.cpu().numpy())
+
+
+def ramps_end_epoch(settings: ForecastSection, curriculum: CurriculumSection) -> int:
+    """The first epoch at which the rollout length and the curriculum's reanalysis share have their final values."""
+    k_end = rollout_schedule(settings.rollout_max, settings.rollout_ramp_fraction, settings.epochs).milestones[-1]
+    p_end = reanalysis_probability_schedule(curriculum, settings.epochs).milestones[-1]
+    end = max(k_end.epoch, p_end.epoch)
+    if end >= settings.epochs:
+        raise ValueError(
+            f"forecast.epochs ({settings.epochs}) must exceed the epoch at which the ramps end ({end}: rollout ramp "
+            f"{k_end.epoch}, curriculum ramp_end_epoch {p_end.epoch}); early stopping counts only after it"
+        )
+    return end
 
 
 def train_lstm(
@@ -54,24 +75,28 @@ def train_lstm(
     curriculum: CurriculumSection,
     device,
     checkpoint: ResumeCheckpoint,
+    indices: EnsoIndices,
 ) -> tuple[LSTMForecaster, list[dict], EarlyStopping, float]:
     """Train the LSTM correction in place; returns it at its best epoch (epoch −1: untrained, i.e. the linear skip),
     the per-epoch history, the early-stopping record and the initial model's held-out score.
 
-    Training windows come as standardised arrays; held-out segments (``validation``: (x, weight)) in state units.
+    Training windows come as standardised arrays; held-out segments (``validation``: (x, weight)) in state units; the
+    score is the indices' error over ``settings.score_leads`` (:mod:`.enso_score`).
     """
     windows = _Windows(op_train, rean_train, settings, curriculum)
     k_schedule = rollout_schedule(settings.rollout_max, settings.rollout_ramp_fraction, settings.epochs)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    loop = EpochLoop(model, optimizer, EarlyStopping(settings.patience), checkpoint, extra={"initial_score": None})
+    stopper = EarlyStopping(settings.patience, start_epoch=ramps_end_epoch(settings, curriculum))
+    loop = EpochLoop(model, optimizer, stopper, checkpoint, extra={"initial_score": None})
+    max_lead = max(settings.rollout_max, settings.score_leads[1])
 
-    def heldout_score() -> tuple[float, list[np.ndarray]]:
-        scores = [
-            multistep_rmse(model, x, settings.teacher_forcing_months, settings.rollout_max, device)
-            for x, _ in validation
+    def heldout_score() -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+        errors = [
+            heldout_errors(model, x, settings.teacher_forcing_months, max_lead, device, indices) for x, _ in validation
         ]
-        return float(sum(w * s.mean() for (_, w), s in zip(validation, scores)) / sum(w for _, w in validation)), scores
+        scores = [lead_window_score(index_rmse, settings.score_leads) for _, index_rmse in errors]
+        return float(sum(w * s for (_, w), s in zip(validation, scores)) / sum(w for _, w in validation)), errors
 
     if not loop.resume():
         # Epoch "-1" is the untrained model, i.e. exactly the linear skip: an LSTM that never beats it on the held-out
@@ -79,7 +104,10 @@ def train_lstm(
         loop.extra["initial_score"], _ = heldout_score()
         loop.stopper.update(loop.extra["initial_score"], -1)
         log.info(
-            "forecast: held-out mean RMSE of the initial model (= the linear skip) %.4f", loop.extra["initial_score"]
+            "forecast: held-out ENSO-index score of the initial model (= the linear skip) %.4f; early stopping counts "
+            "from epoch %d (ramps end)",
+            loop.extra["initial_score"],
+            loop.stopper.start_epoch + 1,
         )
 
     for epoch in loop.epochs(settings.epochs):
@@ -101,25 +129,27 @@ def train_lstm(
             nn.utils.clip_grad_norm_(params, GRADIENT_CLIP_NORM)
             optimizer.step()
             total += loss.item()
-        score, scores = heldout_score()
+        score, errors = heldout_score()
         record = {
             "epoch": epoch,
             "rollout_k": k,
             "p_reanalysis": draw.p_reanalysis,
             "reanalysis_share": draw.reanalysis_share,
             "train_loss": total / n_batches,
-            "heldout_rmse_by_lead": [s.tolist() for s in scores],
+            "heldout_rmse_by_lead": [state.tolist() for state, _ in errors],
+            "heldout_index_rmse_by_lead": [index.tolist() for _, index in errors],
             "heldout_score": score,
+            "counted_for_stopping": epoch >= loop.stopper.start_epoch,
             "seconds": timer.seconds,
         }
         loop.end_epoch(epoch, record, score)
         log.info(
-            "forecast epoch %d: k=%d p=%.2f train loss %.4f | held-out mean RMSE (leads 1-%d) %.4f | %.1f s",
+            "forecast epoch %d: k=%d p=%.2f train loss %.4f | held-out ENSO-index score (leads %d-%d) %.4f | %.1f s",
             epoch + 1,
             k,
             draw.p_reanalysis,
             record["train_loss"],
-            settings.rollout_max,
+            *settings.score_leads,
             score,
             record["seconds"],
         )

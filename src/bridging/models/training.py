@@ -112,15 +112,22 @@ def time_split(
 # --------------------------------------------------------------------------------------------- early stopping
 @dataclass
 class EarlyStopping:
-    """Stop after ``patience`` epochs without a new best held-out score (lower is better)."""
+    """Stop after ``patience`` epochs without a new best held-out score (lower is better).
+
+    Epochs 0 … ``start_epoch`` − 1 neither compete for the best nor count toward patience (a schedule still ramping);
+    epoch −1, a baseline scored before training, always competes.
+    """
 
     patience: int
+    start_epoch: int = 0
     best: float = math.inf
     best_epoch: int = -1
     epochs_without_improvement: int = 0
 
     def update(self, value: float, epoch: int) -> bool:
         """Record an epoch's score; True when it is a new best."""
+        if 0 <= epoch < self.start_epoch:
+            return False
         if math.isfinite(value) and value < self.best:
             self.best, self.best_epoch, self.epochs_without_improvement = float(value), int(epoch), 0
             return True

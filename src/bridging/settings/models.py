@@ -92,6 +92,24 @@ class GateSection(Section):
         return leads
 
 
+class ModelNoiseSection(Section):
+    """The forecast model's model error: a constant covariance Q and an optional state-dependent amplitude on its
+    leading modes (bridging.models.model_error)."""
+
+    covariance: Literal["heldout_residuals", "fluctuation_dissipation"] = Field(
+        "heldout_residuals",
+        description="Q: the covariance of held-out one-step residuals, or C − W C Wᵀ (the linear model's stationary "
+        "covariance equals the training data's; for the LSTM, W is its frozen skip).",
+    )
+    state_dependent: bool = Field(
+        False,
+        description="Scale the noise along Q's leading eigenvectors by g(x) = exp(½(θ₀ + θ·PCs of the state)), fitted by "
+        "the residuals' likelihood (a penalty chosen on held-out months; g ≡ 1 when none beats a constant amplitude).",
+    )
+    modes: int = Field(16, ge=1, description="Leading eigenvectors of Q whose amplitude depends on the state.")
+    predictors: int = Field(8, ge=1, description="Leading principal components of the state the amplitude depends on.")
+
+
 class ForecastSection(Section):
     kind: Literal["lstm", "linear"] = Field(
         "lstm", description="Forecast model used by the filter (the linear one is always fitted as the baseline)."
@@ -137,6 +155,24 @@ class ForecastSection(Section):
         "state (XᵀWX + αI, weights summing to 1); held-out skill on the demo-like data was flat for α in 0.003–1.",
     )
     validation_fraction: float = Field(0.15, gt=0, lt=1, description="Last fraction of each record held out.")
-    patience: int = Field(10, ge=1, description="Early-stopping patience (epochs) on the held-out multi-step error.")
+    patience: int = Field(
+        10,
+        ge=1,
+        description="Early-stopping patience (epochs) on the held-out ENSO-index score, counted only once the rollout "
+        "and curriculum ramps have ended (earlier epochs do not compete for the best).",
+    )
+    score_leads: tuple[int, int] = Field(
+        (3, 12),
+        description="Leads (first, last month) over which the held-out error of the ENSO indices (Niño 3 / Niño 4 of the "
+        "observed SST boxes, two leading principal components of the observables) is averaged: the stopping score.",
+    )
     seed: int = Field(0)
+    noise: ModelNoiseSection = Field(default_factory=ModelNoiseSection)
     gate: GateSection = Field(default_factory=GateSection)
+
+    @field_validator("score_leads")
+    @classmethod
+    def _ordered_score_leads(cls, leads: tuple[int, int]) -> tuple[int, int]:
+        if not 1 <= leads[0] <= leads[1]:
+            raise ValueError(f"score_leads must be (first, last) with 1 <= first <= last, got {list(leads)}")
+        return leads

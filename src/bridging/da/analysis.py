@@ -41,9 +41,10 @@ with trained models, docs/method.md, Filter):
 
 For ρ ≡ 1, ``ΔY Yᵀ (Y Yᵀ)⁺ = W₀ Y Yᵀ (Y Yᵀ)⁺ = W₀`` (the projector onto the range of Y leaves the unlocalized
 weights W₀ unchanged), so the localized filter reduces to the unlocalized one to rounding (tested). The
-pseudo-inverse comes from ``eigh`` of Y Yᵀ with a relative truncation on the CPU (or whenever n_obs < N − 1); on
-CUDA, where batched ``eigh`` is slow and checks for errors on the host, from a Cholesky factor of
-``Y Yᵀ + μ 1 1ᵀ / N`` (Y is centred, so 1 spans its null space; μ = mean eigenvalue), exact when Y has rank N − 1.
+pseudo-inverse comes from a Cholesky factor of ``Y Yᵀ + μ 1 1ᵀ / N`` (Y is centred, so 1 spans its null space;
+μ = its mean eigenvalue), exact when Y has rank N − 1 and ten times cheaper than ``eigh``; on the CPU the experiments
+where it fails or is ill-conditioned are redone with ``eigh`` of Y Yᵀ and a relative truncation, as is every
+experiment when n_obs < N − 1 (on CUDA a failed factor gives NaN members, without a host synchronisation).
 Symmetric square roots come from ``eigh`` on the CPU and from a coupled Newton–Schulz iteration on CUDA, where
 batched ``eigh`` is slow for matrices larger than 32 × 32 (PyTorch issues #175585, #174674).
 
@@ -67,8 +68,9 @@ METHODS = ("stochastic", "etkf")
 # quadratically: 30 iterations reach float64 round-off for 1/κ_F down to about 1e-9 (and κ_F ≤ 1 + trace(R^{-1} P_yy)
 # stays below 1e5 for any sensible observation-error variance). Unconverged results are flagged, not returned.
 NEWTON_SCHULZ_ITERATIONS = 30
-# Working-set budget per CPU chunk of experiments: about one Zen 4 core's L2 cache.
-_CPU_CHUNK_BYTES = 1 << 20
+# Working-set budget per CPU chunk of experiments: about two Zen 4 cores' L2 caches (bench/bench_enkf.py at the
+# paper's size: 6-experiment chunks ran 15 % faster than 3-experiment ones and as fast as the whole batch of 16).
+_CPU_CHUNK_BYTES = 1 << 21
 
 
 def _flatten_batch(t: torch.Tensor, trailing: int, batch_shape: torch.Size, name: str) -> torch.Tensor:
@@ -190,7 +192,9 @@ def analysis(
     obs_perturbations : (..., N, n_obs) ε_j for the stochastic filter; member j assimilates obs + ε_j.
     generator : draws ε when ``obs_perturbations`` is not given (stochastic filter only).
     sqrt_method : symmetric square roots of the ETKF: "auto" (eigh on the CPU, Newton–Schulz on other devices).
-    projection : the (Y Yᵀ)⁺ of the localized filter: "auto" (eigh on the CPU or when n_obs < N − 1, else Cholesky).
+    projection : the (Y Yᵀ)⁺ of the localized filter: "eigh", "cholesky", "cholesky_eigh" (Cholesky, eigh for the
+        experiments where it fails or is ill-conditioned: CPU only) or "auto" (eigh when n_obs < N − 1, else
+        cholesky_eigh on the CPU and cholesky elsewhere).
 
     Returns the analysis ensemble, same shape and dtype as ``ensemble``.
     """
@@ -223,8 +227,8 @@ def analysis(
         rho = obs_taper.to(dtype=dtype, device=device)
         rho = rho if rho.dim() == 2 else _flatten_batch(rho, 2, batch_shape, "obs_taper")
     if projection == "auto":
-        projection = "eigh" if device.type == "cpu" or n_obs < n_members - 1 else "cholesky"
-    if projection not in ("eigh", "cholesky"):
+        projection = "eigh" if n_obs < n_members - 1 else "cholesky_eigh" if device.type == "cpu" else "cholesky"
+    if projection not in ("eigh", "cholesky", "cholesky_eigh"):
         raise ValueError(f"unknown projection method {projection!r}")
     lam = None
     if not (isinstance(inflation, (int, float)) and inflation == 1.0):
@@ -249,10 +253,12 @@ def analysis(
     chunk = B
     if device.type == "cpu":
         chunk = max(1, _CPU_CHUNK_BYTES // (E.element_size() * (2 * n_members * n_state + 2 * n_obs * n_obs)))
-    results, failures = [], []
+    result = torch.empty_like(E)  # each chunk writes its slice (a torch.cat of the chunks cost 20 % of the time)
+    failures = []
     for first in range(0, B, chunk):
         part = slice(first, first + chunk)
-        res, failed = _analysis_core(
+        failed = _analysis_core(
+            result[part],
             E[part],
             y[part],
             r[part],
@@ -263,17 +269,15 @@ def analysis(
             sqrt_method=sqrt_method,
             projection=projection,
         )
-        results.append(res)
         failures.append(failed)
-    result = results[0] if len(results) == 1 else torch.cat(results)
     what = "innovation covariance is not positive definite" if method == "stochastic" else "ETKF square root failed"
     if rho is not None:
         what += " (or the ensemble's observed anomalies are rank-deficient)"
     return _finish(result, torch.cat(failures), what).reshape(ensemble.shape)
 
 
-def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -> tuple[torch.Tensor, torch.Tensor]:
-    """The analysis of a flattened batch (B, N, n): returns (analysis ensemble, per-experiment failure flags)."""
+def _analysis_core(out, E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -> torch.Tensor:
+    """The analysis of a flattened batch (B, N, n), written into ``out``; returns the per-experiment failure flags."""
     dtype, device = E.dtype, E.device
     n_members, n_obs = E.shape[-2], y.shape[-1]
     n1 = n_members - 1
@@ -286,7 +290,8 @@ def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -
     innovation = y - mean[:, 0, -n_obs:]  # (B, m): y − H μ
     if rho is not None:
         weights, failed = _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection)
-        return torch.baddbmm(A, weights, A).add_(mean), failed
+        torch.baddbmm(A, weights, A, out=out).add_(mean)
+        return failed
 
     if method == "stochastic":
         member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m): y + ε_j − H x_j
@@ -297,12 +302,14 @@ def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -
             M = torch.baddbmm(torch.eye(n_members, dtype=dtype, device=device).mul_(n1), Yr, Yr.mT)
             L, failed = _cholesky(M)
             transform = _right_solve_spd((member_innovations / r.unsqueeze(-2)) @ Y.mT, L)  # (B, N, N)
-            return torch.baddbmm(A, transform, A).add_(mean), failed
+            torch.baddbmm(A, transform, A, out=out).add_(mean)
+            return failed
         # Ensemble space, m ≤ N: D S⁻¹ C_yxᵀ = [D S⁻¹ Yᵀ/(N−1)] A with the m×m innovation covariance S.
         S = torch.baddbmm(torch.diag_embed(r), Y.mT, Y, alpha=1.0 / n1)
         L, failed = _cholesky(S)
         transform = _right_solve_spd(member_innovations, L) @ Y.mT  # (B, N, N), × 1/(N−1) below
-        return torch.baddbmm(A, transform, A, alpha=1.0 / n1).add_(mean), failed
+        torch.baddbmm(A, transform, A, alpha=1.0 / n1, out=out).add_(mean)
+        return failed
 
     r_isqrt = r.rsqrt()  # (B, m)
     eye_n = torch.eye(n_members, dtype=dtype, device=device)
@@ -311,7 +318,8 @@ def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -
     _, T, failed = symmetric_sqrt_pair(M, method=sqrt_method)  # T = (I + G)^{-1/2}
     # w = dy R⁻¹ Yᵀ (I+G)⁻¹/(N−1) = [(dy R^{-1/2}) Ysᵀ] T T / √(N−1)
     w = ((innovation * r_isqrt).unsqueeze(-2) @ Ys.mT) @ T @ T / math.sqrt(n1)  # (B, 1, N)
-    return torch.baddbmm(w @ A, T, A).add_(mean), failed
+    torch.baddbmm(w @ A, T, A, out=out).add_(mean)
+    return failed
 
 
 def _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection):
@@ -334,11 +342,25 @@ def _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projecti
         failed = failed_sqrt | failed_chol
     rhs = increments @ Y.mT  # (B, N, N): ΔY Yᵀ
     gram = Y @ Y.mT  # (B, N, N): Y Yᵀ, PSD with 1 in its null space
-    if projection == "cholesky":
-        fill = gram.diagonal(dim1=-2, dim2=-1).sum(-1).div(n1 * (n1 + 1))[:, None, None]  # μ / N
-        L, failed_gram = _cholesky(gram + fill)
-        return _right_solve_spd(rhs, L), failed | failed_gram
+    if projection == "eigh":
+        weights, failed_gram = _eigh_pinv_apply(rhs, gram)
+        return weights, failed | failed_gram
+    trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
+    L, failed_gram = _cholesky(gram + (trace / (n1 * (n1 + 1)))[:, None, None])  # + μ 1 1ᵀ / N
+    weights = _right_solve_spd(rhs, L)
+    if projection == "cholesky_eigh":  # CPU: redo the experiments whose Y is (nearly) rank-deficient with eigh
+        pivots = L.diagonal(dim1=-2, dim2=-1) ** 2
+        redo = failed_gram | (pivots.amin(-1) <= trace * (Y.shape[-2] * torch.finfo(Y.dtype).eps))
+        if bool(redo.any()):
+            weights[redo], failed_redo = _eigh_pinv_apply(rhs[redo], gram[redo])
+            failed_gram = failed_gram.clone()
+            failed_gram[redo] = failed_redo
+    return weights, failed | failed_gram
+
+
+def _eigh_pinv_apply(rhs, gram):
+    """rhs (Y Yᵀ)⁺ from eigh with a relative truncation (eigenvalues ≤ N·eps·λ_max count as zero), and failures."""
     vals, vecs = torch.linalg.eigh(gram)
-    keep = vals > vals[..., -1:] * (Y.shape[-2] * torch.finfo(Y.dtype).eps)  # relative truncation
+    keep = vals > vals[..., -1:] * (gram.shape[-1] * torch.finfo(gram.dtype).eps)
     inv = torch.where(keep, 1.0 / torch.where(keep, vals, 1.0), 0.0)
-    return ((rhs @ vecs) * inv.unsqueeze(-2)) @ vecs.mT, failed | ~keep.any(-1)
+    return ((rhs @ vecs) * inv.unsqueeze(-2)) @ vecs.mT, ~keep.any(-1)

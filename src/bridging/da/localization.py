@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 
 
-
 def gaspari_cohn(distance, half_width: float) -> np.ndarray:
     """Gaspari & Cohn (1999) eq. 4.10, the fifth-order piecewise rational taper: 1 at 0, 0 from 2·half_width on."""
     if not half_width > 0:

@@ -8,7 +8,7 @@ One table per section, all numbers from this run (timings on a shared 2-vCPU mac
 * analysis at the paper's size (n_l = 501, n_o = 112, N = 50), float32, a batch of 16 experiments, with the default
   localization (Gaspari–Cohn taper on the m × m observation covariance, increments projected onto the ensemble span:
   no m × n product) and without: milliseconds per analysis (per experiment), GFLOP/s and fraction of the GEMM
-  ceiling (the localized count includes an estimate for the N × N eigh, the others are exact), beside DAPPER
+  ceiling (exact FLOP counts of the stochastic forms), beside DAPPER
   1.7.1 ``EnKF_analysis`` ('PertObs' and 'Sqrt', NumPy float64, no localization: DAPPER's EnKF has none) on the same
   sizes. DAPPER caps every thread pool at one thread when imported, so it is timed in a child process (and its
   2-thread rows re-raise the cap with threadpoolctl);
@@ -45,16 +45,16 @@ FULL_RUN_MONTHS = 6000
 def stochastic_flops(N: int, n: int, m: int, localized: bool) -> float:
     """Floating-point operations of one stochastic analysis as implemented (multiply-add = 2)."""
     if localized:
-        # Yᵀ Y, m×m Cholesky of S̃, two triangular solves with N right-hand sides, × C̃, ΔY Yᵀ and Y Yᵀ, eigh of
-        # Y Yᵀ (≈ 9 N³, Golub & Van Loan's count with eigenvectors: the one approximate term), (ΔY Yᵀ) V Λ⁺ Vᵀ, W A
+        # Yᵀ Y, m×m Cholesky of S̃, two triangular solves with N right-hand sides, × C̃, ΔY Yᵀ and Y Yᵀ, N×N Cholesky
+        # of Y Yᵀ + μ 1 1ᵀ/N and two triangular solves (the default CPU projection), W A
         return (
             2 * N * m * m
             + m**3 / 3
             + 2 * m * m * N
             + 2 * N * m * m
             + 4 * N * N * m
-            + 9 * N**3
-            + 4 * N**3
+            + N**3 / 3
+            + 2 * N**3
             + 2 * N * N * n
         )
     if m > N:  # Woodbury ensemble space: Y R⁻¹ Yᵀ, D R⁻¹ Yᵀ, N×N Cholesky and solves, T A
@@ -281,9 +281,7 @@ def main(argv=None) -> int:
             flops = dapper_pertobs_flops(N_MEMBERS, n, N_OBS) if upd == "PertObs" else None
             rows.append((f"DAPPER EnKF_analysis '{upd}', f64, no localization", t, dapper[f"{upd}/{t}"], flops))
 
-    print(
-        "Analysis step (ms per analysis = per experiment; GFLOP/s for the stochastic forms; the localized count estimates eigh as 9 N³)"
-    )
+    print("Analysis step (ms per analysis = per experiment; GFLOP/s for the stochastic forms, whose FLOPs are exact)")
     header = f"  {'implementation':52s} {'thr':>3s} {'ms':>8s} {'GFLOP/s':>8s} {'% ceiling':>9s} {'× faster than DAPPER PertObs':>29s}"
     print(header)
     for label, t, seconds, flops in rows:

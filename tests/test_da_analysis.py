@@ -8,14 +8,7 @@ import scipy.linalg as sla
 import torch
 
 from bridging.da.analysis import analysis, draw_obs_perturbations, symmetric_sqrt_pair
-from bridging.da.localization import (
-    augmented_taper,
-    correlation_distance,
-    gaspari_cohn,
-    taper_from_training,
-    zonal_distance_deg,
-)
-from bridging.errors import InputDataError
+from bridging.da.localization import gaspari_cohn, obs_taper, taper_from_settings, taper_summary, zonal_distance_deg
 from bridging.settings import LocalizationSection
 
 
@@ -32,7 +25,7 @@ def _problem(seed=0, B=None, N=20, n=30, m=12, dtype=torch.float64):
     return t(E), t(y), t(R), t(eps)
 
 
-def _dense_stochastic(E, y, R, eps, taper, inflation=1.0):
+def _dense_stochastic(E, y, R, eps, inflation=1.0):
     """Textbook state-space form: n×n covariance, dense H, explicit inverse (the form the library avoids)."""
     E, y, R, eps = (np.asarray(a, dtype=np.float64) for a in (E, y, R, eps))
     N, n = E.shape
@@ -42,81 +35,133 @@ def _dense_stochastic(E, y, R, eps, taper, inflation=1.0):
     A = (E - mu) * inflation
     E = mu + A
     P = A.T @ A / (N - 1)
-    PHt = (P @ H.T) * taper
-    K = PHt @ np.linalg.inv(H @ PHt + np.diag(R))
+    K = P @ H.T @ np.linalg.inv(H @ P @ H.T + np.diag(R))
     return E + ((y + eps - E @ H.T) @ K.T)
 
 
-def _dense_etkf(E, y, R, taper):
-    """The localized symmetric square root written out with scipy's sqrtm and explicit inverses."""
-    E, y, R = (np.asarray(a, dtype=np.float64) for a in (E, y, R))
+def _dense_localized(E, y, R, rho, *, eps=None, inflation=1.0):
+    """The localized filter written out: observation-space increments with explicit inverses (and scipy's sqrtm for
+    the ETKF, eps=None), member weights from numpy's pseudo-inverse of the observed anomalies, x_j += Σ_k W_jk A_k."""
+    E, y, R, rho = (np.asarray(a, dtype=np.float64) for a in (E, y, R, rho))
     N, n = E.shape
     m = y.size
-    H = np.hstack([np.zeros((m, n - m)), np.eye(m)])
     mu = E.mean(0)
-    A = E - mu
-    PHt = (A.T @ A / (N - 1) @ H.T) * taper
-    S = H @ PHt + np.diag(R)
-    Ris = np.diag(R**-0.5)
-    W = np.real(sla.sqrtm(Ris @ S @ Ris))
-    K = PHt @ np.linalg.inv(S)
-    Ktilde = PHt @ Ris @ np.linalg.inv(W) @ np.linalg.inv(W + np.eye(m)) @ Ris
-    return mu + K @ (y - H @ mu) + A - A @ H.T @ Ktilde.T
+    A = (E - mu) * inflation
+    Y = A[:, n - m :]
+    C = rho * (Y.T @ Y / (N - 1))
+    S = C + np.diag(R)
+    if eps is not None:
+        dY = (y + np.asarray(eps, dtype=np.float64) - (mu[n - m :] + Y)) @ np.linalg.inv(S) @ C
+    else:
+        Ris = np.diag(R**-0.5)
+        V = np.real(sla.sqrtm(Ris @ S @ Ris))
+        mean_increment = C @ np.linalg.inv(S) @ (y - mu[n - m :])
+        anomaly_increments = -Y @ Ris @ np.linalg.inv(V) @ np.linalg.inv(V + np.eye(m)) @ Ris @ C
+        dY = mean_increment + anomaly_increments
+    W = dY @ np.linalg.pinv(Y)  # row j: argmin ‖Yᵀ w − δy_j‖ of minimum norm
+    return mu + A + W @ A
 
 
 def _rel(a, b, ref):
     return float(np.abs(np.asarray(a) - np.asarray(b)).max() / np.abs(np.asarray(b) - np.asarray(ref)).max())
 
 
-def _random_taper(n, m, seed=1):
-    rng = np.random.default_rng(seed)
-    lon = np.sort(rng.uniform(130, 270, m))
-    latent = gaspari_cohn(rng.uniform(0, 1, (n - m, m)), 0.4)
-    return np.vstack([latent, gaspari_cohn(zonal_distance_deg(lon, lon), 25.0)])
+def _random_taper(m, seed=1, half_width=60.0):
+    lon = np.sort(np.random.default_rng(seed).uniform(130, 270, m))
+    return gaspari_cohn(zonal_distance_deg(lon, lon), half_width)
 
 
 # ------------------------------------------------------------------------------------------------ equations
 
 
-@pytest.mark.parametrize("inflation", [1.0, 1.09])
-def test_stochastic_matches_dense_reference_with_taper(inflation):
-    E, y, R, eps = _problem()
-    taper = _random_taper(30, 12)
-    ours = analysis(E, y, R, taper=torch.tensor(taper), obs_perturbations=eps, inflation=inflation)
-    ref = _dense_stochastic(E, y, R, eps, taper, inflation)
-    assert _rel(ours, ref, E) < 1e-12
-
-
 def test_stochastic_without_taper_matches_dense_reference():
     E, y, R, eps = _problem(seed=3)
     ours = analysis(E, y, R, obs_perturbations=eps)
-    assert _rel(ours, _dense_stochastic(E, y, R, eps, np.ones((30, 12))), E) < 1e-12
+    assert _rel(ours, _dense_stochastic(E, y, R, eps), E) < 1e-12
 
 
-def test_etkf_with_taper_matches_dense_reference():
-    E, y, R, _ = _problem(seed=4)
-    taper = _random_taper(30, 12, seed=5)
-    ours = analysis(E, y, R, method="etkf", taper=torch.tensor(taper))
-    assert _rel(ours, _dense_etkf(E, y, R, taper), E) < 1e-10
+@pytest.mark.parametrize("shape", [{}, {"N": 15, "n": 40, "m": 20}])  # rank(Y) = m < N − 1, and = N − 1
+@pytest.mark.parametrize("inflation", [1.0, 1.09])
+def test_localized_stochastic_matches_dense_reference(inflation, shape):
+    E, y, R, eps = _problem(**shape)
+    taper = _random_taper(y.shape[-1])
+    ours = analysis(E, y, R, obs_taper=torch.tensor(taper), obs_perturbations=eps, inflation=inflation)
+    ref = _dense_localized(E, y, R, taper, eps=eps, inflation=inflation)
+    assert _rel(ours, ref, E) < 1e-10
+
+
+@pytest.mark.parametrize("shape", [{}, {"N": 15, "n": 40, "m": 20}])
+def test_localized_etkf_matches_dense_reference(shape):
+    E, y, R, _ = _problem(seed=4, **shape)
+    taper = _random_taper(y.shape[-1], seed=5)
+    ours = analysis(E, y, R, method="etkf", obs_taper=torch.tensor(taper))
+    assert _rel(ours, _dense_localized(E, y, R, taper), E) < 1e-10
+
+
+@pytest.mark.parametrize("projection", ["eigh", "cholesky", "cholesky_eigh"])
+@pytest.mark.parametrize("shape", [{"N": 15, "n": 40, "m": 20}, {"N": 20, "n": 40, "m": 12}])
+@pytest.mark.parametrize("method", ["stochastic", "etkf"])
+def test_taper_of_ones_equals_no_taper(method, shape, projection):
+    """For ρ ≡ 1 the localized (projected) filter is the unlocalized one, to rounding."""
+    if projection != "eigh" and shape["m"] < shape["N"] - 1:
+        pytest.skip("the Cholesky projection needs rank(Y) = N − 1")
+    E, y, R, eps = _problem(seed=6, **shape)
+    m = shape["m"]
+    pert = eps if method == "stochastic" else None
+    a = analysis(E, y, R, method=method, obs_perturbations=pert, inflation=1.09)
+    b = analysis(
+        E,
+        y,
+        R,
+        method=method,
+        obs_perturbations=pert,
+        inflation=1.09,
+        obs_taper=torch.ones(m, m, dtype=torch.float64),
+        projection=projection,
+    )
+    assert _rel(a, b, E) < 1e-11
+
+
+def test_rank_deficient_ensemble_falls_back_to_the_truncated_eigh_projection():
+    """Duplicated members make Y Yᵀ singular beyond its 1-direction: the CPU's Cholesky projection hands those
+    experiments to eigh (relative truncation), which still matches the pseudo-inverse reference."""
+    E, y, R, eps = _problem(seed=25, B=2, N=15, n=40, m=20)
+    E[1, 8:] = E[1, :7]  # experiment 1: 8 distinct members, rank(Y) = 7
+    taper = _random_taper(20, seed=26)
+    kwargs = dict(obs_taper=torch.tensor(taper), obs_perturbations=eps)
+    auto = analysis(E, y, R, **kwargs)
+    assert torch.equal(auto, analysis(E, y, R, projection="cholesky_eigh", **kwargs))
+    assert torch.allclose(
+        auto[1], analysis(E[1], y[1], R, projection="eigh", **{**kwargs, "obs_perturbations": eps[1]}), atol=1e-12
+    )
+    for b in range(2):
+        ref = _dense_localized(E[b], y[b], R, taper, eps=eps[b])
+        assert _rel(auto[b], ref, E[b]) < 1e-8
 
 
 @pytest.mark.parametrize("method", ["stochastic", "etkf"])
-def test_taper_of_ones_equals_no_taper(method):
-    """The ensemble-space (no taper) and observation-space (taper) forms are the same filter."""
-    E, y, R, eps = _problem(seed=6, N=15, n=40, m=20)
+def test_localized_increments_move_z_and_y_with_the_same_member_weights(method):
+    """The increment of every state entry is one member combination of the anomalies (balanced z and y)."""
+    E, y, R, eps = _problem(seed=11, N=15, n=40, m=20)
     pert = eps if method == "stochastic" else None
-    a = analysis(E, y, R, method=method, obs_perturbations=pert)
-    b = analysis(E, y, R, method=method, obs_perturbations=pert, taper=torch.ones(40, 20, dtype=torch.float64))
-    assert _rel(a, b, E) < 1e-12
+    Ea = analysis(E, y, R, method=method, obs_taper=torch.tensor(_random_taper(20)), obs_perturbations=pert).numpy()
+    A = (E - E.mean(-2, keepdim=True)).numpy()
+    increments = Ea - E.numpy()
+    weights = np.linalg.lstsq(A.T, increments.T, rcond=None)[0].T  # increments = W A, fitted on the whole state
+    np.testing.assert_allclose(weights @ A, increments, atol=1e-10 * np.abs(increments).max())
+    # ... and the same weights come from the observed part alone: z cannot move without y moving with it.
+    Y = A[:, -20:]
+    obs_weights = np.linalg.lstsq(Y.T, increments[:, -20:].T, rcond=None)[0].T
+    np.testing.assert_allclose(obs_weights @ A, increments, atol=1e-10 * np.abs(increments).max())
 
 
 def test_etkf_mean_equals_the_kalman_update_of_the_mean():
-    """With any taper, the ETKF moves the mean by K (y − Hμ): the stochastic filter with zero perturbations."""
+    """With or without a taper, the ETKF moves the mean as the stochastic filter with zero perturbations does."""
     E, y, R, eps = _problem(seed=7)
-    taper = torch.tensor(_random_taper(30, 12, seed=8))
-    etkf = analysis(E, y, R, method="etkf", taper=taper)
-    stoch = analysis(E, y, R, taper=taper, obs_perturbations=torch.zeros_like(eps))
-    assert torch.allclose(etkf.mean(-2), stoch.mean(-2), atol=1e-12, rtol=0)
+    for taper in (None, torch.tensor(_random_taper(12, seed=8))):
+        etkf = analysis(E, y, R, method="etkf", obs_taper=taper)
+        stoch = analysis(E, y, R, obs_taper=taper, obs_perturbations=torch.zeros_like(eps))
+        assert torch.allclose(etkf.mean(-2), stoch.mean(-2), atol=1e-12, rtol=0)
 
 
 def test_etkf_posterior_covariance_is_the_kalman_covariance():
@@ -140,16 +185,6 @@ def test_inflation_is_applied_to_the_forecast_anomalies_before_the_gain():
         assert torch.allclose(a, b, atol=1e-12, rtol=0)
 
 
-def test_zero_taper_row_leaves_that_variable_untouched():
-    """A latent variable with no taper weight to any observable gets no increment (no spurious update)."""
-    E, y, R, eps = _problem(seed=11)
-    taper = torch.tensor(_random_taper(30, 12))
-    taper[3] = 0.0
-    for method, pert in (("stochastic", eps), ("etkf", None)):
-        Ea = analysis(E, y, R, method=method, taper=taper, obs_perturbations=pert)
-        assert torch.equal(Ea[:, 3], E[:, 3])
-
-
 # ------------------------------------------------------------------------------------------------ batching, dtypes
 
 
@@ -158,10 +193,10 @@ def test_batched_equals_loop_over_experiments(method):
     E, y, R, eps = _problem(seed=12, B=4)
     R_b = R * torch.tensor([1.0, 0.5, 2.0, 1.5], dtype=torch.float64)[:, None]
     infl = torch.tensor([1.0, 1.05, 1.1, 1.2], dtype=torch.float64)
-    taper = torch.tensor(np.stack([_random_taper(30, 12, seed=s) for s in range(4)]))
+    taper = torch.tensor(np.stack([_random_taper(12, seed=s) for s in range(4)]))
     pert = eps if method == "stochastic" else None
     for tap in (None, taper):
-        batched = analysis(E, y, R_b, method=method, inflation=infl, taper=tap, obs_perturbations=pert)
+        batched = analysis(E, y, R_b, method=method, inflation=infl, obs_taper=tap, obs_perturbations=pert)
         for b in range(4):
             single = analysis(
                 E[b],
@@ -169,7 +204,7 @@ def test_batched_equals_loop_over_experiments(method):
                 R_b[b],
                 method=method,
                 inflation=float(infl[b]),
-                taper=None if tap is None else tap[b],
+                obs_taper=None if tap is None else tap[b],
                 obs_perturbations=None if pert is None else pert[b],
             )
             assert torch.allclose(batched[b], single, atol=1e-12, rtol=0)
@@ -178,29 +213,29 @@ def test_batched_equals_loop_over_experiments(method):
 @pytest.mark.parametrize("method", ["stochastic", "etkf"])
 def test_cache_sized_cpu_chunks_equal_the_loop_at_the_paper_size(method):
     """At n = 613, m = 112 the CPU path splits a batch into cache-sized chunks; results must not depend on it."""
-    E, y, R, eps = _problem(seed=23, B=3, N=50, n=613, m=112)
-    taper = torch.tensor(_random_taper(613, 112, seed=24))
+    E, y, R, eps = _problem(seed=23, B=8, N=50, n=613, m=112)
+    taper = torch.tensor(_random_taper(112, seed=24))
     pert = eps if method == "stochastic" else None
-    batched = analysis(E, y, R, method=method, taper=taper, obs_perturbations=pert, inflation=1.09)
-    for b in range(3):
+    batched = analysis(E, y, R, method=method, obs_taper=taper, obs_perturbations=pert, inflation=1.09)
+    for b in range(8):
         single = analysis(
             E[b],
             y[b],
             R,
             method=method,
-            taper=taper,
+            obs_taper=taper,
             inflation=1.09,
             obs_perturbations=None if pert is None else pert[b],
         )
-        assert torch.equal(batched[b], single)
+        assert torch.allclose(batched[b], single, atol=1e-12, rtol=0)  # batched BLAS may round differently
 
 
 def test_extra_leading_dimensions_and_shared_taper():
     E, y, R, eps = _problem(seed=13, B=6)
-    taper = torch.tensor(_random_taper(30, 12))
-    flat = analysis(E, y, R, taper=taper, obs_perturbations=eps)
+    taper = torch.tensor(_random_taper(12))
+    flat = analysis(E, y, R, obs_taper=taper, obs_perturbations=eps)
     nested = analysis(
-        E.reshape(2, 3, 20, 30), y.reshape(2, 3, 12), R, taper=taper, obs_perturbations=eps.reshape(2, 3, 20, 12)
+        E.reshape(2, 3, 20, 30), y.reshape(2, 3, 12), R, obs_taper=taper, obs_perturbations=eps.reshape(2, 3, 20, 12)
     )
     assert nested.shape == (2, 3, 20, 30)
     assert torch.allclose(nested.reshape(6, 20, 30), flat, atol=1e-13, rtol=0)
@@ -211,15 +246,15 @@ def test_extra_leading_dimensions_and_shared_taper():
 def test_float32_agrees_with_float64_at_the_paper_size(method, localized):
     """n_l = 501, n_o = 112, N = 50: float32 increments agree with float64 to ~1e-6."""
     E, y, R, eps = _problem(seed=14, N=50, n=613, m=112)
-    taper = torch.tensor(_random_taper(613, 112, seed=15)) if localized else None
+    taper = torch.tensor(_random_taper(112, seed=15)) if localized else None
     pert = eps if method == "stochastic" else None
-    a64 = analysis(E, y, R, method=method, taper=taper, obs_perturbations=pert, inflation=1.09)
+    a64 = analysis(E, y, R, method=method, obs_taper=taper, obs_perturbations=pert, inflation=1.09)
     a32 = analysis(
         E.float(),
         y.float(),
         R.float(),
         method=method,
-        taper=None if taper is None else taper.float(),
+        obs_taper=None if taper is None else taper.float(),
         obs_perturbations=None if pert is None else pert.float(),
         inflation=1.09,
     )
@@ -242,10 +277,10 @@ def test_newton_schulz_square_root_matches_eigh():
 @pytest.mark.parametrize("with_taper", [False, True])
 def test_etkf_newton_schulz_path_equals_eigh_path(with_taper):
     """The GPU path's square root, run on the CPU, gives the same ETKF analysis."""
-    E, y, R, _ = _problem(seed=17, N=50, n=80, m=30)
-    taper = torch.tensor(_random_taper(80, 30, seed=18)) if with_taper else None
-    a = analysis(E, y, R, method="etkf", taper=taper, sqrt_method="eigh")
-    b = analysis(E, y, R, method="etkf", taper=taper, sqrt_method="newton_schulz")
+    E, y, R, _ = _problem(seed=17, N=50, n=100, m=60)  # rank(Y) = N − 1, as the Cholesky projection needs
+    taper = torch.tensor(_random_taper(60, seed=18)) if with_taper else None
+    a = analysis(E, y, R, method="etkf", obs_taper=taper, sqrt_method="eigh")
+    b = analysis(E, y, R, method="etkf", obs_taper=taper, sqrt_method="newton_schulz", projection="cholesky")
     assert _rel(a, b, E) < 1e-10
 
 
@@ -288,8 +323,10 @@ def test_bad_arguments_are_refused():
         analysis(E, y, R, method="etkf", obs_perturbations=eps)
     with pytest.raises(ValueError, match="method"):
         analysis(E, y, R, method="enkf-n", obs_perturbations=eps)
-    with pytest.raises(ValueError, match="taper"):
-        analysis(E, y, R, obs_perturbations=eps, taper=torch.ones(12, 30, dtype=torch.float64))
+    with pytest.raises(ValueError, match="obs_taper"):
+        analysis(E, y, R, obs_perturbations=eps, obs_taper=torch.ones(30, 12, dtype=torch.float64))
+    with pytest.raises(ValueError, match="projection"):
+        analysis(E, y, R, obs_perturbations=eps, obs_taper=torch.ones(12, 12, dtype=torch.float64), projection="qr")
     with pytest.raises(ValueError, match="members"):
         analysis(E, y, R, obs_perturbations=eps[:5])
 
@@ -299,11 +336,10 @@ def test_a_non_positive_definite_innovation_covariance_raises_on_cpu():
     with pytest.raises(ValueError, match="obs_var must be positive"):
         analysis(E, y, -10 * R, obs_perturbations=eps)
     # An obs–obs taper that is not positive semi-definite can make ρ∘C_yy + R indefinite.
-    taper = torch.ones(30, 12, dtype=torch.float64)
-    taper[-12:] = -1.0
-    taper[-12:].fill_diagonal_(1.0)
+    taper = -torch.ones(12, 12, dtype=torch.float64)
+    taper.fill_diagonal_(1.0)
     with pytest.raises(torch.linalg.LinAlgError, match="not positive definite"):
-        analysis(E, y, 1e-3 * R, obs_perturbations=eps, taper=taper)
+        analysis(E, y, 1e-3 * R, obs_perturbations=eps, obs_taper=taper)
 
 
 # ------------------------------------------------------------------------------------------------ localization
@@ -335,34 +371,19 @@ def test_obs_taper_is_positive_semidefinite():
     assert np.all(np.diag(rho) == 1.0)
 
 
-def test_correlation_distance():
-    rng = np.random.default_rng(21)
-    y = rng.standard_normal((500, 2))
-    z = np.column_stack([3 * y[:, 0] + 1, -y[:, 1], rng.standard_normal(500), np.full(500, 2.0)])
-    d = correlation_distance(z, y)
-    assert d[0, 0] == pytest.approx(0.0, abs=1e-12)
-    assert d[1, 1] == pytest.approx(0.0, abs=1e-12)  # anti-correlation is as informative as correlation
-    assert d[2].min() > 0.85  # independent: |corr| ~ 1/√T
-    assert np.all(d[3] == 1.0)  # a constant latent variable is at distance 1 from everything
-    with pytest.raises(InputDataError, match="constant"):
-        correlation_distance(z, np.column_stack([y[:, 0], np.ones(500)]))
-
-
-def test_augmented_taper_blocks_and_switch():
-    rng = np.random.default_rng(22)
-    T, n_l, m = 300, 8, 6
-    y = rng.standard_normal((T, m))
-    z = np.column_stack([y[:, :3] + 0.1 * rng.standard_normal((T, 3)), rng.standard_normal((T, 5))])
-    lon = np.array([130.0, 160.0, 250.0, 130.0, 160.0, 250.0])
-    loc = LocalizationSection(enabled=True, obs_halfwidth_deg=20.0, latent_halfwidth=0.4)
-    taper = taper_from_training(z, y, lon, loc)
-    assert taper.shape == (n_l + m, m)
-    np.testing.assert_allclose(taper[n_l:], gaspari_cohn(zonal_distance_deg(lon, lon), 20.0))
-    np.testing.assert_allclose(taper[:n_l], gaspari_cohn(correlation_distance(z, y), 0.4))
-    assert taper[0, 0] > 0.9 and taper[0, 1] == 0.0  # z_0 is y_0's proxy and unrelated to y_1
-    assert np.all(taper[3:n_l] == 0.0)  # noise latents: |corr| ≈ 0 → d ≈ 1 > 2c
-    assert taper[n_l, 2] == 0.0  # 120° apart
-    assert taper_from_training(z, y, lon, LocalizationSection(enabled=False)) is None
-    assert np.array_equal(
-        taper, augmented_taper(correlation_distance(z, y), lon, latent_halfwidth=0.4, obs_halfwidth_deg=20.0)
-    )
+def test_taper_from_settings_and_summary():
+    lon = np.array([130.0, 160.0, 250.0, 130.0, 160.0, 280.0])
+    taper = taper_from_settings(lon, LocalizationSection(enabled=True, obs_halfwidth_deg=100.0))
+    np.testing.assert_allclose(taper, gaspari_cohn(zonal_distance_deg(lon, lon), 100.0))
+    np.testing.assert_array_equal(taper, obs_taper(lon, 100.0))
+    assert taper[0, 3] == 1.0  # SST and thermocline depth at the same longitude
+    assert taper[0, 5] == pytest.approx(gaspari_cohn([150.0], 100.0)[0])
+    assert taper_from_settings(lon, LocalizationSection(enabled=False)) is None
+    assert taper_from_settings(lon, {"enabled": True, "obs_halfwidth_deg": 100.0}).shape == (6, 6)
+    summary = taper_summary(taper, lon)
+    assert summary["weight_between_westmost_and_eastmost"] == pytest.approx(taper[0, 5])
+    assert taper_summary(None) == {"enabled": False}
+    # The default keeps the basin-scale (126–280 °E) covariance ENSO is made of.
+    assert obs_taper([126.0, 280.0], LocalizationSection().obs_halfwidth_deg)[0, 1] > 0.5
+    with pytest.raises(ValueError, match="longitudes"):
+        obs_taper(np.array([[130.0]]), 100.0)

@@ -77,10 +77,10 @@ def test_stochastic_matches_dapper_pertobs(dapper_results, case):
     # DAPPER assimilates y − D_j; ours assimilates y + ε_j, so ε = −D.
     ours = analysis(t(r["E"]), t(r["y"]), t(r["R"]), method="stochastic", obs_perturbations=t(-r["D"])).numpy()
     assert _rel_to_increment(ours, r["pertobs"], r["E"]) < 1e-10
-    # The localized (observation-space) code path with a taper of ones is the same filter.
-    n, m = r["E"].shape[1], r["y"].size
+    # The localized (projected observation-space) code path with a taper of ones is the same filter.
+    m = r["y"].size
     ours_tapered = analysis(
-        t(r["E"]), t(r["y"]), t(r["R"]), obs_perturbations=t(-r["D"]), taper=torch.ones(n, m, dtype=torch.float64)
+        t(r["E"]), t(r["y"]), t(r["R"]), obs_perturbations=t(-r["D"]), obs_taper=torch.ones(m, m, dtype=torch.float64)
     ).numpy()
     assert _rel_to_increment(ours_tapered, r["pertobs"], r["E"]) < 1e-10
 
@@ -90,9 +90,11 @@ def test_stochastic_matches_dapper_pertobs(dapper_results, case):
 def test_etkf_matches_dapper_sqrt(dapper_results, case, sqrt_method):
     r = {k.split("/")[1]: v for k, v in dapper_results.items() if k.startswith(case + "/")}
     t = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
-    n, m = r["E"].shape[1], r["y"].size
-    for taper in (None, torch.ones(n, m, dtype=torch.float64)):
-        ours = analysis(t(r["E"]), t(r["y"]), t(r["R"]), method="etkf", taper=taper, sqrt_method=sqrt_method).numpy()
+    m = r["y"].size
+    for taper in (None, torch.ones(m, m, dtype=torch.float64)):
+        ours = analysis(
+            t(r["E"]), t(r["y"]), t(r["R"]), method="etkf", obs_taper=taper, sqrt_method=sqrt_method
+        ).numpy()
         assert _rel_to_increment(ours, r["sqrt"], r["E"]) < 1e-10
 
 

@@ -89,7 +89,7 @@ def _time_mean_rmse(twin, n_members: int, taper, seed: int = 0) -> float:
     errors = []
     for ko, k in enumerate(twin["kko"]):
         E = _rk4(E)
-        E = analysis(E, obs[ko], R, inflation=INFLATION, taper=taper, generator=g)
+        E = analysis(E, obs[ko], R, inflation=INFLATION, obs_taper=taper, generator=g)
         errors.append(np.sqrt(np.mean((E.mean(0).numpy() - truth[k]) ** 2)))
     errors = np.asarray(errors)
     assessed = twin["kko"] * DT > BURN_IN_TIME

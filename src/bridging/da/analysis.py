@@ -2,10 +2,10 @@
 
 The observation operator is H = [0 I]: the observables are the LAST ``n_obs`` entries of the state, so H is a slice
 and never a matrix. Everything is computed in observation space (n_obs = 112 by default) or in ensemble space
-(N = 50); no n×n state covariance and no explicit inverse is ever formed. The one SPD system per analysis is
-factored with a Cholesky decomposition (``cholesky_ex``: no host synchronisation on the GPU) and solved with
-triangular solves: without a taper and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity,
-eigenvalues ≥ N − 1), otherwise the m×m innovation covariance S. On the CPU a batch is processed in chunks that fit a
+(N = 50); no n×n state covariance and no explicit inverse is ever formed. The SPD systems are factored
+with a Cholesky decomposition (``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular
+solves: unlocalized and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues
+≥ N − 1), otherwise the m×m innovation covariance S. On the CPU a batch is processed in chunks that fit a
 core's L2 cache (the results do not depend on it: tested).
 
 Conventions (shapes: ``E`` is (..., N, n), leading dims are independent experiments):
@@ -13,29 +13,40 @@ Conventions (shapes: ``E`` is (..., N, n), leading dims are independent experime
 * anomalies ``A = E − mean(E)``; forecast inflation ``A ← λ A`` is applied BEFORE the update and the gain is built
   from the inflated anomalies (the prior is inflated, as in the paper, docs/method.md; DAPPER inflates the
   posterior);
-* ``Y = A[..., -n_obs:]`` are the observed anomalies, ``C_xy = Aᵀ Y / (N − 1)`` (n × n_obs) the state–observation
-  covariance; its last n_obs rows are ``C_yy``;
-* a Schur ``taper`` ρ (n × n_obs) multiplies ``C_xy``; its last n_obs rows therefore taper ``C_yy`` consistently
-  (that block must be symmetric: the Cholesky factorisation reads its lower triangle);
-* ``S = ρ_oo ∘ C_yy + R`` with ``R = diag(obs_var)``.
+* ``Y = A[..., -n_obs:]`` are the observed anomalies, ``C_yy = Yᵀ Y / (N − 1)``; ``S = C_yy + R``,
+  ``R = diag(obs_var)``.
 
 ``method="stochastic"`` (perturbed observations, Burgers et al. 1998): member j is updated with the innovation
-``y + ε_j − H x_j``, ``x_j ← x_j + (ρ∘C_xy) S⁻¹ (y + ε_j − H x_j)``. With ``obs_perturbations`` given, ε_j is
+``d_j = y + ε_j − H x_j``, ``x_j ← x_j + C_xy S⁻¹ d_j``. With ``obs_perturbations`` given, ε_j is
 ``obs_perturbations[..., j, :]`` exactly as passed. Otherwise ε is drawn from ``generator`` as N(0, R), centred
 over the members and rescaled by √(N/(N−1)) so that its expected sample variance stays R. DAPPER's
 ``EnKF_analysis(..., 'PertObs')`` uses ``y − D_j`` with ``D = mean0(hnoise.sample(N))`` (centred and rescaled the
 same way): passing ``obs_perturbations = −D`` reproduces it to rounding.
 
-``method="etkf"``: the deterministic symmetric square-root filter (Bishop et al. 2001; Hunt et al. 2007). Without a
-taper it is computed in ensemble space, ``E_a = μ + w A + T A`` with ``T = (I + G)^{-1/2}``,
-``G = Y R⁻¹ Yᵀ / (N−1)``, ``w = (y − Hμ) R⁻¹ Yᵀ (I + G)⁻¹ / (N − 1)`` — identical to DAPPER's ``'Sqrt'``. With a
-taper the same filter is written in observation space, where the Schur product applies: with
-``R^{-1/2} S R^{-1/2} = W²`` (W the symmetric square root), the mean moves by ``(ρ∘C_xy) S⁻¹ (y − Hμ)`` and the
-anomalies by ``A ← A − Y R^{-1/2} W⁻¹ (W + I)⁻¹ R^{-1/2} (ρ∘C_xy)ᵀ`` (the Andrews 1968 / Whitaker & Hamill 2002
-square-root gain with symmetric roots). For ρ ≡ 1 the two forms give the same ensemble (tested), so switching
-localization on and off does not change the filter's definition. Symmetric square roots come from ``eigh`` on the
-CPU and from a coupled Newton–Schulz iteration on CUDA, where batched ``eigh`` is slow for matrices larger than
-32 × 32 (PyTorch issues #175585, #174674).
+``method="etkf"``: the deterministic symmetric square-root filter (Bishop et al. 2001; Hunt et al. 2007), computed
+in ensemble space, ``E_a = μ + w A + T A`` with ``T = (I + G)^{-1/2}``, ``G = Y R⁻¹ Yᵀ / (N−1)``,
+``w = (y − Hμ) R⁻¹ Yᵀ (I + G)⁻¹ / (N − 1)`` — identical to DAPPER's ``'Sqrt'``.
+
+Localization (``obs_taper`` ρ, m × m, symmetric positive semi-definite) is done in observation space and projected
+onto the ensemble span, so that z and y move by the SAME combination of members (y is a function of the decoded z: a
+Schur taper on the state–observation covariance gives them increments that do not match, and that filter diverged
+with trained models, docs/method.md, Filter):
+
+1. observation-space increments with ``C̃ = ρ ∘ C_yy``, ``S̃ = C̃ + R``: stochastic ``δy_j = C̃ S̃⁻¹ d_j``; ETKF the
+   localized mean increment ``C̃ S̃⁻¹ (y − Hμ)`` plus the localized square-root anomaly increment
+   ``−Y R^{-1/2} V⁻¹ (V + I)⁻¹ R^{-1/2} C̃`` with ``V² = R^{-1/2} S̃ R^{-1/2}`` (Andrews 1968 / Whitaker & Hamill
+   2002, symmetric roots);
+2. member weights by least squares, ``w_j = argmin ‖Yᵀ w − δy_j‖`` (minimum norm): ``W = ΔY Yᵀ (Y Yᵀ)⁺``, N×N;
+3. ``x_j ← x_j + Σ_k W_jk A_k``.
+
+For ρ ≡ 1, ``ΔY Yᵀ (Y Yᵀ)⁺ = W₀ Y Yᵀ (Y Yᵀ)⁺ = W₀`` (the projector onto the range of Y leaves the unlocalized
+weights W₀ unchanged), so the localized filter reduces to the unlocalized one to rounding (tested). The
+pseudo-inverse comes from a Cholesky factor of ``Y Yᵀ + μ 1 1ᵀ / N`` (Y is centred, so 1 spans its null space;
+μ = its mean eigenvalue), exact when Y has rank N − 1 and ten times cheaper than ``eigh``; on the CPU the experiments
+where it fails or is ill-conditioned are redone with ``eigh`` of Y Yᵀ and a relative truncation, as is every
+experiment when n_obs < N − 1 (on CUDA a failed factor gives NaN members, without a host synchronisation).
+Symmetric square roots come from ``eigh`` on the CPU and from a coupled Newton–Schulz iteration on CUDA, where
+batched ``eigh`` is slow for matrices larger than 32 × 32 (PyTorch issues #175585, #174674).
 
 Failures: a non-positive-definite innovation covariance (or an unconverged Newton–Schulz square root) raises on the
 CPU; on CUDA the affected experiments are filled with NaN instead (raising would cost a host synchronisation per
@@ -57,8 +68,9 @@ METHODS = ("stochastic", "etkf")
 # quadratically: 30 iterations reach float64 round-off for 1/κ_F down to about 1e-9 (and κ_F ≤ 1 + trace(R^{-1} P_yy)
 # stays below 1e5 for any sensible observation-error variance). Unconverged results are flagged, not returned.
 NEWTON_SCHULZ_ITERATIONS = 30
-# Working-set budget per CPU chunk of experiments: about one Zen 4 core's L2 cache.
-_CPU_CHUNK_BYTES = 1 << 20
+# Working-set budget per CPU chunk of experiments: about two Zen 4 cores' L2 caches (bench/bench_enkf.py at the
+# paper's size: 6-experiment chunks ran 15 % faster than 3-experiment ones and as fast as the whole batch of 16).
+_CPU_CHUNK_BYTES = 1 << 21
 
 
 def _flatten_batch(t: torch.Tensor, trailing: int, batch_shape: torch.Size, name: str) -> torch.Tensor:
@@ -160,10 +172,11 @@ def analysis(
     *,
     method: Method = "stochastic",
     inflation: float | torch.Tensor = 1.0,
-    taper: torch.Tensor | None = None,
+    obs_taper: torch.Tensor | None = None,
     obs_perturbations: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     sqrt_method: Literal["auto", "eigh", "newton_schulz"] = "auto",
+    projection: Literal["auto", "eigh", "cholesky"] = "auto",
 ) -> torch.Tensor:
     """One EnKF analysis (module docstring for the equations and conventions).
 
@@ -174,10 +187,14 @@ def analysis(
     obs_var : (n_obs,) or (..., n_obs) observation-error variances (diagonal R), > 0.
     method : "stochastic" (perturbed observations) or "etkf" (symmetric square root).
     inflation : factor λ ≥ 1 on the forecast anomalies, a float or a tensor of the batch shape.
-    taper : optional (n, n_obs) or (..., n, n_obs) Schur taper on the state–observation covariance.
+    obs_taper : optional (n_obs, n_obs) or (..., n_obs, n_obs) symmetric PSD Schur taper ρ on C_yy: localization in
+        observation space, projected onto the ensemble span (module docstring).
     obs_perturbations : (..., N, n_obs) ε_j for the stochastic filter; member j assimilates obs + ε_j.
     generator : draws ε when ``obs_perturbations`` is not given (stochastic filter only).
     sqrt_method : symmetric square roots of the ETKF: "auto" (eigh on the CPU, Newton–Schulz on other devices).
+    projection : the (Y Yᵀ)⁺ of the localized filter: "eigh", "cholesky", "cholesky_eigh" (Cholesky, eigh for the
+        experiments where it fails or is ill-conditioned: CPU only) or "auto" (eigh when n_obs < N − 1, else
+        cholesky_eigh on the CPU and cholesky elsewhere).
 
     Returns the analysis ensemble, same shape and dtype as ``ensemble``.
     """
@@ -203,12 +220,16 @@ def analysis(
     E = ensemble.reshape(-1, n_members, n_state)
     y = _flatten_batch(obs, 1, batch_shape, "obs")
     r = _flatten_batch(obs_var, 1, batch_shape, "obs_var")
-    rho_t = None  # the taper transposed, (m, n) or (B, m, n), contiguous: it multiplies (ρ∘C_xy)ᵀ in place
-    if taper is not None:
-        if tuple(taper.shape[-2:]) != (n_state, n_obs):
-            raise ValueError(f"taper must be (..., {n_state}, {n_obs}), got {tuple(taper.shape)}")
-        taper = taper.to(dtype=dtype, device=device)
-        rho_t = (taper if taper.dim() == 2 else _flatten_batch(taper, 2, batch_shape, "taper")).mT.contiguous()
+    rho = None  # the observation-space taper, (m, m) or (B, m, m)
+    if obs_taper is not None:
+        if tuple(obs_taper.shape[-2:]) != (n_obs, n_obs):
+            raise ValueError(f"obs_taper must be (..., {n_obs}, {n_obs}), got {tuple(obs_taper.shape)}")
+        rho = obs_taper.to(dtype=dtype, device=device)
+        rho = rho if rho.dim() == 2 else _flatten_batch(rho, 2, batch_shape, "obs_taper")
+    if projection == "auto":
+        projection = "eigh" if n_obs < n_members - 1 else "cholesky_eigh" if device.type == "cpu" else "cholesky"
+    if projection not in ("eigh", "cholesky", "cholesky_eigh"):
+        raise ValueError(f"unknown projection method {projection!r}")
     lam = None
     if not (isinstance(inflation, (int, float)) and inflation == 1.0):
         lam = _per_experiment(inflation, batch_shape, E, "inflation")  # (B, 1, 1)
@@ -225,35 +246,38 @@ def analysis(
     elif obs_perturbations is not None:
         raise ValueError("obs_perturbations are meaningless for the deterministic ETKF")
 
-    # On the CPU, experiments go through in chunks whose working set (the m×n gain, the N×n anomalies) stays in a
-    # core's L2 cache: one batch of 16 at the paper's size (4 MB per intermediate) ran at half the per-experiment
+    # On the CPU, experiments go through in chunks whose working set (the N×n anomalies and update, the m×m
+    # covariances) stays in a core's L2 cache: one batch of 16 at the paper's size ran at half the per-experiment
     # speed of single experiments. A GPU takes the whole batch at once (its cost is kernel launches).
     B = E.shape[0]
     chunk = B
     if device.type == "cpu":
-        chunk = max(1, _CPU_CHUNK_BYTES // (E.element_size() * n_state * (n_obs + 2 * n_members)))
-    results, failures = [], []
+        chunk = max(1, _CPU_CHUNK_BYTES // (E.element_size() * (2 * n_members * n_state + 2 * n_obs * n_obs)))
+    result = torch.empty_like(E)  # each chunk writes its slice (a torch.cat of the chunks cost 20 % of the time)
+    failures = []
     for first in range(0, B, chunk):
         part = slice(first, first + chunk)
-        res, failed = _analysis_core(
+        failed = _analysis_core(
+            result[part],
             E[part],
             y[part],
             r[part],
-            rho_t=rho_t if rho_t is None or rho_t.dim() == 2 else rho_t[part],
+            rho=rho if rho is None or rho.dim() == 2 else rho[part],
             lam=None if lam is None else lam[part],
             eps=None if eps is None else eps[part],
             method=method,
             sqrt_method=sqrt_method,
+            projection=projection,
         )
-        results.append(res)
         failures.append(failed)
-    result = results[0] if len(results) == 1 else torch.cat(results)
     what = "innovation covariance is not positive definite" if method == "stochastic" else "ETKF square root failed"
+    if rho is not None:
+        what += " (or the ensemble's observed anomalies are rank-deficient)"
     return _finish(result, torch.cat(failures), what).reshape(ensemble.shape)
 
 
-def _analysis_core(E, y, r, *, rho_t, lam, eps, method, sqrt_method) -> tuple[torch.Tensor, torch.Tensor]:
-    """The analysis of a flattened batch (B, N, n): returns (analysis ensemble, per-experiment failure flags)."""
+def _analysis_core(out, E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -> torch.Tensor:
+    """The analysis of a flattened batch (B, N, n), written into ``out``; returns the per-experiment failure flags."""
     dtype, device = E.dtype, E.device
     n_members, n_obs = E.shape[-2], y.shape[-1]
     n1 = n_members - 1
@@ -264,47 +288,79 @@ def _analysis_core(E, y, r, *, rho_t, lam, eps, method, sqrt_method) -> tuple[to
         A.mul_(lam)  # the gain below is built from the inflated anomalies
     Y = A[..., -n_obs:]  # (B, N, m): H A
     innovation = y - mean[:, 0, -n_obs:]  # (B, m): y − H μ
+    if rho is not None:
+        weights, failed = _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection)
+        torch.baddbmm(A, weights, A, out=out).add_(mean)
+        return failed
 
     if method == "stochastic":
         member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m): y + ε_j − H x_j
-        if rho_t is None and n_obs > n_members:
+        if n_obs > n_members:
             # Ensemble space with the Woodbury identity: D S⁻¹ Yᵀ/(N−1) = (D R⁻¹ Yᵀ) ((N−1) I + Y R⁻¹ Yᵀ)⁻¹, so the
             # factorised matrix is N×N (and well conditioned: eigenvalues ≥ N − 1) instead of m×m.
             Yr = Y * r.rsqrt().unsqueeze(-2)  # Y R^{-1/2}
             M = torch.baddbmm(torch.eye(n_members, dtype=dtype, device=device).mul_(n1), Yr, Yr.mT)
             L, failed = _cholesky(M)
             transform = _right_solve_spd((member_innovations / r.unsqueeze(-2)) @ Y.mT, L)  # (B, N, N)
-            return torch.baddbmm(A, transform, A).add_(mean), failed
-        if rho_t is None:
-            # Ensemble space, m ≤ N: D S⁻¹ C_yxᵀ = [D S⁻¹ Yᵀ/(N−1)] A with the m×m innovation covariance S.
-            S = torch.baddbmm(torch.diag_embed(r), Y.mT, Y, alpha=1.0 / n1)
-            L, failed = _cholesky(S)
-            transform = _right_solve_spd(member_innovations, L) @ Y.mT  # (B, N, N), × 1/(N−1) below
-            return torch.baddbmm(A, transform, A, alpha=1.0 / n1).add_(mean), failed
-        cov_yx = torch.bmm(Y.mT, A).mul_(rho_t)  # (B, m, n) = (N−1) (ρ∘C_xy)ᵀ; last m columns: ρ_oo∘C_yy
-        S = torch.diag_embed(r).add_(cov_yx[..., -n_obs:], alpha=1.0 / n1)
+            torch.baddbmm(A, transform, A, out=out).add_(mean)
+            return failed
+        # Ensemble space, m ≤ N: D S⁻¹ C_yxᵀ = [D S⁻¹ Yᵀ/(N−1)] A with the m×m innovation covariance S.
+        S = torch.baddbmm(torch.diag_embed(r), Y.mT, Y, alpha=1.0 / n1)
         L, failed = _cholesky(S)
-        weights = _right_solve_spd(member_innovations, L)  # (B, N, m): D S⁻¹
-        return torch.baddbmm(A, weights, cov_yx, alpha=1.0 / n1).add_(mean), failed
+        transform = _right_solve_spd(member_innovations, L) @ Y.mT  # (B, N, N), × 1/(N−1) below
+        torch.baddbmm(A, transform, A, alpha=1.0 / n1, out=out).add_(mean)
+        return failed
 
     r_isqrt = r.rsqrt()  # (B, m)
-    if rho_t is None:
-        eye_n = torch.eye(n_members, dtype=dtype, device=device)
-        Ys = Y * (r_isqrt.unsqueeze(-2) / math.sqrt(n1))  # (B, N, m): Y R^{-1/2} / √(N−1)
-        M = torch.baddbmm(eye_n, Ys, Ys.mT)  # I + G, (B, N, N)
-        _, T, failed = symmetric_sqrt_pair(M, method=sqrt_method)  # T = (I + G)^{-1/2}
-        # w = dy R⁻¹ Yᵀ (I+G)⁻¹/(N−1) = [(dy R^{-1/2}) Ysᵀ] T T / √(N−1)
-        w = ((innovation * r_isqrt).unsqueeze(-2) @ Ys.mT) @ T @ T / math.sqrt(n1)  # (B, 1, N)
-        return torch.baddbmm(w @ A, T, A).add_(mean), failed
+    eye_n = torch.eye(n_members, dtype=dtype, device=device)
+    Ys = Y * (r_isqrt.unsqueeze(-2) / math.sqrt(n1))  # (B, N, m): Y R^{-1/2} / √(N−1)
+    M = torch.baddbmm(eye_n, Ys, Ys.mT)  # I + G, (B, N, N)
+    _, T, failed = symmetric_sqrt_pair(M, method=sqrt_method)  # T = (I + G)^{-1/2}
+    # w = dy R⁻¹ Yᵀ (I+G)⁻¹/(N−1) = [(dy R^{-1/2}) Ysᵀ] T T / √(N−1)
+    w = ((innovation * r_isqrt).unsqueeze(-2) @ Ys.mT) @ T @ T / math.sqrt(n1)  # (B, 1, N)
+    torch.baddbmm(w @ A, T, A, out=out).add_(mean)
+    return failed
 
-    eye_m = torch.eye(n_obs, dtype=dtype, device=device)
-    # gain_rhs = R^{-1/2} (ρ∘C_xy)ᵀ, (B, m, n)
-    gain_rhs = torch.bmm(Y.mT, A).mul_(rho_t).mul_((r_isqrt / n1).unsqueeze(-1))
-    # W² = R^{-1/2} S R^{-1/2} = I + R^{-1/2} (ρ_oo∘C_yy) R^{-1/2}
-    M = eye_m + gain_rhs[:, :, -n_obs:] * r_isqrt.unsqueeze(-2)
-    W, W_inv, failed_sqrt = symmetric_sqrt_pair(M, method=sqrt_method)
-    L, failed_chol = _cholesky(W + eye_m)
-    F = torch.cholesky_solve(W_inv, L)  # (W + I)⁻¹ W⁻¹ (the two commute)
-    mean_weights = (W_inv @ (W_inv @ (innovation * r_isqrt).unsqueeze(-1))).mT  # (B, 1, m): (W⁻² R^{-1/2} dy)ᵀ
-    anomaly_weights = (Y * r_isqrt.unsqueeze(-2)) @ F  # (B, N, m)
-    return torch.baddbmm(A, mean_weights - anomaly_weights, gain_rhs).add_(mean), failed_sqrt | failed_chol
+
+def _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection):
+    """Member weights W (B, N, N) of the localized analysis, x_j += Σ_k W_jk A_k (module docstring), and failures."""
+    n1 = Y.shape[-2] - 1
+    cov = torch.bmm(Y.mT, Y).mul_(rho).div_(n1)  # (B, m, m): C̃ = ρ ∘ C_yy
+    if method == "stochastic":
+        L, failed = _cholesky(cov + torch.diag_embed(r))
+        member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m): y + ε_j − H x_j
+        increments = _right_solve_spd(member_innovations, L) @ cov  # (B, N, m): rows δy_jᵀ = d_jᵀ S̃⁻¹ C̃
+    else:
+        r_isqrt = r.rsqrt()
+        eye_m = torch.eye(Y.shape[-1], dtype=Y.dtype, device=Y.device)
+        gain_rhs = cov * r_isqrt.unsqueeze(-1)  # R^{-1/2} C̃
+        V, V_inv, failed_sqrt = symmetric_sqrt_pair(eye_m + gain_rhs * r_isqrt.unsqueeze(-2), method=sqrt_method)
+        L, failed_chol = _cholesky(V + eye_m)
+        F = torch.cholesky_solve(V_inv, L)  # (V + I)⁻¹ V⁻¹ (the two commute)
+        mean_weights = (V_inv @ (V_inv @ (innovation * r_isqrt).unsqueeze(-1))).mT  # (B, 1, m): (V⁻² R^{-1/2} dy)ᵀ
+        increments = (mean_weights - (Y * r_isqrt.unsqueeze(-2)) @ F) @ gain_rhs  # (B, N, m)
+        failed = failed_sqrt | failed_chol
+    rhs = increments @ Y.mT  # (B, N, N): ΔY Yᵀ
+    gram = Y @ Y.mT  # (B, N, N): Y Yᵀ, PSD with 1 in its null space
+    if projection == "eigh":
+        weights, failed_gram = _eigh_pinv_apply(rhs, gram)
+        return weights, failed | failed_gram
+    trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
+    L, failed_gram = _cholesky(gram + (trace / (n1 * (n1 + 1)))[:, None, None])  # + μ 1 1ᵀ / N
+    weights = _right_solve_spd(rhs, L)
+    if projection == "cholesky_eigh":  # CPU: redo the experiments whose Y is (nearly) rank-deficient with eigh
+        pivots = L.diagonal(dim1=-2, dim2=-1) ** 2
+        redo = failed_gram | (pivots.amin(-1) <= trace * (Y.shape[-2] * torch.finfo(Y.dtype).eps))
+        if bool(redo.any()):
+            weights[redo], failed_redo = _eigh_pinv_apply(rhs[redo], gram[redo])
+            failed_gram = failed_gram.clone()
+            failed_gram[redo] = failed_redo
+    return weights, failed | failed_gram
+
+
+def _eigh_pinv_apply(rhs, gram):
+    """rhs (Y Yᵀ)⁺ from eigh with a relative truncation (eigenvalues ≤ N·eps·λ_max count as zero), and failures."""
+    vals, vecs = torch.linalg.eigh(gram)
+    keep = vals > vals[..., -1:] * (gram.shape[-1] * torch.finfo(gram.dtype).eps)
+    inv = torch.where(keep, 1.0 / torch.where(keep, vals, 1.0), 0.0)
+    return ((rhs @ vecs) * inv.unsqueeze(-2)) @ vecs.mT, ~keep.any(-1)

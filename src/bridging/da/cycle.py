@@ -44,7 +44,7 @@ class CycleSetup:
     inflation: torch.Tensor  # (B,)
     n_latent: int
     method: str = "stochastic"
-    taper: torch.Tensor | None = None  # (n, m)
+    taper: torch.Tensor | None = None  # (m, m) observation-space localization taper
     assimilate: bool = True
     reencode: Callable[[torch.Tensor], torch.Tensor] | None = None  # z (K, n_latent) -> E(D(z))
     decoded_observables: Callable[[torch.Tensor], torch.Tensor] | None = None  # z (K, n_latent) -> (K, m)
@@ -180,7 +180,7 @@ def _analysis(
             setup.obs_var,
             method=setup.method,
             inflation=setup.inflation,
-            taper=setup.taper,
+            obs_taper=setup.taper,
             generator=generator,
         )
     except torch.linalg.LinAlgError as err:
@@ -324,7 +324,7 @@ def _month_label(time_values, month: int) -> str:
 def _hint(setup: CycleSetup) -> str:
     if setup.assimilate and setup.taper is not None:
         return (
-            " (localization is on: its unbalanced latent/observable increments push members off the training "
-            "manifold, where the forecast model can amplify them; try da.localization.enabled: false)"
+            " (localization is on: its increments, though in the ensemble span, weight the members differently "
+            "from the unlocalized filter; try da.localization.enabled: false)"
         )
     return ""

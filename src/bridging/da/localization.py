@@ -1,17 +1,14 @@
-"""Gaspari–Cohn covariance localization for the augmented latent state x = [z; y].
+"""Gaspari–Cohn localization of the observation–observation covariance for the augmented latent state x = [z; y].
 
-The analysis needs one (n, n_obs) Schur taper on the state–observation covariance, n = n_latent + n_obs:
+The analysis (:mod:`bridging.da.analysis`) localizes in observation space, C̃_yy = ρ ∘ C_yy, and projects the
+localized observable increments onto the ensemble span, so that z and y move by the same member weights and stay
+balanced (y is a function of the decoded z). Only the m × m taper ρ between observables is needed:
+ρ = GC(|lon_k − lon_l| / c), the zonal distance between observable longitudes (SST and thermocline depth at the same
+longitude are at distance 0). The half-width must be wide enough to keep the basin-scale covariance between the
+western thermocline and the eastern SST that ENSO is made of (docs/method.md, Filter).
 
-* rows of the latent variables z_i: ρ = GC(d_ik / c_latent) with the statistical distance d_ik = 1 − |corr(z_i, y_k)|
-  estimated on the training record (latent space has no geometry; a latent variable that does not co-vary with an
-  observable in the training data should not be moved by it through sampling noise);
-* rows of the observables y_l: ρ = GC(|lon_l − lon_k| / c_obs), the zonal distance between observable longitudes
-  (SST and thermocline depth at the same longitude are at distance 0).
-
-Both blocks are always built together: tapering only the observation–observation block and leaving the latent rows
-untapered makes the increments of z and y inconsistent (docs/method.md, Filter: "Localization off by default").
-The obs–obs block is a Gaspari–Cohn function of a 1-D Euclidean distance (the target grid is a contiguous
-0–360 °E range, so no wrap-around), hence positive semi-definite, and ρ_oo ∘ C_yy + R stays positive definite.
+ρ is a Gaspari–Cohn function of a 1-D Euclidean distance (the target grid is a contiguous 0–360 °E range, so no
+wrap-around), hence positive semi-definite, and ρ ∘ C_yy + R stays positive definite.
 
 Half-widths follow the Gaspari & Cohn (1999) convention: c is the half-width, the taper is zero from 2c on
 (DART's ``cutoff``). DAPPER's ``dist2coeff(..., 'GC')`` radius r corresponds to c = 1.82·r (its code rounds
@@ -21,8 +18,6 @@ Half-widths follow the Gaspari & Cohn (1999) convention: c is the half-width, th
 from __future__ import annotations
 
 import numpy as np
-
-from ..errors import InputDataError
 
 
 def gaspari_cohn(distance, half_width: float) -> np.ndarray:
@@ -48,73 +43,28 @@ def zonal_distance_deg(lon_a, lon_b) -> np.ndarray:
     return np.abs(a[:, None] - b[None, :])
 
 
-def correlation_distance(latent: np.ndarray, observables: np.ndarray, *, path=None) -> np.ndarray:
-    """d_ik = 1 − |corr(z_i, y_k)| over time from training series z (time, n_latent) and y (time, n_obs).
-
-    A latent variable that is constant over the record has no correlation with anything (distance 1).
-    """
-    z = np.asarray(latent, dtype=np.float64)
-    y = np.asarray(observables, dtype=np.float64)
-    if z.ndim != 2 or y.ndim != 2 or z.shape[0] != y.shape[0]:
-        raise InputDataError(
-            path, f"latent series {z.shape} and observables {y.shape} must be (time, ·) with equal time"
-        )
-    if z.shape[0] < 3:
-        raise InputDataError(path, f"{z.shape[0]} time steps are too few to estimate correlations for localization")
-    if not (np.isfinite(z).all() and np.isfinite(y).all()):
-        raise InputDataError(path, "latent or observable training series contain NaN/Inf")
-    z = z - z.mean(0)
-    y = y - y.mean(0)
-    zs = np.sqrt((z**2).sum(0))
-    ys = np.sqrt((y**2).sum(0))
-    if not (ys > 0).all():
-        raise InputDataError(
-            path, f"observables {np.flatnonzero(ys == 0).tolist()} are constant over the training record"
-        )
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (z.T @ y) / np.outer(zs, ys)
-    corr = np.where(zs[:, None] > 0, corr, 0.0)
-    return 1.0 - np.clip(np.abs(corr), 0.0, 1.0)
-
-
-def augmented_taper(
-    latent_distance: np.ndarray, obs_lon, *, latent_halfwidth: float, obs_halfwidth_deg: float
-) -> np.ndarray:
-    """The (n_latent + n_obs, n_obs) taper: GC on the correlation distance above GC on the zonal distance."""
-    latent_distance = np.asarray(latent_distance, dtype=np.float64)
+def obs_taper(obs_lon, half_width_deg: float) -> np.ndarray:
+    """The (n_obs, n_obs) taper ρ = GC(zonal distance / half_width_deg) between observables."""
     obs_lon = np.asarray(obs_lon, dtype=np.float64)
-    if latent_distance.ndim != 2 or latent_distance.shape[1] != obs_lon.size:
-        raise ValueError(f"latent distance {latent_distance.shape} does not match {obs_lon.size} observables")
-    latent_rows = gaspari_cohn(latent_distance, latent_halfwidth)
-    obs_rows = gaspari_cohn(zonal_distance_deg(obs_lon, obs_lon), obs_halfwidth_deg)
-    return np.vstack([latent_rows, obs_rows])
+    if obs_lon.ndim != 1 or obs_lon.size == 0 or not np.isfinite(obs_lon).all():
+        raise ValueError(f"observable longitudes must be a non-empty finite 1-D array, got shape {obs_lon.shape}")
+    return gaspari_cohn(zonal_distance_deg(obs_lon, obs_lon), half_width_deg)
 
 
-def taper_from_training(
-    latent: np.ndarray, observables: np.ndarray, obs_lon, localization, *, path=None
-) -> np.ndarray | None:
+def taper_from_settings(obs_lon, localization) -> np.ndarray | None:
     """The taper of the configured ``LocalizationSection`` (or mapping), or None when localization is off."""
     get = localization.get if isinstance(localization, dict) else lambda k: getattr(localization, k)
     if not get("enabled"):
         return None
-    distance = correlation_distance(latent, observables, path=path)
-    return augmented_taper(
-        distance,
-        obs_lon,
-        latent_halfwidth=float(get("latent_halfwidth")),
-        obs_halfwidth_deg=float(get("obs_halfwidth_deg")),
-    )
+    return obs_taper(obs_lon, float(get("obs_halfwidth_deg")))
 
 
-def taper_summary(taper: np.ndarray | None, n_obs: int) -> dict:
-    """How much of the latent–observable coupling the taper keeps (logged and stored with the run)."""
+def taper_summary(taper: np.ndarray | None, obs_lon=None) -> dict:
+    """How much of the observable–observable covariance the taper keeps (logged and stored with the run)."""
     if taper is None:
         return {"enabled": False}
-    latent = taper[:-n_obs]
-    return {
-        "enabled": True,
-        "latent_rows_mean": float(latent.mean()) if latent.size else None,
-        "latent_rows_zero_fraction": float((latent == 0).mean()) if latent.size else None,
-        "latent_variables_without_any_observable": int((latent.max(1) == 0).sum()) if latent.size else 0,
-        "obs_rows_mean": float(taper[-n_obs:].mean()),
-    }
+    summary = {"enabled": True, "mean": float(taper.mean()), "zero_fraction": float((taper == 0).mean())}
+    if obs_lon is not None:
+        lon = np.asarray(obs_lon, dtype=np.float64) % 360.0
+        summary["weight_between_westmost_and_eastmost"] = float(taper[np.argmin(lon), np.argmax(lon)])
+    return summary

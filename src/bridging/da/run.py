@@ -9,9 +9,10 @@ statistics (:mod:`.statistics`), then adds the per-month statistics to the store
 and moves the store into place.
 
 The analysis settings (``ANALYSIS_SETTINGS``) apply to the assimilation only; the free run neither uses nor records
-them. Localization and re-encoding are off by default (docs/method.md, Filter): a taper gives z and y increments that
-do not match, and E(D(z)) moves the states of an imperfect autoencoder; each run reports the autoencoder's own
-consistency and ``reencode_relative_change`` (:func:`.inputs.autoencoder_check`) to decide.
+them. Localization (an m × m taper between observables, projected onto the ensemble span so that z and y stay
+balanced: :mod:`.analysis`) and re-encoding are off by default (docs/method.md, Filter has the measurements);
+E(D(z)) moves the states of an imperfect autoencoder; each run reports the autoencoder's own consistency and
+``reencode_relative_change`` (:func:`.inputs.autoencoder_check`) to decide.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .inputs import (
     read_inputs,
     spin_up,
 )
-from .localization import taper_from_training, taper_summary
+from .localization import taper_from_settings, taper_summary
 from .noise import AdaptiveNoise, NoiseSplit, noise_factor
 from .statistics import (
     block_summary,
@@ -110,7 +111,7 @@ def run_filter_stage(
         latent_store=latent_store,
     )
     experiments = Experiments.of(da, inflation, model_noise_scale, assimilating=kind == "assimilation")
-    run = FilterRun(kind, da, inputs, experiments, dev, model_name, _taper(kind, da, inputs, latent_store))
+    run = FilterRun(kind, da, inputs, experiments, dev, model_name, _taper(kind, da, inputs))
     setup, ae_check = cycle_setup(run, fm, ae, forecast_path=forecast_model)
 
     settings = run.settings(allow_failed_gate)
@@ -191,7 +192,7 @@ class FilterRun:
     experiments: Experiments
     device: torch.device
     model_name: str | None
-    taper: np.ndarray | None  # (n, m) Schur taper of the analysis (float64), or None
+    taper: np.ndarray | None  # (m, m) observation-space Schur taper of the analysis (float64), or None
 
     @property
     def assimilating(self) -> bool:
@@ -225,20 +226,11 @@ class FilterRun:
         return settings
 
 
-def _taper(kind: str, da: DASection, inputs: StageInputs, latent_store) -> np.ndarray | None:
-    """The analysis' localization taper (assimilation with ``da.localization.enabled`` only)."""
+def _taper(kind: str, da: DASection, inputs: StageInputs) -> np.ndarray | None:
+    """The analysis' observation-space localization taper (assimilation with ``da.localization.enabled`` only)."""
     if kind != "assimilation":
         return None
-    taper = taper_from_training(
-        inputs.training[:, : inputs.n_latent],
-        inputs.training[:, inputs.n_latent :],
-        inputs.layout.lon,
-        da.localization,
-        path=latent_store,
-    )
-    if da.method == "etkf" and taper is not None:
-        log.info("ETKF with localization: the observation-space symmetric square-root form (m×m) is used")
-    return taper
+    return taper_from_settings(inputs.layout.lon, da.localization)
 
 
 def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, dict]:
@@ -355,8 +347,8 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
     if run.taper is not None:
         static["taper"] = xr.DataArray(
             run.taper.astype(np.float32),
-            dims=("state", "obs"),
-            attrs={"long_name": "Schur localization taper of the analysis gain", "units": "1"},
+            dims=("obs", "obs_other"),
+            attrs={"long_name": "Schur localization taper of the observation-space covariance", "units": "1"},
         )
     return static
 
@@ -458,7 +450,7 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
         "ensemble_size": da.ensemble_size,
         "method": da.method if run.assimilating else None,
         "reencode": bool(run.assimilating and da.reencode),
-        "localization": taper_summary(run.taper, m) if run.assimilating else None,
+        "localization": taper_summary(run.taper, run.inputs.layout.lon) if run.assimilating else None,
         "autoencoder": ae_check,
         "units": "observables in units of their standard deviation over the training record",
         "definitions": {

@@ -10,19 +10,25 @@ from .base import Section
 
 
 class LocalizationSection(Section):
+    """Localization in observation space, projected onto the ensemble span (bridging.da.analysis).
+
+    The observable–observable covariance is tapered, ρ ∘ C_yy, the localized observable increments are fitted by least
+    squares with combinations of the members, and z and y move by those same weights: the increments stay in the
+    ensemble span and balanced (y is a function of the decoded z). The old Schur taper on the whole state–observation
+    covariance gave z and y increments that did not match and diverged with trained models (docs/method.md, Filter).
+    """
+
     enabled: bool = Field(
         False,
-        description="Gaspari–Cohn Schur taper on the state–observation covariance. Off by default: a taper gives z and y "
-        "unbalanced increments (y is a function of the decoded z), and the tapered variants tried with trained models "
-        "diverged (docs/method.md, Filter); untapered increments stay in the ensemble span.",
+        description="Gaspari–Cohn taper on the observation–observation covariance, projected onto the ensemble span "
+        "(z and y keep the same member weights). Off by default: docs/method.md, Filter, has the measurements.",
     )
     obs_halfwidth_deg: float = Field(
-        30.0, gt=0, description="GC half-width c between observables, in degrees of longitude (zero from 2c on)."
-    )
-    latent_halfwidth: float = Field(
-        0.45,
+        250.0,
         gt=0,
-        description="GC half-width on d = 1 − |corr| between latent variables and observables (zero from 2c on).",
+        description="GC half-width c of the zonal distance between observables, in degrees of longitude (zero from "
+        "2c on). Keep it wide: the 126–280 °E pairs carry ENSO's basin-scale thermocline–SST covariance (c = 250 keeps "
+        "a weight of 0.56 on them).",
     )
 
 

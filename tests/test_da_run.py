@@ -77,6 +77,9 @@ class LinearForecaster(torch.nn.Module):
         (h,) = state
         return x @ self.M.mT + 0.05 * (h - x), (0.7 * h + 0.3 * x,)
 
+    def modulate_noise(self, noise, origin):
+        return noise  # constant noise: no state-dependent head
+
 
 class CrashingForecaster(LinearForecaster):
     """Simulates a kill: raises on the ``crash_at``-th call."""
@@ -565,6 +568,9 @@ def test_model_noise_has_the_configured_covariance():
     class Persistence:
         def step(self, x, state):
             return x, state
+
+        def modulate_noise(self, noise, origin):
+            return noise
 
     B, N = 2, 20000
     setup = CycleSetup(

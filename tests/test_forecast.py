@@ -11,6 +11,7 @@ from test_autoencoder import COMPUTE, GRID, TINY_AE, run_training, write_tiny_so
 
 from bridging.errors import GateFailedError
 from bridging.grid import TargetGrid
+from bridging.models.enso_score import EnsoIndices
 from bridging.models.forecast import (
     LinearForecaster,
     LSTMForecaster,
@@ -23,7 +24,6 @@ from bridging.models.forecast import (
     train_forecast,
     train_lstm,
 )
-from bridging.models.enso_score import EnsoIndices
 from bridging.models.gate import NINO_BOXES, GateData, box_indices, free_run, index_weights, run_gate
 from bridging.models.latent import encode_sources
 from bridging.models.training import training_checkpoint

@@ -33,7 +33,8 @@ class CycleSetup:
     """Everything constant over a run. B experiments, N members, n = n_latent + n_obs state entries.
 
     ``forecaster`` follows the ``bridging.models.forecasters.LatentForecaster`` interface: ``initial_state(batch,
-    device, dtype)`` and ``step(x, state) -> (x_next, state)`` on (batch, n) states.
+    device, dtype)``, ``step(x, state) -> (x_next, state)`` on (batch, n) states, and ``modulate_noise(noise, x)``
+    (the state-dependent noise head; the identity for constant noise).
     """
 
     forecaster: Any

@@ -54,9 +54,7 @@ class EnsoIndices:
             # mean of the boxes in °C from the standardised state: x = xs·std + mean
             weights[n_latent + inside, k] = np.asarray(state_std)[n_latent + inside] / inside.size
         total = float(sum(segment_weights))
-        y_cov = sum(
-            (w / total) * np.cov(seg[:, n_latent:], rowvar=False) for seg, w in zip(segments, segment_weights)
-        )
+        y_cov = sum((w / total) * np.cov(seg[:, n_latent:], rowvar=False) for seg, w in zip(segments, segment_weights))
         _, vecs = np.linalg.eigh(y_cov)
         weights[n_latent:, 2] = vecs[:, -1]
         weights[n_latent:, 3] = vecs[:, -2]

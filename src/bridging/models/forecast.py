@@ -26,6 +26,7 @@ from ..errors import InputDataError
 from ..grid import TargetGrid
 from ..settings import CurriculumSection, ForecastSection
 from .conv_autoencoder import decode_array, load_autoencoder
+from .enso_score import EnsoIndices
 from .field_records import load_field_record
 from .figures import plot_forecast_curves, plot_gate
 from .forecasters import (
@@ -39,7 +40,6 @@ from .forecasters import (
 )
 from .gate import NINO_BOXES, GateData, box_indices, index_weights, mixture_skewness, run_gate, skewness_se
 from .latent import open_latent_store
-from .enso_score import EnsoIndices
 from .lstm_training import heldout_errors, train_lstm
 from .model_error import (
     fit_noise_head,
@@ -294,7 +294,9 @@ class LatentData:
 
     def enso_indices(self) -> EnsoIndices:
         """The indices of the LSTM's stopping score (:mod:`.enso_score`)."""
-        return EnsoIndices.from_training(self.op.obs_coords, self.op.n_latent, self.std, self.segments, self.segment_weights)
+        return EnsoIndices.from_training(
+            self.op.obs_coords, self.op.n_latent, self.std, self.segments, self.segment_weights
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------------

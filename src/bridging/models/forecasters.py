@@ -131,7 +131,7 @@ class LatentForecaster(nn.Module):
     def set_noise_head(self, modes, predictors, coef) -> None:
         """Install the stochastic head: modes U (n, k), predictors P (n, p), coefficients θ (k, p + 1)."""
         to = dict(dtype=self.dtype, device=self.state_mean.device)
-        modes, predictors, coef = (torch.as_tensor(np.asarray(a), **to) for a in (modes, predictors, coef))
+        modes, predictors, coef = (torch.as_tensor(np.ascontiguousarray(a), **to) for a in (modes, predictors, coef))
         n = self.n_state
         if modes.ndim != 2 or modes.shape[0] != n or predictors.ndim != 2 or predictors.shape[0] != n:
             raise ValueError(f"noise modes and predictors must have {n} rows")

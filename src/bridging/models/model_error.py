@@ -63,7 +63,10 @@ def fluctuation_dissipation_covariance(
     weighted second moment (the standardisation removed the mixture's mean). Negative eigenvalues (W from a
     penalised fit, sampling error) are set to zero and reported."""
     total = float(sum(segment_weights))
-    c = sum((w / total) * (s.astype(np.float64).T @ s.astype(np.float64)) / s.shape[0] for s, w in zip(segments, segment_weights))
+    c = sum(
+        (w / total) * (s.astype(np.float64).T @ s.astype(np.float64)) / s.shape[0]
+        for s, w in zip(segments, segment_weights)
+    )
     w_ = np.asarray(weight, np.float64)
     q = c - w_ @ c @ w_.T
     vals, vecs = np.linalg.eigh(0.5 * (q + q.T))
@@ -121,7 +124,7 @@ def fit_noise_head(
     """
     vals, vecs = np.linalg.eigh(q_standardised)
     k = min(int(n_modes), int((vals > 0).sum()))
-    modes = vecs[:, ::-1][:, :k]
+    modes = np.ascontiguousarray(vecs[:, ::-1][:, :k])
 
     def design(records):
         out = []

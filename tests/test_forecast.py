@@ -375,6 +375,7 @@ def test_lstm_training_is_deterministic_and_resumes_exactly(tmp_path, monkeypatc
 
 # ---------------------------------------------------------------------------------------------- the stage
 TINY_FORECAST = {
+    "kind": "lstm",
     "hidden": 8,
     "epochs": 2,
     "teacher_forcing_months": 6,
@@ -456,7 +457,8 @@ def test_stage_with_the_linear_kind(pipeline, tmp_path):
 
 @pytest.mark.slow
 def test_default_lstm_passes_the_gate_and_beats_persistence_on_demo_like_data(tmp_path):
-    """Demo-like data (oscillator-driven ENSO on a 2° tropical-Pacific grid, 60 + 43 years), default forecast settings."""
+    """Demo-like data (oscillator-driven ENSO on a 2° tropical-Pacific grid, 60 + 43 years), the LSTM with the default
+    forecast settings."""
     grid = TargetGrid(-20.0, 20.0, 120.0, 280.0, 2.0)
     sources = write_tiny_sources(tmp_path, grid=grid, operational_years=60, reanalysis_years=43)
     # A smaller autoencoder than the default keeps this test to about a minute; the forecast settings are the defaults.
@@ -485,7 +487,7 @@ def test_default_lstm_passes_the_gate_and_beats_persistence_on_demo_like_data(tm
         out / "forecast_metrics.json",
         out / "forecast_curves.png",
         out / "forecast_gate.png",
-        forecast=ForecastSection().model_dump(),
+        forecast=ForecastSection(kind="lstm").model_dump(),
         curriculum=CurriculumSection().model_dump(),
         compute=COMPUTE,
         grid=grid.__dict__,

@@ -112,7 +112,11 @@ class ModelNoiseSection(Section):
 
 class ForecastSection(Section):
     kind: Literal["lstm", "linear"] = Field(
-        "lstm", description="Forecast model used by the filter (the linear one is always fitted as the baseline)."
+        "linear",
+        description="Forecast model used by the filter (the linear one is always fitted as the baseline). linear by "
+        "default: on the demo the LSTM, trained to the end of its schedules, was the linear model (DEMO-CESM2, no epoch "
+        "beat it) or forecast decoded Niño 3 worse at 6–12 months (DEMO-GFDL-CM4: correlation 0.87 / 0.59 vs 0.90 / "
+        "0.74; one seed; docs/method.md, Forecast model).",
     )
     hidden: int = Field(128, ge=1, description="LSTM hidden size.")
     lstm_subspace: int | None = Field(

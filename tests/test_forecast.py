@@ -230,6 +230,9 @@ def test_gate_passes_a_stable_model(gate_data):
     assert report["free_run"]["months_completed"] == 1200 and report["free_run"]["blowup_month"] is None
     for name in NINO_BOXES:
         assert abs(report["free_run"]["std_ratio"][name] - 1) < 0.3
+        # a linear model with Gaussian noise: a symmetric free run, within its own block-bootstrap SE
+        se = report["free_run"]["index_skewness_se"][name]
+        assert 0 < se < 0.5 and abs(report["free_run"]["index_skewness"][name]) < 3 * se
     skill = report["skill"]
     assert skill["leads"] == [1, 3, 6, 12]
     lat1 = skill["latent_rmse"]

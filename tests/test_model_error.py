@@ -9,7 +9,9 @@ import torch
 from scipy import linalg, stats
 from test_forecast import simulate_ar1
 
+from bridging.diagnostics.statistics import moments
 from bridging.models.forecast import LinearForecaster, load_forecast_model, save_forecast_model
+from bridging.models.gate import mixture_skewness, skewness_se
 from bridging.models.lstm_training import ramps_end_epoch
 from bridging.models.model_error import fit_noise_head, fluctuation_dissipation_covariance
 from bridging.models.training import EarlyStopping
@@ -128,3 +130,14 @@ def test_ramps_must_end_before_training_does():
     assert ramps_end_epoch(settings, CurriculumSection()) == 18  # rollout 1 → 12 by epoch 18, curriculum by 15
     with pytest.raises(ValueError, match="must exceed the epoch at which the ramps end"):
         ramps_end_epoch(ForecastSection(epochs=20), CurriculumSection(ramp_end_epoch=20))
+
+
+def test_mixture_skewness_pools_records_by_weight():
+    rng = np.random.default_rng(0)
+    a, b = rng.gamma(2.0, size=600), -rng.gamma(4.0, size=1200) + 3
+    pooled = moments(np.concatenate([a, b]))["skewness"]
+    assert mixture_skewness([a, b], [1.0, 2.0]) == pytest.approx(pooled, rel=1e-10)  # weights ∝ lengths
+    assert mixture_skewness([a, b], [1.0, 0.0]) == pytest.approx(moments(a)["skewness"], rel=1e-10)
+    # the bootstrap SE of a Gaussian record's skewness is near the textbook √(6/n) for independent months
+    se = skewness_se([rng.standard_normal(2400)], [1.0])
+    assert se == pytest.approx(np.sqrt(6 / 2400), rel=0.3)

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..diagnostics.indices import NINO3, NINO4, box_weights
+from ..diagnostics.statistics import block_bootstrap_positions
 from ..grid import TargetGrid
 
 log = logging.getLogger(__name__)
@@ -59,16 +60,11 @@ def mixture_skewness(series: list[np.ndarray], weights: list[float]) -> float:
 
 
 def skewness_se(series: list[np.ndarray], weights: list[float], *, block: int = 24, samples: int = 200) -> float:
-    """Block-bootstrap standard error of :func:`mixture_skewness` (blocks of ``block`` months, fixed seed)."""
+    """Standard error of :func:`mixture_skewness`: whole-year block bootstrap of each record (the diagnostics'
+    :func:`~bridging.diagnostics.statistics.block_bootstrap_positions`, fixed seed)."""
     rng = np.random.default_rng(0)
-    values = []
-    for _ in range(samples):
-        resampled = []
-        for s in series:
-            n_blocks = max(1, len(s) // block)
-            starts = rng.integers(0, max(1, len(s) - block + 1), n_blocks)
-            resampled.append(np.concatenate([s[a : a + block] for a in starts]))
-        values.append(mixture_skewness(resampled, weights))
+    positions = [block_bootstrap_positions(len(s), block, samples, rng) for s in series]
+    values = [mixture_skewness([s[p[i]] for s, p in zip(series, positions)], weights) for i in range(samples)]
     return float(np.std(values, ddof=1))
 
 

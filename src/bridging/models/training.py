@@ -42,6 +42,7 @@ CHECKPOINT_FORMAT = 1
 TRAINING_CODE = (
     "models",
     "diagnostics/indices.py",
+    "diagnostics/statistics.py",
     "stores.py",
     "observables.py",
     "grid.py",

@@ -10,12 +10,13 @@ from scipy import linalg, stats
 from test_forecast import simulate_ar1
 
 from bridging.diagnostics.statistics import moments
+from bridging.errors import ConfigError
+from bridging.models.curriculum import ramps_end_epoch
 from bridging.models.forecast import LinearForecaster, load_forecast_model, save_forecast_model
 from bridging.models.gate import mixture_skewness, skewness_se
-from bridging.models.lstm_training import ramps_end_epoch
 from bridging.models.model_error import fit_noise_head, fluctuation_dissipation_covariance
 from bridging.models.training import EarlyStopping
-from bridging.settings import CurriculumSection, ForecastSection
+from bridging.settings import CurriculumSection, ForecastSection, validate_config
 
 
 def test_fluctuation_dissipation_q_recovers_the_noise_and_keeps_the_climate():
@@ -130,6 +131,10 @@ def test_ramps_must_end_before_training_does():
     assert ramps_end_epoch(settings, CurriculumSection()) == 18  # rollout 1 → 12 by epoch 18, curriculum by 15
     with pytest.raises(ValueError, match="must exceed the epoch at which the ramps end"):
         ramps_end_epoch(ForecastSection(epochs=20), CurriculumSection(ramp_end_epoch=20))
+    # caught when the config loads, for the LSTM only (the linear model has no training schedule)
+    with pytest.raises(ConfigError, match="forecast.epochs"):
+        validate_config({"forecast": {"kind": "lstm", "epochs": 20}, "curriculum": {"ramp_end_epoch": 20}})
+    validate_config({"forecast": {"kind": "linear", "epochs": 20}, "curriculum": {"ramp_end_epoch": 20}})
 
 
 def test_mixture_skewness_pools_records_by_weight():

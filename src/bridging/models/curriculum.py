@@ -99,6 +99,23 @@ def rollout_schedule(rollout_max: int, ramp_fraction: float, epochs: int) -> Sch
     return Schedule.linear_ramp(1.0, float(rollout_max), end, bounds=(1.0, float(max(1, rollout_max))))
 
 
+def ramps_end_epoch(forecast, curriculum) -> int:
+    """The first epoch at which the forecast model's rollout length and the curriculum's reanalysis share have their
+    final values (ForecastSection / CurriculumSection, or their dicts); early stopping counts from it, so training
+    must last longer."""
+    f = forecast.model_dump() if hasattr(forecast, "model_dump") else dict(forecast)
+    epochs = int(f["epochs"])
+    k_end = rollout_schedule(f["rollout_max"], f["rollout_ramp_fraction"], epochs).milestones[-1].epoch
+    p_end = reanalysis_probability_schedule(curriculum, epochs).milestones[-1].epoch
+    end = max(k_end, p_end)
+    if end >= epochs:
+        raise ValueError(
+            f"forecast.epochs ({epochs}) must exceed the epoch at which the ramps end ({end}: rollout ramp {k_end}, "
+            f"curriculum.ramp_end_epoch {p_end}); early stopping counts only after it"
+        )
+    return end
+
+
 @dataclass(frozen=True)
 class EpochDraw:
     """One epoch's samples: ``source[i]`` (OPERATIONAL or REANALYSIS) and the sample's start index in it."""

@@ -23,7 +23,14 @@ from torch import nn
 
 from ..resume import ResumeCheckpoint
 from ..settings import CurriculumSection, ForecastSection
-from .curriculum import OPERATIONAL, REANALYSIS, CurriculumSampler, reanalysis_probability_schedule, rollout_schedule
+from .curriculum import (
+    OPERATIONAL,
+    REANALYSIS,
+    CurriculumSampler,
+    ramps_end_epoch,
+    reanalysis_probability_schedule,
+    rollout_schedule,
+)
 from .enso_score import EnsoIndices, lead_window_score
 from .forecasters import LatentForecaster, LSTMForecaster
 from .gate import forecast_starts, rollout
@@ -51,19 +58,6 @@ def heldout_errors(
     truth = model.standardise(xt[torch.as_tensor(starts[:, None] + 1 + np.arange(max_lead)[None, :], device=device)])
     state_rmse = (pred - truth).square().mean((0, 2)).sqrt().cpu().numpy()
     return state_rmse, indices.rmse_by_lead(pred.cpu().numpy(), truth.cpu().numpy())
-
-
-def ramps_end_epoch(settings: ForecastSection, curriculum: CurriculumSection) -> int:
-    """The first epoch at which the rollout length and the curriculum's reanalysis share have their final values."""
-    k_end = rollout_schedule(settings.rollout_max, settings.rollout_ramp_fraction, settings.epochs).milestones[-1]
-    p_end = reanalysis_probability_schedule(curriculum, settings.epochs).milestones[-1]
-    end = max(k_end.epoch, p_end.epoch)
-    if end >= settings.epochs:
-        raise ValueError(
-            f"forecast.epochs ({settings.epochs}) must exceed the epoch at which the ramps end ({end}: rollout ramp "
-            f"{k_end.epoch}, curriculum ramp_end_epoch {p_end.epoch}); early stopping counts only after it"
-        )
-    return end
 
 
 def train_lstm(

@@ -74,6 +74,10 @@ class Config(Section):
                 f"({n_obs} with idealized.model {self.idealized.model} and pseudo_obs.node_stride {self.pseudo_obs.node_stride}): "
                 "each observable has a designated latent variable"
             )
+        if self.forecast.kind == "lstm":
+            from ..models.curriculum import ramps_end_epoch  # numpy only: no torch at config load
+
+            ramps_end_epoch(self.forecast, self.curriculum)
         demo = self.demo.reanalysis
         if demo.first_year > demo.last_year:
             raise ValueError(

@@ -3,8 +3,8 @@
 Each month, for every member of every experiment (experiments are a leading batch dimension, for sensitivity
 sweeps): a stochastic forecast (the forecast model's step carrying its recurrent state, plus Gaussian model noise,
 :mod:`bridging.da.noise`, scaled by the model's state-dependent head when it has one), the analysis against that
-month's observations (:func:`bridging.da.analysis.analysis`), and optionally the re-encoding z ← E(D(z)) of each analysis member. The free run (the control) is the same loop
-without analysis and re-encoding. Each month also records what the filter statistics need
+month's observations (:func:`bridging.da.analysis.analysis`), and optionally the re-encoding z ← E(D(z)) of each
+analysis member. The free run (the control) is the same loop without analysis and re-encoding. Each month also records what the filter statistics need
 (:mod:`bridging.da.statistics`): innovations, the forecast spread, and decoded observables of the first members.
 """
 

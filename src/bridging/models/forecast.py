@@ -3,8 +3,9 @@
 The stage fits the linear model, trains the LSTM correction (``forecast.kind: lstm``), estimates each model's error
 covariance, gates both and saves the chosen one. The models and their checkpoints live in :mod:`.forecasters`, the
 closed-form fits in :mod:`.ridge`, the LSTM training in :mod:`.lstm_training`, the model error in
-:mod:`.model_error`, the gate in :mod:`.gate`; the names the other stages use are re-exported here
-(``load_forecast_model``, ``ensure_gate_passed``, ...).
+:mod:`.model_error`, the training data in :mod:`.latent_data`, the gate in :mod:`.gate` and its data in
+:mod:`.gate_data`; the names the other stages use are re-exported here (``load_forecast_model``,
+``ensure_gate_passed``, ...).
 
 Data: the standardisation, the LSTM's subspace and (``forecast.skip_data: curriculum``, the default) the linear skip
 are fitted on the curriculum's final mixture (1 − p_max operational, p_max reanalysis), the data the LSTM ends up
@@ -15,19 +16,12 @@ trained on (docs/method.md, Forecast model). Model error (``noise_cov``): the co
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import xarray as xr
 
-from ..errors import InputDataError
-from ..grid import TargetGrid
 from ..settings import CurriculumSection, ForecastSection
-from .conv_autoencoder import decode_array, load_autoencoder
-from .enso_score import EnsoIndices
-from .field_records import load_field_record
 from .figures import plot_forecast_curves, plot_gate
 from .forecasters import (
     CHECKPOINT_KIND,
@@ -38,8 +32,9 @@ from .forecasters import (
     load_forecast_model,
     save_forecast_model,
 )
-from .gate import NINO_BOXES, GateData, box_indices, index_weights, mixture_skewness, run_gate, skewness_se
-from .latent import open_latent_store
+from .gate import run_gate
+from .gate_data import build_gate_data
+from .latent_data import LatentData, LatentRecord, load_latent_record
 from .lstm_training import heldout_errors, train_lstm
 from .model_error import (
     fit_noise_head,
@@ -49,16 +44,7 @@ from .model_error import (
     residual_covariance,
 )
 from .ridge import RidgeFit, fit_ridge, mixture_moments, principal_basis
-from .training import (
-    Timer,
-    TimeSplit,
-    fingerprint,
-    prepare_torch,
-    seed_torch,
-    time_split,
-    training_checkpoint,
-    write_json,
-)
+from .training import Timer, fingerprint, prepare_torch, seed_torch, training_checkpoint, write_json
 
 __all__ = [
     "CHECKPOINT_KIND",
@@ -180,126 +166,6 @@ def train_forecast(
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# Data
-
-
-@dataclass
-class LatentRecord:
-    """One latent store as the augmented state x = [z; y] (state units)."""
-
-    path: Path
-    source_id: str
-    x: np.ndarray  # (time, n_state) float32
-    n_latent: int
-    obs_coords: dict
-    time: xr.DataArray
-
-    @property
-    def n_state(self) -> int:
-        return self.x.shape[1]
-
-
-def load_latent_record(path: str | Path) -> LatentRecord:
-    ds = open_latent_store(path)
-    z = ds["z"].transpose("time", "latent").values.astype(np.float32)
-    y = ds["y"].transpose("time", "obs").values.astype(np.float32)
-    x = np.concatenate([z, y], axis=1)
-    if not np.isfinite(x).all():
-        raise InputDataError(path, "z or y contain NaN/inf")
-    obs = {c: ds[c].values for c in ds["y"].coords if c.startswith("obs_")}
-    return LatentRecord(Path(path), str(ds.attrs.get("source_id", Path(path).stem)), x, z.shape[1], obs, ds["time"])
-
-
-def _same_observables(a: LatentRecord, b: LatentRecord) -> bool:
-    if a.n_latent != b.n_latent or set(a.obs_coords) != set(b.obs_coords):
-        return False
-    return all(np.array_equal(np.asarray(a.obs_coords[k]), np.asarray(b.obs_coords[k])) for k in a.obs_coords)
-
-
-@dataclass
-class LatentData:
-    """Both latent records, their time splits, and the standardisation on the curriculum's final mixture.
-
-    Everything is fitted on that mixture (1 − p_max operational, p_max reanalysis), the data the LSTM ends up trained
-    on: the standardisation, the linear skip (``forecast.skip_data: curriculum``) and the LSTM's subspace.
-    Standardising by the operational months alone would give latents the operational record hardly uses (but the
-    reanalysis does) a tiny scale, and free runs would reach tens of "standard deviations" in them.
-    """
-
-    op: LatentRecord
-    rean: LatentRecord
-    op_split: TimeSplit
-    rean_split: TimeSplit
-    use_reanalysis: bool
-    segments: list[np.ndarray]  # standardised training segments of the mixture
-    segment_weights: list[float]
-    mean: np.ndarray
-    std: np.ndarray
-    validation: list[tuple[np.ndarray, float]]  # held-out (x, weight) in state units, weight > 0
-    noise_validation: list[tuple[np.ndarray, float]]  # those of the records the skip is fitted on
-
-    @classmethod
-    def read(
-        cls, latent_operational, latent_reanalysis, settings: ForecastSection, cur: CurriculumSection
-    ) -> LatentData:
-        op, rean = load_latent_record(latent_operational), load_latent_record(latent_reanalysis)
-        if not _same_observables(op, rean):
-            raise InputDataError(
-                [latent_operational, latent_reanalysis],
-                "the two latent stores differ in latent size or observables; re-encode both",
-            )
-        teacher = settings.teacher_forcing_months
-        window = teacher + settings.rollout_max + 1
-        min_val = teacher + max(settings.rollout_max, settings.score_leads[1], max(settings.gate.leads)) + 1
-        op_split = time_split(
-            op.x.shape[0], settings.validation_fraction, min_train=window, min_validation=min_val, what=str(op.path)
-        )
-        use_rean = cur.p_max > 0 or cur.p_start > 0
-        rean_split = time_split(
-            rean.x.shape[0],
-            settings.validation_fraction,
-            min_train=window if use_rean else 1,
-            min_validation=min_val if use_rean else 1,
-            what=str(rean.path),
-        )
-        raw_segments, seg_weights = [op.x[op_split.train]], [1.0 - cur.p_max]
-        if use_rean and cur.p_max > 0:
-            raw_segments.append(rean.x[rean_split.train])
-            seg_weights.append(cur.p_max)
-        mean, std = mixture_moments(raw_segments, seg_weights)
-        if not np.all(std > 0):
-            raise InputDataError(
-                op.path, f"{int(np.sum(std <= 0))} state components are constant over the training months"
-            )
-        weights = [(op.x[op_split.validation], 1.0 - cur.p_max), (rean.x[rean_split.validation], cur.p_max)]
-        validation = [(x, w) for x, w in weights if w > 0]
-        # Model error from the held-out months of the records the skip is fitted on: residuals on reanalysis months
-        # that the autoencoder represents off its manifold have observable errors no latent error matches, and noisy
-        # forecasts then lose y–z consistency (docs/method.md, Forecast model).
-        noise_validation = validation if settings.skip_data == "curriculum" else validation[:1]
-        data = cls(op, rean, op_split, rean_split, use_rean, [], seg_weights, mean, std, validation, noise_validation)
-        data.segments = [data.standardise(x) for x in raw_segments]
-        return data
-
-    def standardise(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std).astype(np.float32)
-
-    def skip_records(self, skip_data: str) -> tuple[list[np.ndarray], list[np.ndarray], list[float]]:
-        """The records the linear skip (and the model error) are fitted on: standardised training segments, the same
-        training months in state units, and their weights (``forecast.skip_data``)."""
-        raw = [self.op.x[self.op_split.train], self.rean.x[self.rean_split.train]][: len(self.segments)]
-        if skip_data == "curriculum":
-            return self.segments, raw, self.segment_weights
-        return self.segments[:1], raw[:1], [1.0]
-
-    def enso_indices(self) -> EnsoIndices:
-        """The indices of the LSTM's stopping score (:mod:`.enso_score`)."""
-        return EnsoIndices.from_training(
-            self.op.obs_coords, self.op.n_latent, self.std, self.segments, self.segment_weights
-        )
-
-
-# --------------------------------------------------------------------------------------------------------------------
 # The models
 
 
@@ -405,104 +271,6 @@ def _trained_lstm(
             initial_score,
         )
     return lstm, {"history": history, "stopper": stopper, "initial_score": initial_score}
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# The gate's data
-
-
-def build_gate_data(
-    autoencoder_checkpoint,
-    operational_store,
-    reanalysis_store,
-    op: LatentRecord,
-    rean: LatentRecord,
-    op_split,
-    rean_split,
-    reanalysis_weight: float,
-    grid,
-    warmup: int,
-    device,
-    *,
-    state_mean,
-    state_std,
-):
-    """The operational held-out months (latent + true fields), the free run's warm-up and the reference Niño std."""
-    ae = load_autoencoder(autoencoder_checkpoint, device)
-    target_grid = TargetGrid.from_config(grid)
-    records = {}
-    for name, store, latent in (("operational", operational_store, op), ("reanalysis", reanalysis_store, rean)):
-        if ae.latent_dim != latent.n_latent:
-            raise InputDataError(
-                latent.path,
-                f"has {latent.n_latent} latents but the autoencoder {autoencoder_checkpoint} has {ae.latent_dim}; re-encode",
-            )
-        records[name] = load_field_record(store, grid=target_grid, layout=ae.layout, field_std=ae.field_std)
-        if len(records[name]) != latent.x.shape[0]:
-            raise InputDataError(
-                latent.path, f"has {latent.x.shape[0]} months but the store {store} has {len(records[name])}; re-encode"
-            )
-    ae_mask = np.asarray(ae.ocean_mask.cpu().numpy(), bool)
-    sst = list(ae.field_names).index("sst")
-    variances, train_indices = {}, {}
-    for name, split in (("operational", op_split), ("reanalysis", rean_split)):
-        # Indices over cells that are ocean in the autoencoder's domain and in the source.
-        mask = ae_mask & records[name].ocean
-        train_sst = records[name].standardised[split.train, sst] * ae.field_std["sst"]
-        train_indices[name] = box_indices(train_sst, index_weights(target_grid, mask))
-        variances[name] = {box: float(train_indices[name][:, i].var()) for i, box in enumerate(NINO_BOXES)}
-    w = float(reanalysis_weight)
-    mixture = [(train_indices["operational"], 1 - w), (train_indices["reanalysis"], w)]
-    mixture = [(indices, weight) for indices, weight in mixture if weight > 0]
-    reference = {
-        box: float(np.sqrt((1 - w) * variances["operational"][box] + w * variances["reanalysis"][box]))
-        for box in NINO_BOXES
-    }
-    op_mask = ae_mask & records["operational"].ocean
-    # The same indices from the decoded *true* latents: separates an autoencoder that loses ENSO amplitude from a
-    # forecast model that does.
-    decoded = decode_array(ae, op.x[op_split.train, : op.n_latent], device=device)[:, sst] * ae.field_std["sst"]
-    decoded_indices = box_indices(decoded, index_weights(target_grid, op_mask))
-    details = {
-        "definition": "sqrt((1 - p_max) * var_operational + p_max * var_reanalysis), training months, true fields",
-        "p_max": w,
-        "std_by_source": {name: {box: float(np.sqrt(v)) for box, v in var.items()} for name, var in variances.items()},
-        "decoded_operational_std": {box: float(decoded_indices[:, i].std()) for i, box in enumerate(NINO_BOXES)},
-        "skewness": {
-            box: mixture_skewness([x[:, i] for x, _ in mixture], [v for _, v in mixture])
-            for i, box in enumerate(NINO_BOXES)
-        },
-        "skewness_se": {
-            box: skewness_se([x[:, i] for x, _ in mixture], [v for _, v in mixture]) for i, box in enumerate(NINO_BOXES)
-        },
-    }
-    layout = ae.layout
-
-    def observe(fields_std: np.ndarray) -> np.ndarray:
-        physical = {
-            name: np.where(op_mask, fields_std[:, c] * ae.field_std[name], np.nan)
-            for c, name in enumerate(ae.field_names)
-        }
-        return layout.extract(physical, target_grid)
-
-    return GateData(
-        observe=observe,
-        x_heldout=op.x[op_split.validation],
-        fields_heldout=records["operational"].standardised[op_split.validation],
-        x_warmup=op.x[op_split.n_train - warmup : op_split.n_train],
-        reference_index_std=reference,
-        decode=lambda z: decode_array(ae, z, device=device),
-        field_names=tuple(ae.field_names),
-        field_std=dict(ae.field_std),
-        ocean_mask=op_mask,
-        grid=target_grid,
-        n_latent=op.n_latent,
-        state_mean=np.asarray(state_mean, np.float64),
-        state_std=np.asarray(state_std, np.float64),
-        warmup_months=warmup,
-        x_heldout_reanalysis=rean.x[rean_split.validation] if w > 0 else None,
-        reference_details=details,
-    )
 
 
 # --------------------------------------------------------------------------------------------------------------------

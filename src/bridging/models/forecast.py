@@ -101,7 +101,7 @@ def train_forecast(
     data = LatentData.read(latent_operational, latent_reanalysis, settings, cur)
     linear, ridge = _linear_model(data, settings, device)
     models, noise = {"linear": linear}, {"linear": attach_noise(linear, data, ridge, settings, device)}
-    training = {"history": [], "stopper": None, "initial_score": None}
+    training = {"history": [], "stopper": None, "initial_scores": None}
     if settings.kind == "lstm":
         checkpoint = training_checkpoint(
             checkpoint_out,
@@ -253,7 +253,7 @@ def _trained_lstm(
         basis=basis,
     ).to(device)
     xs_op, xs_rean = data.standardise(data.op.x), data.standardise(data.rean.x)
-    lstm, history, stopper, initial_score = train_lstm(
+    lstm, history, stopper, initial_scores = train_lstm(
         lstm,
         xs_op[data.op_split.train],
         xs_rean[data.rean_split.train] if data.use_reanalysis else None,
@@ -266,11 +266,11 @@ def _trained_lstm(
     )
     if stopper.best_epoch < 0:
         log.warning(
-            "no LSTM epoch beat the frozen linear skip on the held-out multi-step error (%.4f); the saved LSTM "
-            "is that linear model (zero correction). forecast.kind: linear gives the same model without training",
-            initial_score,
+            "no LSTM epoch beat the frozen linear skip's held-out ENSO-index error on every source (%s); the saved "
+            "LSTM is that linear model (zero correction). forecast.kind: linear gives the same model without training",
+            [round(v, 4) for v in initial_scores],
         )
-    return lstm, {"history": history, "stopper": stopper, "initial_score": initial_score}
+    return lstm, {"history": history, "stopper": stopper, "initial_scores": initial_scores}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -340,7 +340,9 @@ def _metrics_record(
         "history": history,
         "best_epoch": None if stopper is None else stopper.best_epoch,
         "best_epoch_note": "0-based; -1 = no epoch beat the untrained model, which is exactly the linear skip",
-        "initial_heldout_score": training["initial_score"],
+        "initial_heldout_index_error_by_source": training["initial_scores"],
+        "heldout_score_note": "held-out ENSO-index error (leads forecast.score_leads) relative to the linear skip's, "
+        "worst source; 1 = the linear skip",
         "best_heldout_score": None if stopper is None else stopper.best,
         "epochs_run": len(history),
         "stopped_early": bool(history) and len(history) < settings.epochs,

@@ -200,8 +200,8 @@ def evaluate_skill(models: dict, data: GateData, leads: list[int]) -> dict:
     mask = np.asarray(data.ocean_mask, bool)
     weights = index_weights(data.grid, mask)
     true_fields = data.fields_heldout[targets.ravel()]
-    true_nino3 = box_indices(data.physical_sst(true_fields), weights)[:, 0].reshape(targets.shape)
-    sst_rmse, thermo_rmse, nino3_corr = {}, {}, {}
+    true_index = box_indices(data.physical_sst(true_fields), weights).reshape(targets.shape + (len(NINO_BOXES),))
+    sst_rmse, thermo_rmse, nino3_corr, index_rmse = {}, {}, {}, {box: {} for box in NINO_BOXES}
     f_sst, f_thermo = data.field_names.index("sst"), data.field_names.index("thermocline_depth")
     for name, f in forecasts.items():
         if name == "climatology":
@@ -215,11 +215,14 @@ def evaluate_skill(models: dict, data: GateData, leads: list[int]) -> dict:
         thermo_rmse[name] = (
             _rmse_by_lead(err2[:, f_thermo], mask, targets.shape) * data.field_std["thermocline_depth"]
         ).tolist()
+        f_index = box_indices(data.physical_sst(decoded), weights).reshape(true_index.shape)
+        for i, box in enumerate(NINO_BOXES):
+            index_rmse[box][name] = np.sqrt(((f_index[..., i] - true_index[..., i]) ** 2).mean(0)).tolist()
         if name == "climatology":
             nino3_corr[name] = [None] * len(leads)
         else:
-            fn3 = box_indices(data.physical_sst(decoded), weights)[:, 0].reshape(targets.shape)
-            nino3_corr[name] = [float(np.corrcoef(fn3[:, j], true_nino3[:, j])[0, 1]) for j in range(len(leads))]
+            fn3, tn3 = f_index[..., 0], true_index[..., 0]
+            nino3_corr[name] = [float(np.corrcoef(fn3[:, j], tn3[:, j])[0, 1]) for j in range(len(leads))]
     skill = {
         "leads": list(leads),
         "n_starts": int(starts.size),
@@ -227,6 +230,7 @@ def evaluate_skill(models: dict, data: GateData, leads: list[int]) -> dict:
         "sst_rmse_degC": sst_rmse,
         "thermocline_rmse_m": thermo_rmse,
         "nino3_corr": nino3_corr,
+        **{f"{box}_rmse_degC": by_model for box, by_model in index_rmse.items()},
     }
     if data.x_heldout_reanalysis is not None:
         fc, tr, st, _ = latent_forecasts(models, data.x_heldout_reanalysis, leads, data.warmup_months, data.state_mean)

@@ -74,6 +74,7 @@ METHODS = ("stochastic", "etkf")
 NEWTON_SCHULZ_ITERATIONS = 30
 # Block width of the CPU's blocked Cholesky (``_cholesky_rows``): 16 to 24 ran fastest at m = 112, 32 and more slower.
 _CHOLESKY_BLOCK = 16
+_BLOCKED_MIN_BATCH = 4
 
 
 def _flatten_batch(t: torch.Tensor, trailing: int, batch_shape: torch.Size, name: str) -> torch.Tensor:
@@ -144,10 +145,12 @@ def _cholesky_rows(work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     A left-looking blocked Cholesky of the stacked matrix: its rows below S are G L⁻ᵀ, so the triangular solve comes
     with the factorization. The panels are batched GEMMs with the inverse of each diagonal block's factor: on this
     CPU MKL's potrf and trsm at m ≈ 100 run ~10× below its batched GEMM. Blocks of about ``_CHOLESKY_BLOCK`` on the
-    CPU, one block elsewhere.
+    CPU for batches of ``_BLOCKED_MIN_BATCH`` or more (smaller ones pay more in per-call overhead than they gain);
+    otherwise one block, ``cholesky_ex`` and one triangular solve.
     """
     m = work.shape[-1]
-    n_blocks = math.ceil(m / _CHOLESKY_BLOCK) if work.device.type == "cpu" else 1
+    blocked = work.device.type == "cpu" and work.shape[0] >= _BLOCKED_MIN_BATCH
+    n_blocks = math.ceil(m / _CHOLESKY_BLOCK) if blocked else 1
     edges = [round(i * m / n_blocks) for i in range(n_blocks + 1)]
     eye = torch.eye(math.ceil(m / n_blocks), dtype=work.dtype, device=work.device)
     infos = []
@@ -157,6 +160,9 @@ def _cholesky_rows(work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             column = torch.baddbmm(column, work[:, j0:, :j0], work[:, j0:j1, :j0].mT, alpha=-1)
         factor, info = torch.linalg.cholesky_ex(column[:, : j1 - j0])
         infos.append(info)
+        if n_blocks == 1:
+            work[:, j1:] = torch.linalg.solve_triangular(factor.mT, column[:, j1:], upper=True, left=False)
+            break
         inverse = torch.linalg.solve_triangular(factor, eye[: j1 - j0, : j1 - j0], upper=False)
         work[:, j1:, j0:j1] = column[:, j1 - j0 :] @ inverse.mT
     return work[:, m:], torch.stack(infos).ne(0).any(0)

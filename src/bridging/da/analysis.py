@@ -2,7 +2,8 @@
 
 The observation operator is H = [0 I]: the observables are the LAST ``n_obs`` entries of the state, so H is a slice
 and never a matrix. Everything is computed in observation space (n_obs = 112 by default) or in ensemble space
-(N = 50); no n×n state covariance and no explicit inverse is ever formed. The SPD systems are factored
+(N = 50); no n×n state covariance and no explicit inverse of a covariance is formed (only of the 16 × 16
+triangular blocks of the CPU's blocked Cholesky, ``_cholesky_rows``). The SPD systems are factored
 with a Cholesky decomposition (``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular
 solves: unlocalized and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues
 ≥ N − 1), otherwise the m×m innovation covariance S. Every form ends as ``x_a = μ + M A`` with an N×N mixing matrix M,

@@ -2,11 +2,12 @@
 
 The observation operator is H = [0 I]: the observables are the LAST ``n_obs`` entries of the state, so H is a slice
 and never a matrix. Everything is computed in observation space (n_obs = 112 by default) or in ensemble space
-(N = 50); no n×n state covariance and no explicit inverse is ever formed. The SPD systems are factored
+(N = 50); no n×n state covariance and no explicit inverse of a covariance is formed (only of the 16 × 16
+triangular blocks of the CPU's blocked Cholesky, ``_cholesky_rows``). The SPD systems are factored
 with a Cholesky decomposition (``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular
 solves: unlocalized and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues
-≥ N − 1), otherwise the m×m innovation covariance S. On the CPU a batch is processed in chunks that fit a
-core's L2 cache (the results do not depend on it: tested).
+≥ N − 1), otherwise the m×m innovation covariance S. Every form ends as ``x_a = μ + M A`` with an N×N mixing matrix M,
+one GEMM over the ensemble; the whole batch goes through at once.
 
 Conventions (shapes: ``E`` is (..., N, n), leading dims are independent experiments):
 
@@ -39,6 +40,10 @@ with trained models, docs/method.md, Filter):
 2. member weights by least squares, ``w_j = argmin ‖Yᵀ w − δy_j‖`` (minimum norm): ``W = ΔY Yᵀ (Y Yᵀ)⁺``, N×N;
 3. ``x_j ← x_j + Σ_k W_jk A_k``.
 
+The stochastic ``ΔY Yᵀ = D S̃⁻¹ C̃ Yᵀ`` (rows of D: d_jᵀ) is computed as ``D Yᵀ − (D L⁻ᵀ)(Y R L⁻ᵀ)ᵀ`` (C̃ = S̃ − R,
+S̃ = L Lᵀ): both factors come out of one blocked Cholesky of the stacked ``[S̃; D; Y R]``, and no m×m product follows
+it (in float32 as accurate as the direct form, which loses digits when R ≪ C̃).
+
 For ρ ≡ 1, ``ΔY Yᵀ (Y Yᵀ)⁺ = W₀ Y Yᵀ (Y Yᵀ)⁺ = W₀`` (the projector onto the range of Y leaves the unlocalized
 weights W₀ unchanged), so the localized filter reduces to the unlocalized one to rounding (tested). The
 pseudo-inverse comes from a Cholesky factor of ``Y Yᵀ + μ 1 1ᵀ / N`` (Y is centred, so 1 spans its null space;
@@ -68,9 +73,9 @@ METHODS = ("stochastic", "etkf")
 # quadratically: 30 iterations reach float64 round-off for 1/κ_F down to about 1e-9 (and κ_F ≤ 1 + trace(R^{-1} P_yy)
 # stays below 1e5 for any sensible observation-error variance). Unconverged results are flagged, not returned.
 NEWTON_SCHULZ_ITERATIONS = 30
-# Working-set budget per CPU chunk of experiments: about two Zen 4 cores' L2 caches (bench/bench_enkf.py at the
-# paper's size: 6-experiment chunks ran 15 % faster than 3-experiment ones and as fast as the whole batch of 16).
-_CPU_CHUNK_BYTES = 1 << 21
+# Block width of the CPU's blocked Cholesky (``_cholesky_rows``): 16 to 24 ran fastest at m = 112, 32 and more slower.
+_CHOLESKY_BLOCK = 16
+_BLOCKED_MIN_BATCH = 4
 
 
 def _flatten_batch(t: torch.Tensor, trailing: int, batch_shape: torch.Size, name: str) -> torch.Tensor:
@@ -133,6 +138,35 @@ def symmetric_sqrt_pair(
 def _cholesky(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     factor, info = torch.linalg.cholesky_ex(matrix)
     return factor, info != 0
+
+
+def _cholesky_rows(work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``G L⁻ᵀ`` for S = L Lᵀ, from ``work = [S; G]`` (B, m + k, m), S SPD (overwritten); returns it and failures.
+
+    A left-looking blocked Cholesky of the stacked matrix: its rows below S are G L⁻ᵀ, so the triangular solve comes
+    with the factorization. The panels are batched GEMMs with the inverse of each diagonal block's factor: on this
+    CPU MKL's potrf and trsm at m ≈ 100 run ~10× below its batched GEMM. Blocks of about ``_CHOLESKY_BLOCK`` on the
+    CPU for batches of ``_BLOCKED_MIN_BATCH`` or more (smaller ones pay more in per-call overhead than they gain);
+    otherwise one block, ``cholesky_ex`` and one triangular solve.
+    """
+    m = work.shape[-1]
+    blocked = work.device.type == "cpu" and work.shape[0] >= _BLOCKED_MIN_BATCH
+    n_blocks = math.ceil(m / _CHOLESKY_BLOCK) if blocked else 1
+    edges = [round(i * m / n_blocks) for i in range(n_blocks + 1)]
+    eye = torch.eye(math.ceil(m / n_blocks), dtype=work.dtype, device=work.device)
+    infos = []
+    for j0, j1 in zip(edges[:-1], edges[1:]):
+        column = work[:, j0:, j0:j1]  # rows j0: of the block column, less what the columns before contribute
+        if j0:
+            column = torch.baddbmm(column, work[:, j0:, :j0], work[:, j0:j1, :j0].mT, alpha=-1)
+        factor, info = torch.linalg.cholesky_ex(column[:, : j1 - j0])
+        infos.append(info)
+        if n_blocks == 1:
+            work[:, j1:] = torch.linalg.solve_triangular(factor.mT, column[:, j1:], upper=True, left=False)
+            break
+        inverse = torch.linalg.solve_triangular(factor, eye[: j1 - j0, : j1 - j0], upper=False)
+        work[:, j1:, j0:j1] = column[:, j1 - j0 :] @ inverse.mT
+    return work[:, m:], torch.stack(infos).ne(0).any(0)
 
 
 def _right_solve_spd(rhs: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -246,90 +280,85 @@ def analysis(
     elif obs_perturbations is not None:
         raise ValueError("obs_perturbations are meaningless for the deterministic ETKF")
 
-    # On the CPU, experiments go through in chunks whose working set (the N×n anomalies and update, the m×m
-    # covariances) stays in a core's L2 cache: one batch of 16 at the paper's size ran at half the per-experiment
-    # speed of single experiments. A GPU takes the whole batch at once (its cost is kernel launches).
-    B = E.shape[0]
-    chunk = B
-    if device.type == "cpu":
-        chunk = max(1, _CPU_CHUNK_BYTES // (E.element_size() * (2 * n_members * n_state + 2 * n_obs * n_obs)))
-    result = torch.empty_like(E)  # each chunk writes its slice (a torch.cat of the chunks cost 20 % of the time)
-    failures = []
-    for first in range(0, B, chunk):
-        part = slice(first, first + chunk)
-        failed = _analysis_core(
-            result[part],
-            E[part],
-            y[part],
-            r[part],
-            rho=rho if rho is None or rho.dim() == 2 else rho[part],
-            lam=None if lam is None else lam[part],
-            eps=None if eps is None else eps[part],
-            method=method,
-            sqrt_method=sqrt_method,
-            projection=projection,
-        )
-        failures.append(failed)
+    result, failed = _analysis_core(
+        E,
+        y,
+        r,
+        rho=None if rho is None else rho / (n_members - 1),  # C̃ = (ρ / (N − 1)) ∘ Yᵀ Y
+        lam=lam,
+        eps=eps,
+        method=method,
+        sqrt_method=sqrt_method,
+        projection=projection,
+    )
     what = "innovation covariance is not positive definite" if method == "stochastic" else "ETKF square root failed"
     if rho is not None:
         what += " (or the ensemble's observed anomalies are rank-deficient)"
-    return _finish(result, torch.cat(failures), what).reshape(ensemble.shape)
+    return _finish(result, failed, what).reshape(ensemble.shape)
 
 
-def _analysis_core(out, E, y, r, *, rho, lam, eps, method, sqrt_method, projection) -> torch.Tensor:
-    """The analysis of a flattened batch (B, N, n), written into ``out``; returns the per-experiment failure flags."""
+def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection):
+    """The analysis of a flattened batch (B, N, n) and its per-experiment failure flags.
+
+    Every form is ``x_a = μ + M A`` with an N×N mixing matrix M (I + W, or the ETKF's T + 1 w) applied to the
+    inflated anomalies A: one GEMM over the (B, N, n) ensemble, whose passes are a visible share of the cost.
+    """
     dtype, device = E.dtype, E.device
     n_members, n_obs = E.shape[-2], y.shape[-1]
     n1 = n_members - 1
-    # Elementwise passes over the (B, N, n) ensemble are a visible share of the cost at this size: keep them few.
     mean = E.mean(-2, keepdim=True)  # (B, 1, n)
-    A = E - mean
-    if lam is not None:
-        A.mul_(lam)  # the gain below is built from the inflated anomalies
+    A = E - mean  # before inflation: λ is applied to M and to Y
     Y = A[..., -n_obs:]  # (B, N, m): H A
+    if lam is not None:
+        Y = Y * lam  # the gain below is built from the inflated anomalies
     innovation = y - mean[:, 0, -n_obs:]  # (B, m): y − H μ
+    eye_n = torch.eye(n_members, dtype=dtype, device=device)
     if rho is not None:
-        weights, failed = _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection)
-        torch.baddbmm(A, weights, A, out=out).add_(mean)
-        return failed
-
-    if method == "stochastic":
+        mixing, failed = _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection)
+        mixing.diagonal(dim1=-2, dim2=-1).add_(1.0)
+    elif method == "stochastic":
         member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m): y + ε_j − H x_j
         if n_obs > n_members:
             # Ensemble space with the Woodbury identity: D S⁻¹ Yᵀ/(N−1) = (D R⁻¹ Yᵀ) ((N−1) I + Y R⁻¹ Yᵀ)⁻¹, so the
             # factorised matrix is N×N (and well conditioned: eigenvalues ≥ N − 1) instead of m×m.
             Yr = Y * r.rsqrt().unsqueeze(-2)  # Y R^{-1/2}
-            M = torch.baddbmm(torch.eye(n_members, dtype=dtype, device=device).mul_(n1), Yr, Yr.mT)
-            L, failed = _cholesky(M)
-            transform = _right_solve_spd((member_innovations / r.unsqueeze(-2)) @ Y.mT, L)  # (B, N, N)
-            torch.baddbmm(A, transform, A, out=out).add_(mean)
-            return failed
-        # Ensemble space, m ≤ N: D S⁻¹ C_yxᵀ = [D S⁻¹ Yᵀ/(N−1)] A with the m×m innovation covariance S.
-        S = torch.baddbmm(torch.diag_embed(r), Y.mT, Y, alpha=1.0 / n1)
-        L, failed = _cholesky(S)
-        transform = _right_solve_spd(member_innovations, L) @ Y.mT  # (B, N, N), × 1/(N−1) below
-        torch.baddbmm(A, transform, A, alpha=1.0 / n1, out=out).add_(mean)
-        return failed
+            L, failed = _cholesky(torch.baddbmm(eye_n * n1, Yr, Yr.mT))
+            mixing = _right_solve_spd((member_innovations / r.unsqueeze(-2)) @ Y.mT, L).add_(eye_n)  # (B, N, N)
+        else:
+            # Ensemble space, m ≤ N: D S⁻¹ C_yxᵀ = [D S⁻¹ Yᵀ/(N−1)] A with the m×m innovation covariance S.
+            L, failed = _cholesky(torch.baddbmm(torch.diag_embed(r), Y.mT, Y, alpha=1.0 / n1))
+            mixing = torch.baddbmm(eye_n, _right_solve_spd(member_innovations, L), Y.mT, alpha=1.0 / n1)
+    else:
+        mixing, failed = _etkf_mixing(Y, innovation, r, eye_n, sqrt_method)
+    if lam is not None:
+        mixing = mixing * lam
+    return torch.baddbmm(mean, mixing, A), failed
 
+
+def _etkf_mixing(Y, innovation, r, eye_n, sqrt_method):
+    """The unlocalized ETKF's M = T + 1 w (module docstring) and failures."""
+    n1 = Y.shape[-2] - 1
     r_isqrt = r.rsqrt()  # (B, m)
-    eye_n = torch.eye(n_members, dtype=dtype, device=device)
     Ys = Y * (r_isqrt.unsqueeze(-2) / math.sqrt(n1))  # (B, N, m): Y R^{-1/2} / √(N−1)
     M = torch.baddbmm(eye_n, Ys, Ys.mT)  # I + G, (B, N, N)
     _, T, failed = symmetric_sqrt_pair(M, method=sqrt_method)  # T = (I + G)^{-1/2}
     # w = dy R⁻¹ Yᵀ (I+G)⁻¹/(N−1) = [(dy R^{-1/2}) Ysᵀ] T T / √(N−1)
     w = ((innovation * r_isqrt).unsqueeze(-2) @ Ys.mT) @ T @ T / math.sqrt(n1)  # (B, 1, N)
-    torch.baddbmm(w @ A, T, A, out=out).add_(mean)
-    return failed
+    return T + w, failed  # every member moves by w A, and its anomaly becomes T A
 
 
 def _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection):
     """Member weights W (B, N, N) of the localized analysis, x_j += Σ_k W_jk A_k (module docstring), and failures."""
-    n1 = Y.shape[-2] - 1
-    cov = torch.bmm(Y.mT, Y).mul_(rho).div_(n1)  # (B, m, m): C̃ = ρ ∘ C_yy
+    n_members = Y.shape[-2]
+    n1 = n_members - 1
+    cov = torch.bmm(Y.mT, Y).mul_(rho)  # (B, m, m): C̃ = ρ ∘ C_yy (ρ comes divided by N − 1)
     if method == "stochastic":
-        L, failed = _cholesky(cov + torch.diag_embed(r))
-        member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m): y + ε_j − H x_j
-        increments = _right_solve_spd(member_innovations, L) @ cov  # (B, N, m): rows δy_jᵀ = d_jᵀ S̃⁻¹ C̃
+        # ΔY Yᵀ = D S̃⁻¹ C̃ Yᵀ = (D L⁻ᵀ)(Y C̃ L⁻ᵀ)ᵀ with rows of D d_jᵀ = (y + ε_j − H x_j)ᵀ: one blocked factorization.
+        member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m)
+        work = torch.cat([cov, member_innovations, Y * r.unsqueeze(-2)], -2)  # [S̃; D; Y R] once R is added
+        work.diagonal(dim1=-2, dim2=-1).add_(r)
+        solved, failed = _cholesky_rows(work)
+        rhs = torch.baddbmm(member_innovations @ Y.mT, solved[:, :n_members], solved[:, n_members:].mT, alpha=-1)
     else:
         r_isqrt = r.rsqrt()
         eye_m = torch.eye(Y.shape[-1], dtype=Y.dtype, device=Y.device)
@@ -340,17 +369,18 @@ def _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projecti
         mean_weights = (V_inv @ (V_inv @ (innovation * r_isqrt).unsqueeze(-1))).mT  # (B, 1, m): (V⁻² R^{-1/2} dy)ᵀ
         increments = (mean_weights - (Y * r_isqrt.unsqueeze(-2)) @ F) @ gain_rhs  # (B, N, m)
         failed = failed_sqrt | failed_chol
-    rhs = increments @ Y.mT  # (B, N, N): ΔY Yᵀ
+        rhs = increments @ Y.mT  # (B, N, N): ΔY Yᵀ
     gram = Y @ Y.mT  # (B, N, N): Y Yᵀ, PSD with 1 in its null space
     if projection == "eigh":
         weights, failed_gram = _eigh_pinv_apply(rhs, gram)
         return weights, failed | failed_gram
     trace = gram.diagonal(dim1=-2, dim2=-1).sum(-1)
-    L, failed_gram = _cholesky(gram + (trace / (n1 * (n1 + 1)))[:, None, None])  # + μ 1 1ᵀ / N
+    L, failed_gram = _cholesky(gram + (trace / (n1 * n_members))[:, None, None])  # + μ 1 1ᵀ / N
     weights = _right_solve_spd(rhs, L)
     if projection == "cholesky_eigh":  # CPU: redo the experiments whose Y is (nearly) rank-deficient with eigh
-        pivots = L.diagonal(dim1=-2, dim2=-1) ** 2
-        redo = failed_gram | (pivots.amin(-1) <= trace * (Y.shape[-2] * torch.finfo(Y.dtype).eps))
+        redo = failed_gram | (
+            L.diagonal(dim1=-2, dim2=-1).square().amin(-1) <= trace * (n_members * torch.finfo(Y.dtype).eps)
+        )
         if bool(redo.any()):
             weights[redo], failed_redo = _eigh_pinv_apply(rhs[redo], gram[redo])
             failed_gram = failed_gram.clone()

@@ -28,7 +28,7 @@ def standard_variants(hidden_sizes: list[int]) -> dict[str, dict]:
     """The variants the forecast model's defaults were chosen from: the linear model without and with the
     state-dependent noise head, and the LSTM at each hidden size."""
     variants: dict[str, dict] = {
-        "linear": {"kind": "linear"},
+        "linear": {"kind": "linear", "noise": {"state_dependent": False}},
         "linear+head": {"kind": "linear", "noise": {"state_dependent": True}},
     }
     for hidden in hidden_sizes:

@@ -45,7 +45,10 @@ class AdaptiveNoiseSection(Section):
     """
 
     enabled: bool = Field(
-        True, description="Adapt the model-noise amplitude to the innovation statistics (assimilation only)."
+        True,
+        description="Adapt the model-noise amplitude to the innovation statistics (assimilation only). On by default: "
+        "without it the per-decade innovation ratio of the demo's filters is 0.07–0.93 (median 0.22–0.24), with or "
+        "without the state-dependent noise head (docs/method.md, Filter).",
     )
     timescale_months: int = Field(
         6,

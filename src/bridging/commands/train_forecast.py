@@ -47,22 +47,18 @@ def resolve_paths(args, cfg) -> dict[str, Path]:
 
 def run(args) -> int:
     # torch loads only when the stage runs: `bridging --help` imports every command module
-    from ..models.forecast import train_forecast
+    from ..models.forecast import train_forecast_into
 
     cfg = load_model_settings(args)
     paths = resolve_paths(args, cfg)
     out = paths["out_dir"]
     check_writable(out / "forecast.pt", (".pt",))
-    record = train_forecast(
-        paths["latent_dir"] / "operational.zarr",
-        paths["latent_dir"] / "reanalysis.zarr",
+    record = train_forecast_into(
+        paths["latent_dir"],
         paths["autoencoder"],
         paths["operational_store"],
         paths["reanalysis_store"],
-        out / "forecast.pt",
-        out / "forecast_metrics.json",
-        out / "forecast_curves.png",
-        out / "forecast_gate.png",
+        out,
         forecast=cfg.forecast,
         curriculum=cfg.curriculum,
         compute=cfg.compute,

@@ -66,6 +66,7 @@ __all__ = [
     "residual_covariance",
     "save_forecast_model",
     "train_forecast",
+    "train_forecast_into",
     "train_lstm",
 ]  # fmt: skip
 
@@ -163,6 +164,26 @@ def train_forecast(
         record["timing"]["seconds"],
     )
     return record
+
+
+def train_forecast_into(
+    latent_dir: str | Path, autoencoder, operational_store, reanalysis_store, out_dir: str | Path, **settings
+) -> dict:
+    """:func:`train_forecast` with the rule's file names: reads ``latent_dir``/{operational,reanalysis}.zarr, writes
+    forecast.pt, forecast_metrics.json, forecast_curves.png and forecast_gate.png to ``out_dir``."""
+    latent_dir, out_dir = Path(latent_dir), Path(out_dir)
+    return train_forecast(
+        latent_dir / "operational.zarr",
+        latent_dir / "reanalysis.zarr",
+        autoencoder,
+        operational_store,
+        reanalysis_store,
+        out_dir / "forecast.pt",
+        out_dir / "forecast_metrics.json",
+        out_dir / "forecast_curves.png",
+        out_dir / "forecast_gate.png",
+        **settings,
+    )
 
 
 # --------------------------------------------------------------------------------------------------------------------

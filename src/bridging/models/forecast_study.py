@@ -17,7 +17,7 @@ import numpy as np
 
 from ..atomic import write_text_atomic
 from ..settings import ForecastSection
-from .forecast import train_forecast
+from .forecast import train_forecast_into
 from .training import write_json
 
 MIN_LEAD = 3  # the 3–12-month window: the gate's leads from 3 on
@@ -59,16 +59,12 @@ def forecast_study(
             settings["gate"] = settings["gate"] | {"seed": seed}
             folder = out_dir / f"{name}_seed{seed}"
             folder.mkdir(parents=True, exist_ok=True)
-            record = train_forecast(
-                paths["latent_dir"] / "operational.zarr",
-                paths["latent_dir"] / "reanalysis.zarr",
+            record = train_forecast_into(
+                paths["latent_dir"],
                 paths["autoencoder"],
                 paths["operational_store"],
                 paths["reanalysis_store"],
-                folder / "forecast.pt",
-                folder / "forecast_metrics.json",
-                folder / "forecast_curves.png",
-                folder / "forecast_gate.png",
+                folder,
                 forecast=settings,
                 curriculum=curriculum,
                 compute=compute,

@@ -157,4 +157,5 @@ REPORT_CATEGORIES = {
     "explain": "3. Explainability",
     "filter": "4. Filter health",
     "training": "5. Training and forecast gate",
+    "sweeps": "6. Sensitivity sweeps",
 }

@@ -2,39 +2,9 @@
 # all its values (bridging.sweeps.filter), then per value the main run's decoding, per-source diagnostics and
 # comparison on the decoded bridging model, and a summary table per sweep. Everything upstream of the filter (data,
 # stores, idealized runs, trained models, latent stores) and every other source of the comparison is the main run's.
-from bridging.sweeps.plan import plan_sweeps
-
-try:
-    SWEEPS = plan_sweeps(config)
-except ConfigError as err:
-    raise WorkflowError(str(err))
-# one value of a sweep is laid out as a run folder: results/<run>/sweeps/<sweep>/<value>/
+# SWEEPS (the plans) and the input functions are in common.smk. One value of a sweep is laid out as a run folder,
+# results/<run>/sweeps/<sweep>/<value>/.
 POINT = LAYOUT.sweep_point("{sweep}", "{value}")
-
-
-def sweep_comparison_sources(wildcards):
-    """The comparison's sources: the sweep value's bridging model, every other source the main run's."""
-    point = LAYOUT.sweep_point(wildcards.sweep, wildcards.value)
-    bridging = f"bridging_{wildcards.model}"
-    return {
-        **comparison_sources(wildcards),
-        "bridging_statistics": point.source_diagnostics(bridging, "statistics.json"),
-        "bridging_indices": point.source_diagnostics(bridging, "indices.nc"),
-        "bridging_maps": point.source_diagnostics(bridging, "maps.nc"),
-    }
-
-
-def sweep_summary_inputs(wildcards):
-    """Every model's filter manifest and every (model, value) comparison, in the order the summary lists them."""
-    labels = SWEEPS[wildcards.sweep].labels
-    return {
-        "manifests": [LAYOUT.sweep_filter(wildcards.sweep, m) for m in OPERATIONAL],
-        "comparisons": [
-            LAYOUT.sweep_point(wildcards.sweep, v).model_diagnostics(m, "comparison.json")
-            for m in OPERATIONAL
-            for v in labels
-        ],
-    }
 
 
 wildcard_constraints:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, JsonValue, field_validator
+from pydantic import BaseModel, Field, JsonValue, ValidationError, field_validator
 
 from .base import SafeName, Section
 
@@ -122,8 +122,6 @@ def get_value(data: dict, key: str) -> Any:
 def check_sweeps(config_cls: type[BaseModel], base: dict, sweeps: dict[SafeName, SweepSection]) -> None:
     """Each sweep's keys exist and each value validates in the config (``base``: the config without sweeps); a
     ValueError naming the sweep (``sweeps.<name>…``) otherwise."""
-    from pydantic import ValidationError
-
     for name, sweep in sweeps.items():
         axes = sweep.axes()
         if len(axes) == 2 and axes[0].key == axes[1].key:

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test install lint clean-results report-check
+.PHONY: run sweeps test install lint clean-results report-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ install: $(STAMP)
 run: $(STAMP)
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/snakemake --cores $(CORES) all
 	OMP_WAIT_POLICY=PASSIVE $(BIN)/snakemake --cores $(CORES) all --report results/demo/report.html
+
+## make sweeps: the sensitivity sweeps of the config (`sweeps:`) on top of the main run, which it completes first;
+## and the sweeps report (results/demo/sweeps/report.html, section "6. Sensitivity sweeps")
+sweeps: $(STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/snakemake --cores $(CORES) sweeps
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/snakemake --cores $(CORES) sweeps --report results/demo/sweeps/report.html
 
 ## make report-check: the report in headless Chromium (apt-get install chromium): every section and item
 ## screenshotted into results/demo/report-check/, and a non-zero exit when an item cannot be viewed there

@@ -28,6 +28,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/assimilation.smk"
 include: "workflow/rules/diagnostics.smk"
 include: "workflow/rules/results.smk"
+include: "workflow/rules/sweeps.smk"
 
 
 # Everything: stores, models, the bridging and free-run stores, diagnostics with figures and explainability maps,

@@ -20,6 +20,9 @@ The run folder (``RUN``)::
     free_run/<model>.zarr, _statistics.json       its control
     diagnostics/sources/<source>/…          per-source statistics, indices and maps
     diagnostics/<model>/…                   per-model comparison, acceptance, figures, explainability
+    sweeps/<sweep>/filter/<model>.json, <model>/<group>.zarr   a sweep's filter job: its manifest and filter stores
+    sweeps/<sweep>/<value>/stores/…, diagnostics/…             one value of a sweep, laid out as a run folder
+    sweeps/<sweep>/summary.csv, .md, .html  the sweep's summary table
     logs/, benchmarks/, provenance/
 
 Every zarr store ``X.zarr`` a rule writes has a sentinel ``X.zarr.done.json`` beside it (:func:`sentinel`): the
@@ -167,6 +170,24 @@ class RunLayout:
     def figure(self, model: str, name: str) -> str:
         """A per-model figure, ``diagnostics/<model>/figures/<name>.png``."""
         return self.diagnostics(model, "figures", f"{name}.png")
+
+    # -------------------------------------------------------------------------------------------------- sweeps
+    def sweep(self, sweep: str, *parts: str) -> str:
+        """A sweep's folder, ``sweeps/<sweep>/``, or a path inside it."""
+        return self.path("sweeps", sweep, *parts)
+
+    def sweep_point(self, sweep: str, value: str) -> RunLayout:
+        """The layout of one value of a sweep: a run folder at ``sweeps/<sweep>/<value>/`` (its decoded stores under
+        ``stores/``, its diagnostics under ``diagnostics/``), so the per-value outputs mirror the main run's."""
+        return RunLayout(self.path("sweeps", sweep), value)
+
+    def sweep_filter(self, sweep: str, model: str) -> str:
+        """The manifest of a sweep's filter job for a model (its filter stores lie in ``filter/<model>/``)."""
+        return self.sweep(sweep, "filter", f"{model}.json")
+
+    def sweep_summary(self, sweep: str, suffix: str) -> str:
+        """The sweep's summary table: ``csv``, ``md`` or ``html``."""
+        return self.sweep(sweep, f"summary.{_check(suffix, ('csv', 'md', 'html'), 'sweep summary suffix')}")
 
     # -------------------------------------------------------------------------------------------------- records
     def log(self, name: str) -> str:

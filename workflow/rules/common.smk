@@ -24,6 +24,7 @@ from bridging.errors import ConfigError  # noqa: E402
 from bridging.layout import RunLayout, sentinel  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
 from bridging.settings import read_config_files, validate_config  # noqa: E402
+from bridging.sweeps.plan import plan_sweeps  # noqa: E402
 
 # The files in merge order (the Snakefile's, then --configfile's), re-read to refuse duplicate keys and to name the
 # file that set a bad key.
@@ -149,6 +150,38 @@ def comparison_sources(wildcards):
     }
 
 
+# The enabled sweeps (sweeps.smk), planned at load: a sweep the workflow cannot run yet is an error naming it.
+try:
+    SWEEPS = plan_sweeps(config)
+except ConfigError as err:
+    raise WorkflowError(str(err))
+
+
+def sweep_comparison_sources(wildcards):
+    """The comparison's sources: the sweep value's bridging model, every other source the main run's."""
+    point = LAYOUT.sweep_point(wildcards.sweep, wildcards.value)
+    bridging = f"bridging_{wildcards.model}"
+    return {
+        **comparison_sources(wildcards),
+        "bridging_statistics": point.source_diagnostics(bridging, "statistics.json"),
+        "bridging_indices": point.source_diagnostics(bridging, "indices.nc"),
+        "bridging_maps": point.source_diagnostics(bridging, "maps.nc"),
+    }
+
+
+def sweep_summary_inputs(wildcards):
+    """Every model's filter manifest and every (model, value) comparison, in the order the summary lists them."""
+    labels = SWEEPS[wildcards.sweep].labels
+    return {
+        "manifests": [LAYOUT.sweep_filter(wildcards.sweep, m) for m in OPERATIONAL],
+        "comparisons": [
+            LAYOUT.sweep_point(wildcards.sweep, v).model_diagnostics(m, "comparison.json")
+            for m in OPERATIONAL
+            for v in labels
+        ],
+    }
+
+
 # The report's sections, in this order for the report(...) outputs of every rule file (the report sorts
 # categories by name).
 REPORT_CATEGORIES = {
@@ -157,4 +190,5 @@ REPORT_CATEGORIES = {
     "explain": "3. Explainability",
     "filter": "4. Filter health",
     "training": "5. Training and forecast gate",
+    "sweeps": "6. Sensitivity sweeps",
 }

@@ -39,6 +39,7 @@ from ..settings import DASection
 from ..stores import provenance
 from .checkpoint import FilterSidecar, run_fingerprint, store_template
 from .cycle import BlockResult, CycleSetup, FilterState, run_cycles
+from .experiments import Experiments
 from .inputs import (
     StageInputs,
     autoencoder_check,
@@ -85,12 +86,16 @@ def run_filter_stage(
     model_name: str | None = None,
     inflation: Sequence[float] | None = None,
     model_noise_scale: Sequence[float] | None = None,
+    experiments: Sequence[Mapping] | None = None,
 ) -> dict:
     """Run the filter (kind "assimilation") or the free run (kind "free_run") and write the store and statistics.
 
     ``inflation`` / ``model_noise_scale`` lists turn the run into a batched sweep over their Cartesian product (the
     experiment dimension); by default one experiment with the configured values. The free run has no analysis, so
-    its experiments are the model-noise scales alone.
+    its experiments are the model-noise scales alone. ``experiments`` instead lists the experiments one by one
+    (``{"inflation": …, "model_noise_scale": …, "obs_error_fraction": …}``, a missing entry takes the configured
+    value; the sweeps of :mod:`bridging.sweeps` use it): ``obs_error_fraction`` rescales R, which the
+    pseudo-observation store holds as its ``error_fraction`` attribute × each observable's variance.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be 'assimilation' or 'free_run', got {kind!r}")
@@ -110,7 +115,14 @@ def run_filter_stage(
         forecast_path=forecast_model,
         latent_store=latent_store,
     )
-    experiments = Experiments.of(da, inflation, model_noise_scale, assimilating=kind == "assimilation")
+    assimilating = kind == "assimilation"
+    if experiments is not None:
+        if inflation is not None or model_noise_scale is not None:
+            raise ConfigError("give either experiments or inflation / model_noise_scale lists, not both")
+        base = inputs.pseudo_obs_attrs.get("error_fraction")
+        experiments = Experiments.from_records(da, experiments, base_error_fraction=base, assimilating=assimilating)
+    else:
+        experiments = Experiments.of(da, inflation, model_noise_scale, assimilating=assimilating)
     run = FilterRun(kind, da, inputs, experiments, dev, model_name, _taper(kind, da, inputs))
     setup, ae_check = cycle_setup(run, fm, ae, forecast_path=forecast_model)
 
@@ -149,40 +161,6 @@ def free_run(output, statistics, **kwargs) -> dict:
 
 
 @dataclass(frozen=True)
-class Experiments:
-    """The experiments of a (batched) run: one inflation (assimilation only) and one model-noise scale each."""
-
-    inflation: tuple[float, ...] | None  # None for the free run
-    model_noise_scale: tuple[float, ...]
-
-    @classmethod
-    def of(cls, da: DASection, inflation, model_noise_scale, *, assimilating: bool) -> Experiments:
-        """The Cartesian product of the given inflation and noise-scale values (default: the configured ones)."""
-        if not assimilating and inflation is not None:
-            raise ConfigError("the free run has no analysis: inflation values do not apply to it")
-        infl = [float(v) for v in (inflation if inflation is not None else [da.inflation])]
-        noise = [float(v) for v in (model_noise_scale if model_noise_scale is not None else [da.model_noise_scale])]
-        if not infl or not noise:
-            raise ConfigError("a sweep needs at least one inflation and one model_noise_scale value")
-        if min(infl) < 1.0:
-            raise ConfigError(f"inflation values must be ≥ 1, got {infl}")
-        if min(noise) < 0.0:
-            raise ConfigError(f"model_noise_scale values must be ≥ 0, got {noise}")
-        if not assimilating:
-            return cls(None, tuple(noise))
-        pairs = [(a, b) for a in infl for b in noise]
-        return cls(tuple(p[0] for p in pairs), tuple(p[1] for p in pairs))
-
-    def __len__(self) -> int:
-        return len(self.model_noise_scale)
-
-    def records(self) -> list[dict]:
-        if self.inflation is None:
-            return [{"model_noise_scale": b} for b in self.model_noise_scale]
-        return [{"inflation": a, "model_noise_scale": b} for a, b in zip(self.inflation, self.model_noise_scale)]
-
-
-@dataclass(frozen=True)
 class FilterRun:
     """The run's identity and inputs, shared by the steps of the stage."""
 
@@ -218,6 +196,8 @@ class FilterRun:
         settings = {"kind": self.kind, "da": self.da_settings()}
         if self.experiments.inflation is not None:
             settings["inflation"] = list(self.experiments.inflation)
+        if self.experiments.obs_error_fraction is not None:
+            settings["obs_error_fraction"] = list(self.experiments.obs_error_fraction)
         settings.update(
             model_noise_scale=list(self.experiments.model_noise_scale),
             device=self.device.type,
@@ -252,7 +232,7 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
     setup = CycleSetup(
         forecaster=fm,
         observations=torch.as_tensor(inputs.observations, dtype=dtype, device=dev).unsqueeze(1).expand(T, B, m),
-        obs_var=torch.as_tensor(inputs.obs_error_variance, dtype=dtype, device=dev).expand(B, m),
+        obs_var=torch.as_tensor(run.experiments.obs_error_variance(inputs.obs_error_variance), dtype=dtype, device=dev),
         noise_factor=noise_factor(fm.noise_cov, path=forecast_path).to(device=dev, dtype=dtype),
         noise_std_scale=torch.as_tensor(run.experiments.model_noise_scale, dtype=dtype, device=dev).sqrt(),
         inflation=torch.as_tensor(run.experiments.inflation or [1.0] * B, dtype=dtype, device=dev),
@@ -340,10 +320,16 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
         )
     static.update({
         "model_noise_scale": xr.DataArray(np.asarray(run.experiments.model_noise_scale), dims="experiment", attrs={"long_name": "scale of the forecast model's noise covariance", "units": "1"}),
-        "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs", attrs={"long_name": "observation-error variance R of each observable", "comment": OBS_UNITS_SQUARED_COMMENT}),
+        "obs_error_variance": xr.DataArray(inputs.obs_error_variance, dims="obs", attrs={"long_name": "observation-error variance R of each observable (of the pseudo-observations; obs_error_scale rescales it per experiment when present)", "comment": OBS_UNITS_SQUARED_COMMENT}),
         "observable_std": xr.DataArray(inputs.observable_std, dims="obs", attrs={"long_name": "standard deviation of y over the training record", "comment": OBS_UNITS_COMMENT}),
         "initial_training_month": xr.DataArray(months0, dims="member", attrs={"long_name": "latent-store time index each member started from", "units": "1"}),
     })  # fmt: skip
+    if run.experiments.obs_error_scale is not None:
+        static["obs_error_scale"] = xr.DataArray(
+            np.asarray(run.experiments.obs_error_scale),
+            dims="experiment",
+            attrs={"long_name": "factor on obs_error_variance (R) of each experiment", "units": "1"},
+        )
     if run.taper is not None:
         static["taper"] = xr.DataArray(
             run.taper.astype(np.float32),
@@ -415,7 +401,7 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
     monthly = monthly_statistics(
         ds["innovation"].values,
         ds["forecast_spread"].values,
-        np.broadcast_to(inputs.obs_error_variance, (len(run.experiments), m)),
+        run.experiments.obs_error_variance(inputs.obs_error_variance),
         inputs.observable_std,
         ds["ensemble_spread"].values,
         inputs.n_latent,

@@ -328,23 +328,29 @@ def sources_line(result: dict) -> str:
 def render_markdown(result: dict) -> str:
     lines = [f"# ENSO diagnostics: bridging {result['model']}", "", sources_line(result), ""]
     for table in comparison_tables(result):
-        lines += [f"## {table.title}", ""]
-        if table.note:
-            lines += [table.note, ""]
-
-        def cells(row, marks):
-            out = []
-            for k, cell in enumerate(row):
-                text = str(cell).replace("|", "\\|")  # a literal | would end the cell
-                out.append(f"**{text}**" if marks and marks[k] else text)
-            return " | ".join(out)
-
-        lines.append("| " + cells(table.header, None) + " |")
-        lines.append("|" + "|".join("---" for _ in table.header) + "|")
-        for i, row in enumerate(table.rows):
-            lines.append("| " + cells(row, table.emphasis[i] if table.emphasis else None) + " |")
-        lines.append("")
+        lines += markdown_table(table)
     return "\n".join(lines)
+
+
+def markdown_table(table: Table) -> list[str]:
+    """One table as Markdown lines: its title (##), note, header and rows, emphasised cells in bold."""
+    lines = [f"## {table.title}", ""]
+    if table.note:
+        lines += [table.note, ""]
+
+    def cells(row, marks):
+        out = []
+        for k, cell in enumerate(row):
+            text = str(cell).replace("|", "\\|")  # a literal | would end the cell
+            out.append(f"**{text}**" if marks and marks[k] else text)
+        return " | ".join(out)
+
+    lines.append("| " + cells(table.header, None) + " |")
+    lines.append("|" + "|".join("---" for _ in table.header) + "|")
+    for i, row in enumerate(table.rows):
+        lines.append("| " + cells(row, table.emphasis[i] if table.emphasis else None) + " |")
+    lines.append("")
+    return lines
 
 
 def csv_rows(result: dict) -> list[dict]:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from ..errors import ConfigError
-from .base import Section
+from .base import SafeName, Section
 from .da import AdaptiveNoiseSection, DASection, DecodeSection, LocalizationSection
 from .data import DataSection, GridSection, IngestSection, OperationalModelSection, ReanalysisSection, RegridSection
 from .diagnostics import AcceptanceSection, DiagnosticsSection, PlottingSection
@@ -34,6 +34,7 @@ from .idealized import (
 from .loading import UniqueKeySafeLoader, file_setting, read_config_file, read_config_files
 from .models import AutoencoderSection, CurriculumSection, ForecastSection, GateSection
 from .run import ComputeSection, OutputsSection, RunSection
+from .sweeps import SweepAxis, SweepSection, check_sweeps, default_sweeps
 
 #: CF23's equatorial nodes and the CFY22 observation boxes per variable (bridging.idealized.pseudo_obs; a test
 #: checks these against the layouts it builds)
@@ -64,6 +65,13 @@ class Config(Section):
     da: DASection = Field(default_factory=DASection)
     decode: DecodeSection = Field(default_factory=DecodeSection)
     diagnostics: DiagnosticsSection = Field(default_factory=DiagnosticsSection)
+    sweeps: dict[SafeName, SweepSection] = Field(
+        default_factory=default_sweeps,
+        description="Named sensitivity sweeps, run by `snakemake sweeps` (`make sweeps`), not by `all`: each over one "
+        "dotted key (key, values; optionally a second key, cross) into results/<run>/sweeps/<name>/<value>/. Filter-only "
+        "keys (da.*, pseudo_obs.error_fraction) run as one filter job per model for all values (docs/method.md, Sweeps). "
+        "An overlay adds sweeps or switches built-in ones off (enabled: false).",
+    )
 
     @model_validator(mode="after")
     def _cross_section(self):
@@ -83,6 +91,9 @@ class Config(Section):
             raise ValueError(
                 f"demo.reanalysis.first_year ({demo.first_year}) is after demo.reanalysis.last_year ({demo.last_year})"
             )
+        if self.sweeps:
+            # each value is validated in a copy of this config without sweeps (so the check does not recurse)
+            check_sweeps(Config, {**self.model_dump(mode="json", exclude={"sweeps"}), "sweeps": {}}, self.sweeps)
         return self
 
 
@@ -105,6 +116,8 @@ def _format_validation_error(err: ValidationError, origin: str, sources) -> str:
         where = f" [set in {', '.join(setters)}]" if setters else ""
         if e["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key{where}")
+        elif not loc and _DOTTED_KEY.match(msg):
+            lines.append(f"  {msg}{where}")  # a cross-section check whose message starts with the key it is about
         elif e["type"] == "value_error" and isinstance(e.get("input"), dict):
             lines.append(f"  {key}: {msg}{where}")
         else:
@@ -226,6 +239,8 @@ __all__ = [
     "RegridSection",
     "RunSection",
     "Section",
+    "SweepAxis",
+    "SweepSection",
     "UniqueKeySafeLoader",
     "config_hash",
     "deep_merge",

@@ -1,0 +1,16 @@
+from bridging.runtime import StorePaths, script_context
+from bridging.sweeps.summary import write_summary
+
+with script_context(snakemake):
+    i, o, p = StorePaths(snakemake.input), snakemake.output, snakemake.params
+    write_summary(
+        p.sweep,
+        models=p.models,
+        manifests=i.manifests,
+        comparisons=i.comparisons,
+        pseudo_obs=i.pseudo_obs,
+        csv_path=o.csv,
+        markdown=o.markdown,
+        html=o.html,
+        description=p.description,
+    )

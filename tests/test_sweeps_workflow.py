@@ -1,0 +1,76 @@
+"""The tiny sweeps of config/test.yaml (ensemble size: one filter run per value; R fraction: one batched run) on top
+of a complete tiny run: `snakemake -n sweeps` plans nothing upstream of the filter and ONE filter job per sweep and
+model; the sweeps complete with their summaries; re-running a sweep's filter job reproduces its outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+from workflow_helpers import TINY, planned_jobs, snakemake
+
+from bridging.layout import RunLayout
+
+pytestmark = pytest.mark.slow
+
+MODELS = ("DEMO-CESM2", "DEMO-GFDL-CM4")
+SWEEPS = {"ensemble_size": ["6", "10"], "obs_error": ["0.02", "0.08"]}
+# every job of the main run that a sweep must not plan again: data, stores, idealized runs, models, latent stores,
+# the main filter runs and the other sources' diagnostics
+UPSTREAM = {
+    "demo_data", "build_catalog", "regrid_weights", "ingest", "idealized_reference", "pseudo_obs", "train_autoencoder",
+    "encode", "train_forecast", "assimilate", "free_run", "decode", "diagnostics_source", "diagnostics_idealized",
+    "diagnostics_compare",
+}  # fmt: skip
+
+
+def _members(manifest: dict, label: str) -> np.ndarray:
+    point = manifest["points"][label]
+    ds = xr.open_zarr(point["store"], consolidated=False)
+    return ds["members"].isel(experiment=point["experiment"]).values
+
+
+def test_sweeps_share_the_main_run_and_are_deterministic(tiny_run, tmp_path):
+    work = shutil.copytree(tiny_run, tmp_path / "project", symlinks=True)  # the session's run stays untouched
+    run = RunLayout("results", "test")
+
+    jobs = planned_jobs(snakemake(work, "-n", "sweeps", *TINY).stdout)
+    assert not UPSTREAM & set(jobs), f"a sweep re-plans the main run: {UPSTREAM & set(jobs)}"
+    assert jobs["sweep_filter"] == len(SWEEPS) * len(MODELS)  # one filter job per sweep and model, for all values
+    n_points = sum(len(v) for v in SWEEPS.values()) * len(MODELS)
+    assert jobs["sweep_decode"] == jobs["sweep_diagnostics_source"] == jobs["sweep_compare"] == n_points
+    assert jobs["sweep_summary"] == len(SWEEPS)
+
+    snakemake(work, "--cores", "2", "sweeps", *TINY, timeout=1500)
+    summaries = {}
+    for sweep, labels in SWEEPS.items():
+        path = work / run.sweep_summary(sweep, "csv")
+        rows = list(csv.DictReader(path.open()))
+        assert [(r["model"], r["value"]) for r in rows] == [(m, v) for m in MODELS for v in labels]
+        for row in rows:
+            for column in ("nino3_std", "nino3_skewness_ci_low", "nino4_hellinger", "nino4_hellinger_null_high",
+                           "innovation_ratio", "min_decadal_consistency", "analysis_increment_rms"):  # fmt: skip
+                assert np.isfinite(float(row[column])), (sweep, column, row)
+        assert "| model |" in (work / run.sweep_summary(sweep, "md")).read_text()
+        assert "<table>" in (work / run.sweep_summary(sweep, "html")).read_text()
+        summaries[sweep] = path.read_text()
+    batched = json.loads((work / run.sweep_filter("obs_error", MODELS[0])).read_text())
+    assert [g["name"] for g in batched["groups"]] == ["batched"]  # both R values in one filter run
+    looped = json.loads((work / run.sweep_filter("ensemble_size", MODELS[0])).read_text())
+    assert [g["name"] for g in looped["groups"]] == ["ensemble_size-6", "ensemble_size-10"]
+    assert _members(looped, "6").shape[1] == 6 and _members(looped, "10").shape[1] == 10
+    # the main run is complete and untouched: nothing of `all` to do
+    assert not planned_jobs(snakemake(work, "-n", "all", *TINY).stdout)
+
+    # determinism: the batched filter job again, and everything after it
+    before = {label: _members(batched, label) for label in SWEEPS["obs_error"]}
+    manifest = run.sweep_filter("obs_error", MODELS[0])
+    snakemake(work, "--cores", "2", "sweeps", "--forcerun", manifest, *TINY, timeout=1500)
+    again = json.loads((work / manifest).read_text())
+    for label, members in before.items():
+        np.testing.assert_array_equal(_members(again, label), members)
+    assert (work / run.sweep_summary("obs_error", "csv")).read_text() == summaries["obs_error"]

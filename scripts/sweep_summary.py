@@ -8,9 +8,12 @@ with script_context(snakemake):
         models=p.models,
         manifests=i.manifests,
         comparisons=i.comparisons,
+        propagation=i.propagation,
         pseudo_obs=i.pseudo_obs,
         csv_path=o.csv,
         markdown=o.markdown,
         html=o.html,
+        figure=o.figure,
+        plotting=p.plotting,
         description=p.description,
     )

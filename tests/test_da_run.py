@@ -629,3 +629,75 @@ def test_progress_lines_show_month_over_total_and_eta(world, monkeypatch, tmp_pa
     assert [line.split(",")[0] for line in lines] == ["month 12/24 (50%)", "month 24/24 (100%)"], lines
     assert all(re.search(r"elapsed \d+s, ETA \d+s: innovation ratio", line) for line in lines), lines
     assert lines[-1].split("ETA ")[1].startswith("0s")
+
+
+def test_assimilating_a_subset_equals_withheld_observables_with_huge_error():
+    """H selecting some observables (moved to the end of the state and back) is the analysis in which the others
+    have an error variance so large that they carry no weight (deterministic ETKF, float64)."""
+    from bridging.da.cycle import _assimilate, _RunConstants
+
+    rng = np.random.default_rng(7)
+    n_latent, m, B, N = 5, 6, 2, 30
+    forecast = torch.as_tensor(rng.standard_normal((B, N, n_latent + m)))
+    y = torch.as_tensor(rng.standard_normal((B, m)))
+    obs_var = torch.full((B, m), 0.3, dtype=torch.float64)
+    picked = torch.tensor([0, 2, 3])
+
+    def setup(var, assimilated):
+        return CycleSetup(
+            forecaster=None,
+            observations=y[None],
+            obs_var=var,
+            noise_factor=torch.eye(n_latent + m, dtype=torch.float64),
+            noise_std_scale=torch.ones(B, dtype=torch.float64),
+            inflation=torch.full((B,), 1.05, dtype=torch.float64),
+            n_latent=n_latent,
+            method="etkf",
+            assimilated=assimilated,
+        )
+
+    subset = setup(obs_var, picked)
+    ours = _assimilate(subset, forecast, y, None, _RunConstants.of(subset, forecast))
+    huge = obs_var.clone()
+    huge[:, [1, 4, 5]] = 1e12
+    reference_setup = setup(huge, None)
+    reference = _assimilate(reference_setup, forecast, y, None, _RunConstants.of(reference_setup, forecast))
+    np.testing.assert_allclose(ours.numpy(), reference.numpy(), atol=1e-8)
+    assert not torch.allclose(ours[..., n_latent + 1], forecast[..., n_latent + 1]), "withheld ones move by covariance"
+
+
+def test_sst_only_assimilation_reports_the_withheld_thermocline_innovations(world, monkeypatch, tmp_path):
+    out = tmp_path / "sst_only.zarr"
+    summary = _run(world, monkeypatch, out, da=_da(months=24, observations={"variables": ["sst"]}))
+    ds = xr.open_zarr(out, consolidated=False)
+    layout = world["layout"]
+    np.testing.assert_array_equal(ds["assimilated"].values, [v == "sst" for v in layout.variable])
+    ratio = summary["overall"]["withheld_innovation_ratio"][0]
+    assert np.isfinite(ratio) and ratio > 0
+    assert "withheld_innovation_ratio" in ds
+
+    thinned = _run(world, monkeypatch, tmp_path / "thin.zarr", da=_da(months=24, observations={"node_stride": 2}))
+    flags = xr.open_zarr(tmp_path / "thin.zarr", consolidated=False)["assimilated"].values
+    assert flags.sum() == sum((len(layout.indices(v)) + 1) // 2 for v in ("sst", "thermocline_depth"))
+    assert "withheld_innovation_ratio" in thinned["overall"]
+
+
+def test_added_observation_noise_is_one_draw_scaled_per_experiment(world, monkeypatch, tmp_path):
+    out = tmp_path / "noisy.zarr"
+    records = [{"obs_added_noise": 0.0}, {"obs_added_noise": 1.0}]
+    summary = _run(world, monkeypatch, out, da=_da(months=24), experiments=records)
+    ds = xr.open_zarr(out, consolidated=False)
+    np.testing.assert_array_equal(ds["obs_added_noise"].values, [0.0, 1.0])
+    assert [r["obs_added_noise"] for r in summary["experiments"]] == [0.0, 1.0]
+    predicted = ds["predicted_variance"].values.mean(0)
+    assert predicted[1] > predicted[0], "the filter is told: R grows by (1 + fraction)"
+
+    from bridging.da.experiments import Experiments
+
+    exps = Experiments.from_records(_da(), records * 2, base_error_fraction=None, assimilating=True)
+    base = np.full(4, 0.5)
+    obs = exps.observations(np.zeros((5000, 4)), base, seed=3)
+    np.testing.assert_array_equal(obs[:, 0], 0.0)  # experiment 0 adds none
+    np.testing.assert_array_equal(obs[:, 1], obs[:, 3])  # one draw for every experiment
+    np.testing.assert_allclose(obs[:, 1].var(0), 0.5, rtol=0.1)
+    np.testing.assert_allclose(exps.obs_error_variance(base)[:, 0], [0.5, 1.0, 0.5, 1.0])

@@ -64,7 +64,7 @@ def _layout_paths() -> set[str]:
         str(resume_path_for(layout.model_file(m, "forecast.pt"))),
         str(sidecar_dir(layout.assimilation(m))) + "/",
         layout.sweep_point("<sweep>", "<value>").root + "/",
-        *(layout.sweep_summary("<sweep>", x) for x in ("csv", "md", "html")), layout.sweep_filter("<sweep>", m),
+        *(layout.sweep_summary("<sweep>", x) for x in ("csv", "md", "html", "png")), layout.sweep_filter("<sweep>", m),
     }  # fmt: skip
     folders = {"/".join(p.split("/")[:k]) + "/" for p in paths for k in range(3, p.count("/") + 1)}
     return {p.removeprefix("results/<run>/") for p in paths | folders}

@@ -1,6 +1,9 @@
 """The tiny sweeps of config/test.yaml (ensemble size: one filter run per value; R fraction: one batched run) on top
 of a complete tiny run: `snakemake -n sweeps` plans nothing upstream of the filter and ONE filter job per sweep and
-model; the sweeps complete with their summaries; re-running a sweep's filter job reproduces its outputs."""
+model; the batched sweep completes with its summary; re-running a sweep's filter job reproduces its members.
+
+Only what the checks need is run (the R sweep to its summary, the ensemble-size sweep's filter job for one model):
+the suite's time budget has no room for every sweep of the tiny config."""
 
 from __future__ import annotations
 
@@ -18,7 +21,13 @@ from bridging.layout import RunLayout
 pytestmark = pytest.mark.slow
 
 MODELS = ("DEMO-CESM2", "DEMO-GFDL-CM4")
-SWEEPS = {"ensemble_size": ["6", "10"], "obs_error": ["0.02", "0.08"]}
+SWEEPS = {
+    "ensemble_size": ["6", "10"],
+    "obs_error": ["0.02", "0.08"],
+    "observed_variables": ["sst", "sst+thermocline_depth"],
+    "obs_noise": ["0.0", "1.0"],
+    "obs_thinning": ["1", "2"],
+}
 # every job of the main run that a sweep must not plan again: data, stores, idealized runs, models, latent stores,
 # the main filter runs and the other sources' diagnostics
 UPSTREAM = {
@@ -43,34 +52,44 @@ def test_sweeps_share_the_main_run_and_are_deterministic(tiny_run, tmp_path):
     assert jobs["sweep_filter"] == len(SWEEPS) * len(MODELS)  # one filter job per sweep and model, for all values
     n_points = sum(len(v) for v in SWEEPS.values()) * len(MODELS)
     assert jobs["sweep_decode"] == jobs["sweep_diagnostics_source"] == jobs["sweep_compare"] == n_points
+    assert jobs["sweep_propagation"] == n_points
     assert jobs["sweep_summary"] == len(SWEEPS)
 
-    snakemake(work, "--cores", "2", "sweeps", *TINY, timeout=1500)
-    summaries = {}
-    for sweep, labels in SWEEPS.items():
-        path = work / run.sweep_summary(sweep, "csv")
-        rows = list(csv.DictReader(path.open()))
-        assert [(r["model"], r["value"]) for r in rows] == [(m, v) for m in MODELS for v in labels]
-        for row in rows:
-            for column in ("nino3_std", "nino3_skewness_ci_low", "nino4_hellinger", "nino4_hellinger_null_high",
-                           "innovation_ratio", "min_decadal_consistency", "analysis_increment_rms"):  # fmt: skip
-                assert np.isfinite(float(row[column])), (sweep, column, row)
-        assert "| model |" in (work / run.sweep_summary(sweep, "md")).read_text()
-        assert "<table>" in (work / run.sweep_summary(sweep, "html")).read_text()
-        summaries[sweep] = path.read_text()
+    # the batched sweep (both R values in one filter run per model) through to its summary
+    summary = run.sweep_summary("obs_error", "csv")
+    looped_manifest = run.sweep_filter("ensemble_size", MODELS[0])
+    subset_manifest = run.sweep_filter("observed_variables", MODELS[0])
+    snakemake(work, "--cores", "2", summary, looped_manifest, subset_manifest, *TINY, timeout=1500)
+    rows = list(csv.DictReader((work / summary).open()))
+    assert [(r["model"], r["value"]) for r in rows] == [(m, v) for m in MODELS for v in SWEEPS["obs_error"]]
+    for row in rows:
+        for column in ("nino3_std", "nino3_skewness_ci_low", "nino4_hellinger", "nino4_hellinger_null_high",
+                       "innovation_ratio", "min_decadal_consistency", "analysis_increment_rms",
+                       "sst_truth_correlation", "thermocline_depth_truth_correlation_free_run"):  # fmt: skip
+            assert np.isfinite(float(row[column])), (column, row)
+        assert row["withheld_innovation_ratio"] == ""  # every observable assimilated
+    assert "| model |" in (work / run.sweep_summary("obs_error", "md")).read_text()
+    assert "<table>" in (work / run.sweep_summary("obs_error", "html")).read_text()
+    assert (work / run.sweep_summary("obs_error", "png")).stat().st_size > 10_000
     batched = json.loads((work / run.sweep_filter("obs_error", MODELS[0])).read_text())
-    assert [g["name"] for g in batched["groups"]] == ["batched"]  # both R values in one filter run
-    looped = json.loads((work / run.sweep_filter("ensemble_size", MODELS[0])).read_text())
+    assert [g["name"] for g in batched["groups"]] == ["batched"]
+    # the looped sweep: one filter run per ensemble size inside the one job
+    looped = json.loads((work / looped_manifest).read_text())
     assert [g["name"] for g in looped["groups"]] == ["ensemble_size-6", "ensemble_size-10"]
     assert _members(looped, "6").shape[1] == 6 and _members(looped, "10").shape[1] == 10
+    # SST only: one filter run per value; the withheld D20 has its own innovation ratio
+    subset = json.loads((work / subset_manifest).read_text())
+    sst_only = json.loads((work / subset["points"]["sst"]["statistics"]).read_text())
+    assert np.isfinite(sst_only["overall"]["withheld_innovation_ratio"][0])
+    both = json.loads((work / subset["points"]["sst+thermocline_depth"]["statistics"]).read_text())
+    assert "withheld_innovation_ratio" not in both["overall"]
     # the main run is complete and untouched: nothing of `all` to do
     assert not planned_jobs(snakemake(work, "-n", "all", *TINY).stdout)
 
-    # determinism: the batched filter job again, and everything after it
+    # determinism: the batched filter job again gives the same members
     before = {label: _members(batched, label) for label in SWEEPS["obs_error"]}
     manifest = run.sweep_filter("obs_error", MODELS[0])
-    snakemake(work, "--cores", "2", "sweeps", "--forcerun", manifest, *TINY, timeout=1500)
+    snakemake(work, "--cores", "2", manifest, "--forcerun", manifest, *TINY, timeout=1500)
     again = json.loads((work / manifest).read_text())
     for label, members in before.items():
         np.testing.assert_array_equal(_members(again, label), members)
-    assert (work / run.sweep_summary("obs_error", "csv")).read_text() == summaries["obs_error"]

@@ -22,7 +22,7 @@ The run folder (``RUN``)::
     diagnostics/<model>/…                   per-model comparison, acceptance, figures, explainability
     sweeps/<sweep>/filter/<model>.json, <model>/<group>.zarr   a sweep's filter job: its manifest and filter stores
     sweeps/<sweep>/<value>/stores/…, diagnostics/…             one value of a sweep, laid out as a run folder
-    sweeps/<sweep>/summary.csv, .md, .html  the sweep's summary table
+    sweeps/<sweep>/summary.csv, .md, .html, .png  the sweep's summary table and figure
     logs/, benchmarks/, provenance/
 
 Every zarr store ``X.zarr`` a rule writes has a sentinel ``X.zarr.done.json`` beside it (:func:`sentinel`): the
@@ -186,8 +186,8 @@ class RunLayout:
         return self.sweep(sweep, "filter", f"{model}.json")
 
     def sweep_summary(self, sweep: str, suffix: str) -> str:
-        """The sweep's summary table: ``csv``, ``md`` or ``html``."""
-        return self.sweep(sweep, f"summary.{_check(suffix, ('csv', 'md', 'html'), 'sweep summary suffix')}")
+        """The sweep's summary: the table as ``csv``, ``md`` or ``html``, the figure as ``png``."""
+        return self.sweep(sweep, f"summary.{_check(suffix, ('csv', 'md', 'html', 'png'), 'sweep summary suffix')}")
 
     # -------------------------------------------------------------------------------------------------- records
     def log(self, name: str) -> str:

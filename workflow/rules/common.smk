@@ -170,12 +170,18 @@ def sweep_comparison_sources(wildcards):
 
 
 def sweep_summary_inputs(wildcards):
-    """Every model's filter manifest and every (model, value) comparison, in the order the summary lists them."""
+    """Every model's filter manifest and every (model, value) comparison and propagation test, in the order the
+    summary lists them."""
     labels = SWEEPS[wildcards.sweep].labels
     return {
         "manifests": [LAYOUT.sweep_filter(wildcards.sweep, m) for m in OPERATIONAL],
         "comparisons": [
             LAYOUT.sweep_point(wildcards.sweep, v).model_diagnostics(m, "comparison.json")
+            for m in OPERATIONAL
+            for v in labels
+        ],
+        "propagation": [
+            LAYOUT.sweep_point(wildcards.sweep, v).model_diagnostics(m, "propagation.json")
             for m in OPERATIONAL
             for v in labels
         ],

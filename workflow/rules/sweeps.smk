@@ -1,6 +1,7 @@
 # Sensitivity sweeps (config `sweeps:`, target `sweeps`, not part of `all`): per sweep ONE filter job per model for
 # all its values (bridging.sweeps.filter), then per value the main run's decoding, per-source diagnostics and
-# comparison on the decoded bridging model, and a summary table per sweep. Everything upstream of the filter (data,
+# comparison on the decoded bridging model, the known-truth propagation test (against the main run's free run), and a
+# summary table per sweep. Everything upstream of the filter (data,
 # stores, idealized runs, trained models, latent stores) and every other source of the comparison is the main run's.
 # SWEEPS (the plans) and the input functions are in common.smk. One value of a sweep is laid out as a run folder,
 # results/<run>/sweeps/<sweep>/<value>/.
@@ -121,6 +122,31 @@ rule sweep_compare:
         "../../scripts/diagnostics_compare.py"
 
 
+rule sweep_propagation:
+    input:
+        code=src(*script_imports("propagation")),
+        pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
+        bridging=done(POINT.decoded("bridging", "{model}")),
+        free_run=done(LAYOUT.decoded("free_run", "{model}")),
+    output:
+        result=POINT.model_diagnostics("{model}", "propagation.json"),
+        figure=POINT.figure("{model}", "propagation"),
+    log:
+        log("sweep_propagation_{sweep}_{value}_{model}"),
+    benchmark:
+        bench("sweep_propagation_{sweep}_{value}_{model}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        plotting=cfg("diagnostics", "plotting"),
+    script:
+        "../../scripts/propagation.py"
+
+
 rule sweep_summary:
     input:
         unpack(sweep_summary_inputs),
@@ -136,6 +162,13 @@ rule sweep_summary:
             subcategory="{sweep}",
             labels={"sweep": "{sweep}", "table": "summary"},
         ),
+        figure=report(
+            LAYOUT.sweep_summary("{sweep}", "png"),
+            caption="../report/sweep_figure.rst",
+            category=REPORT_CATEGORIES["sweeps"],
+            subcategory="{sweep}",
+            labels={"sweep": "{sweep}", "table": "figure"},
+        ),
     log:
         log("sweep_summary_{sweep}"),
     benchmark:
@@ -150,6 +183,7 @@ rule sweep_summary:
         sweep=lambda wc: SWEEPS[wc.sweep].params(),
         description=lambda wc: SWEEPS[wc.sweep].description,
         models=OPERATIONAL,
+        plotting=cfg("diagnostics", "plotting"),
     script:
         "../../scripts/sweep_summary.py"
 
@@ -157,7 +191,7 @@ rule sweep_summary:
 # Target: every enabled sweep's summary (`snakemake sweeps`, `make sweeps`).
 rule sweeps:
     input:
-        [LAYOUT.sweep_summary(sweep, suffix) for sweep in SWEEPS for suffix in ("csv", "md", "html")],
+        [LAYOUT.sweep_summary(sweep, suffix) for sweep in SWEEPS for suffix in ("csv", "md", "html", "png")],
 
 
 localrules:

@@ -11,7 +11,7 @@ analysis member. The free run (the control) is the same loop without analysis an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ class CycleSetup:
     observable_std: torch.Tensor | None = None  # (m,) units of the consistency moments (training std of y)
     adaptive: AdaptiveNoise | None = None  # online model-noise amplitude (assimilation only)
     noise_split: NoiseSplit | None = None  # the noise covariance split into its observed and unobserved parts
+    assimilated: torch.Tensor | None = None  # (k,) indices of the observables the analysis uses; None: all m
 
     @property
     def n_obs(self) -> int:
@@ -122,8 +123,8 @@ def run_cycles(
                     block.forecast_spread[i] = forecast[..., -setup.n_obs :].std(1) * setup.inflation[:, None]
                     if adaptive is not None:
                         block.noise_factor[i] = state.adapt[:, 0]
-                        state.adapt = _adapt(adaptive, state.adapt, block, i, setup.obs_var, run.adaptive_scale)
-                    members = _analysis(setup, forecast, y, state.generator, block, i, first, time_values, run.dtype)
+                        state.adapt = _adapt(adaptive, state.adapt, block, i, setup.obs_var, run)
+                    members = _analysis(setup, forecast, y, state.generator, block, i, first, time_values, run)
                 else:
                     block.forecast_spread[i] = forecast[..., -setup.n_obs :].std(1)
                     members = forecast
@@ -159,31 +160,40 @@ def _forecast(
 
 
 def _adapt(
-    adaptive: AdaptiveNoise, adapt: torch.Tensor, block: _Block, i: int, obs_var: torch.Tensor, scale
+    adaptive: AdaptiveNoise, adapt: torch.Tensor, block: _Block, i: int, obs_var: torch.Tensor, run: _RunConstants
 ) -> torch.Tensor:
-    """One month's step of the adaptive noise factor, from the month's innovations and spread in training-std units."""
+    """One month's step of the adaptive noise factor, from the month's innovations and spread in training-std units
+    (of the assimilated observables only)."""
+    pick, scale = run.assimilated, run.adaptive_scale
     return adaptive.update(
         adapt,
-        ((block.innovation[i] / scale) ** 2).mean(-1),
-        ((block.forecast_spread[i] / scale) ** 2).mean(-1),
-        (obs_var / scale**2).mean(-1),
+        ((block.innovation[i] / scale)[..., pick] ** 2).mean(-1),
+        ((block.forecast_spread[i] / scale)[..., pick] ** 2).mean(-1),
+        (obs_var / scale**2)[..., pick].mean(-1),
     )
 
 
+def _assimilate(setup: CycleSetup, forecast, y, generator, run: _RunConstants) -> torch.Tensor:
+    """The analysis of the assimilated observables. When only some are assimilated, H selects them: they are moved to
+    the end of the state (H = [0 I] again, as :func:`analysis` expects), analysed, and moved back."""
+    settings = dict(method=setup.method, inflation=setup.inflation, generator=generator)
+    if run.state_order is None:
+        return analysis(forecast, y, setup.obs_var, obs_taper=setup.taper, **settings)
+    pick = run.assimilated
+    taper = None if setup.taper is None else setup.taper[pick][:, pick]
+    analysed = analysis(
+        forecast[..., run.state_order], y[..., pick], setup.obs_var[..., pick], obs_taper=taper, **settings
+    )
+    return analysed[..., run.state_inverse]
+
+
 def _analysis(
-    setup: CycleSetup, forecast, y, generator, block: _Block, i: int, first: int, time_values, dtype
+    setup: CycleSetup, forecast, y, generator, block: _Block, i: int, first: int, time_values, run: _RunConstants
 ) -> torch.Tensor:
     """The analysis ensemble (re-encoded when configured); a failed factorisation becomes a FilterDivergedError."""
+    dtype = run.dtype
     try:
-        members = analysis(
-            forecast,
-            y,
-            setup.obs_var,
-            method=setup.method,
-            inflation=setup.inflation,
-            obs_taper=setup.taper,
-            generator=generator,
-        )
+        members = _assimilate(setup, forecast, y, generator, run)
     except torch.linalg.LinAlgError as err:
         bad_forecast = (~block.finite_forecast[: i + 1]).any(1)
         if bool(bad_forecast.any()):  # the CPU analysis raises on NaN input before the block check
@@ -230,6 +240,9 @@ class _RunConstants:
     k: int
     adaptive_scale: Any
     moments_scale: torch.Tensor | None
+    assimilated: Any = field(default_factory=lambda: slice(None))  # the assimilated observables (indices, or all)
+    state_order: torch.Tensor | None = None  # state columns with the assimilated observables last (None: all are)
+    state_inverse: torch.Tensor | None = None
 
     @classmethod
     def of(cls, setup: CycleSetup, members: torch.Tensor) -> _RunConstants:
@@ -240,7 +253,15 @@ class _RunConstants:
         if k:
             ones = torch.ones(setup.n_obs, dtype=torch.float64, device=device)
             moments_scale = ones if std is None else std.to(device=device, dtype=torch.float64)
-        return cls(dtype, device, k, adaptive_scale, moments_scale)
+        if setup.assimilated is None:
+            return cls(dtype, device, k, adaptive_scale, moments_scale)
+        pick = torch.as_tensor(setup.assimilated, dtype=torch.long, device=device)
+        n_state = members.shape[-1]
+        last = setup.n_latent + pick
+        keep = torch.ones(n_state, dtype=torch.bool, device=device)
+        keep[last] = False
+        order = torch.cat([torch.arange(n_state, device=device)[keep], last])
+        return cls(dtype, device, k, adaptive_scale, moments_scale, pick, order, torch.argsort(order))
 
 
 @dataclass

@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("assimilation", "free_run")
 #: the DASection entries only the analysis uses: the free run neither applies nor records them
-ANALYSIS_SETTINGS = ("method", "inflation", "localization", "reencode", "adaptive_noise")
+ANALYSIS_SETTINGS = ("method", "inflation", "localization", "reencode", "adaptive_noise", "observations")
 
 
 def run_filter_stage(
@@ -198,12 +198,31 @@ class FilterRun:
             settings["inflation"] = list(self.experiments.inflation)
         if self.experiments.obs_error_fraction is not None:
             settings["obs_error_fraction"] = list(self.experiments.obs_error_fraction)
+        if self.experiments.obs_added_noise is not None:
+            settings["obs_added_noise"] = list(self.experiments.obs_added_noise)
         settings.update(
             model_noise_scale=list(self.experiments.model_noise_scale),
             device=self.device.type,
             allow_failed_gate=allow_failed_gate,
         )
         return settings
+
+
+def assimilated_observables(run: FilterRun) -> np.ndarray | None:
+    """Indices of the observables the analysis uses (``da.observations``), or None when it uses all of them."""
+    if not run.assimilating:
+        return None
+    chosen = run.da.observations
+    layout = run.inputs.layout
+    picked = []
+    for variable in chosen.variables:
+        nodes = sorted(layout.indices(variable), key=lambda k: layout.lon[k])  # west to east
+        picked += nodes[:: chosen.node_stride]
+    if not picked:
+        raise ConfigError(f"da.observations selects no observable (variables {chosen.variables}; the layout has "
+                          f"{sorted(set(layout.variable))})")  # fmt: skip
+    picked = np.sort(np.asarray(picked))
+    return None if picked.size == layout.size else picked
 
 
 def _taper(kind: str, da: DASection, inputs: StageInputs) -> np.ndarray | None:
@@ -216,7 +235,7 @@ def _taper(kind: str, da: DASection, inputs: StageInputs) -> np.ndarray | None:
 def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, dict]:
     """The cycle's constant part on the run's device and dtype, and the autoencoder check (logged)."""
     inputs, da, dev, dtype = run.inputs, run.da, run.device, run.dtype
-    T, B, m = inputs.months, len(run.experiments), inputs.layout.size
+    B = len(run.experiments)
     reencode, decoded_observables = autoencoder_hooks(
         ae,
         layout=inputs.layout,
@@ -231,7 +250,11 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
     adaptive = run.assimilating and da.adaptive_noise.enabled
     setup = CycleSetup(
         forecaster=fm,
-        observations=torch.as_tensor(inputs.observations, dtype=dtype, device=dev).unsqueeze(1).expand(T, B, m),
+        observations=torch.as_tensor(
+            run.experiments.observations(inputs.observations, inputs.obs_error_variance, da.seed),
+            dtype=dtype,
+            device=dev,
+        ),
         obs_var=torch.as_tensor(run.experiments.obs_error_variance(inputs.obs_error_variance), dtype=dtype, device=dev),
         noise_factor=noise_factor(fm.noise_cov, path=forecast_path).to(device=dev, dtype=dtype),
         noise_std_scale=torch.as_tensor(run.experiments.model_noise_scale, dtype=dtype, device=dev).sqrt(),
@@ -248,6 +271,7 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
         noise_split=NoiseSplit.from_covariance(fm.noise_cov, inputs.n_latent, device=dev, dtype=dtype)
         if adaptive
         else None,
+        assimilated=None if (picked := assimilated_observables(run)) is None else torch.as_tensor(picked, device=dev),
     )
     return setup, ae_check
 
@@ -324,6 +348,12 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
         "observable_std": xr.DataArray(inputs.observable_std, dims="obs", attrs={"long_name": "standard deviation of y over the training record", "comment": OBS_UNITS_COMMENT}),
         "initial_training_month": xr.DataArray(months0, dims="member", attrs={"long_name": "latent-store time index each member started from", "units": "1"}),
     })  # fmt: skip
+    if (picked := assimilated_observables(run)) is not None:
+        flag = np.zeros(inputs.layout.size, dtype=np.int8)
+        flag[picked] = 1
+        static["assimilated"] = xr.DataArray(flag, dims="obs", attrs={"long_name": "observable used by the analysis (1) or withheld (0)", "flag_values": np.array([0, 1], dtype=np.int8), "flag_meanings": "withheld assimilated"})  # fmt: skip
+    if run.experiments.obs_added_noise is not None:
+        static["obs_added_noise"] = xr.DataArray(np.asarray(run.experiments.obs_added_noise), dims="experiment", attrs={"long_name": "noise added to the pseudo-observations, variance as a fraction of R (R grows by 1 + this)", "units": "1"})  # fmt: skip
     if run.experiments.obs_error_scale is not None:
         static["obs_error_scale"] = xr.DataArray(
             np.asarray(run.experiments.obs_error_scale),
@@ -374,6 +404,7 @@ class _BlockMonitor:
             inputs.observable_std,
             inputs.n_latent,
             self.run.consistency_members * inputs.layout.size,
+            assimilated_observables(self.run),
         )
         done = result.first_month + result.members.shape[0]
         log.info(
@@ -407,6 +438,7 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
         inputs.n_latent,
         moments,
         k * m,
+        assimilated=assimilated_observables(run),
     )
     # mode="a" replaces the group attributes with those of the appended dataset: carry them over.
     stats = xr.Dataset(

@@ -45,6 +45,10 @@ MONTHLY_STATISTICS_ATTRS = {
     "innovation_ratio": "innovation_variance / predicted_variance (about 1 for a consistent filter)",
     "spread_latent": "root-mean-square ensemble spread of the latent block after the month's cycle",
     "spread_obs": "root-mean-square ensemble spread of the standardised observable block after the month's cycle",
+    "withheld_innovation_variance": "as innovation_variance, over the observables the analysis did not use",
+    "withheld_predicted_variance": "as predicted_variance, over the observables the analysis did not use",
+    "withheld_innovation_ratio": "withheld_innovation_variance / withheld_predicted_variance: a check on pseudo-"
+    "observations the filter never saw (about 1 when the ensemble spread is right there too)",
     "consistency_correlation": "correlation of decoded vs analysis observables of the checked members",
     "consistency_slope": "regression slope of decoded on analysis observables of the checked members (about 1 "
     "when consistent)",
@@ -64,6 +68,7 @@ def monthly_statistics(
     n_latent: int,
     moments: np.ndarray | None = None,
     consistency_count: int = 0,
+    assimilated: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-month, per-experiment (T, B) statistics; observables in units of their training standard deviation.
 
@@ -72,17 +77,29 @@ def monthly_statistics(
     innovation_ratio: innovation_variance / predicted_variance (≈ 1 for a consistent filter);
     spread_latent / spread_obs: root-mean-square ensemble spread of the latent and observable blocks after the update;
     consistency_correlation / consistency_slope: decoded vs analysis observables of the checked members.
+    With ``assimilated`` (indices of the observables the analysis used) the innovation statistics are over those, and
+    the ``withheld_*`` ones over the others.
     """
     sd = np.asarray(observable_std, dtype=np.float64)
     d = innovation.astype(np.float64) / sd
     s2 = (forecast_spread.astype(np.float64) / sd) ** 2
-    r = np.asarray(obs_var, dtype=np.float64) / sd**2  # (B, m)
+    r = np.broadcast_to(np.asarray(obs_var, dtype=np.float64) / sd**2, d.shape[1:])  # (B, m)
+    used = np.ones(d.shape[-1], bool)
+    if assimilated is not None:
+        used[:] = False
+        used[np.asarray(assimilated)] = True
     out = {
-        "innovation_mean": d.mean(-1),
-        "innovation_variance": (d * d).mean(-1),
-        "predicted_variance": (s2 + r[None]).mean(-1),
+        "innovation_mean": d[..., used].mean(-1),
+        "innovation_variance": (d * d)[..., used].mean(-1),
+        "predicted_variance": (s2 + r[None])[..., used].mean(-1),
     }
     out["innovation_ratio"] = _safe_ratio(out["innovation_variance"], out["predicted_variance"])
+    if not used.all():
+        out["withheld_innovation_variance"] = (d * d)[..., ~used].mean(-1)
+        out["withheld_predicted_variance"] = (s2 + r[None])[..., ~used].mean(-1)
+        out["withheld_innovation_ratio"] = _safe_ratio(
+            out["withheld_innovation_variance"], out["withheld_predicted_variance"]
+        )
     sp = spread.astype(np.float64)
     out["spread_latent"] = np.sqrt((sp[..., :n_latent] ** 2).mean(-1)) if n_latent else np.zeros(sp.shape[:-1])
     out["spread_obs"] = np.sqrt(((sp[..., n_latent:] / sd) ** 2).mean(-1))
@@ -114,6 +131,10 @@ def summarize(
             "spread_latent": monthly["spread_latent"][a:b].mean(0).tolist(),
             "spread_obs": monthly["spread_obs"][a:b].mean(0).tolist(),
         }
+        if "withheld_innovation_variance" in monthly:
+            row["withheld_innovation_ratio"] = (
+                monthly["withheld_innovation_variance"][a:b].sum(0) / monthly["withheld_predicted_variance"][a:b].sum(0)
+            ).tolist()
         if "model_noise_factor" in monthly:
             row["model_noise_factor"] = monthly["model_noise_factor"][a:b].mean(0).tolist()
         if moments is not None:
@@ -165,7 +186,12 @@ def format_values(values) -> str:
 
 
 def block_summary(
-    result, obs_var: np.ndarray, observable_std: np.ndarray, n_latent: int, consistency_count: int
+    result,
+    obs_var: np.ndarray,
+    observable_std: np.ndarray,
+    n_latent: int,
+    consistency_count: int,
+    assimilated: np.ndarray | None = None,
 ) -> dict:
     """The statistics of one finished block of months (a ``cycle.BlockResult``), as one row of :func:`summarize`."""
     monthly = monthly_statistics(
@@ -177,6 +203,7 @@ def block_summary(
         n_latent,
         result.consistency_moments,
         consistency_count,
+        assimilated,
     )
     months = result.members.shape[0]
     return summarize(

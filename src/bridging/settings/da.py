@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Section
 
@@ -65,6 +65,32 @@ class AdaptiveNoiseSection(Section):
         return self
 
 
+class AssimilatedObservationsSection(Section):
+    """Which of the pseudo-observations the filter assimilates, and how noisy: the seed paper's SST-only check and its
+    open question 4 (fewer or noisier pseudo-observations). The state keeps every observable (the models are the main
+    run's); an observable left out is simply not assimilated, and its innovation is reported as withheld."""
+
+    variables: list[Literal["sst", "thermocline_depth"]] = Field(
+        ["sst", "thermocline_depth"], min_length=1, description="Observed variables (SST only: [sst])."
+    )
+    node_stride: int = Field(
+        1, ge=1, description="Assimilate every k-th node of each variable (west to east; 2: every 2nd node)."
+    )
+    added_noise: float = Field(
+        0.0,
+        ge=0,
+        description="Extra Gaussian noise added to the pseudo-observations, variance = this fraction of R; the filter "
+        "is told (its R becomes (1 + fraction) R). One fixed draw (seed da.seed) for every value of a sweep.",
+    )
+
+    @field_validator("variables")
+    @classmethod
+    def _unique(cls, variables):
+        if len(set(variables)) != len(variables):
+            raise ValueError(f"variables listed twice: {variables}")
+        return variables
+
+
 class DASection(Section):
     method: Literal["stochastic", "etkf"] = Field(
         "stochastic", description="stochastic: perturbed observations; etkf: deterministic symmetric square root."
@@ -80,6 +106,7 @@ class DASection(Section):
         description="Factor on the forecast model's stored model-error covariance (noise_cov) added each month.",
     )
     adaptive_noise: AdaptiveNoiseSection = Field(default_factory=AdaptiveNoiseSection)
+    observations: AssimilatedObservationsSection = Field(default_factory=AssimilatedObservationsSection)
     reencode: bool = Field(
         False,
         description="Re-encode each analysis member through the autoencoder, z ← E(D(z)). Off by default: it helps only "

@@ -51,7 +51,7 @@ class SweepSection(SweepAxis):
 
 
 def default_sweeps() -> dict[str, SweepSection]:
-    """The built-in sweeps (the seed paper's first checks that touch only the filter)."""
+    """The built-in sweeps: the seed paper's first checks and its open question 4 that touch only the filter."""
     return {
         "ensemble_size": SweepSection(
             key="da.ensemble_size",
@@ -62,6 +62,22 @@ def default_sweeps() -> dict[str, SweepSection]:
             key="pseudo_obs.error_fraction",
             values=[0.01, 0.04, 0.16],
             description="Observation-error variance R as a fraction of each observable's variance (1, 4, 16 %).",
+        ),
+        "observed_variables": SweepSection(
+            key="da.observations.variables",
+            values=[["sst"], ["sst", "thermocline_depth"]],
+            description="SST only vs SST and thermocline depth assimilated (the withheld D20 is the check).",
+        ),
+        "obs_noise": SweepSection(
+            key="da.observations.added_noise",
+            values=[0.0, 0.25, 0.5, 1.0],
+            description="Noisier pseudo-observations: added noise of 0, 25, 50, 100 % of R (the filter's R grows "
+            "with it).",
+        ),
+        "obs_thinning": SweepSection(
+            key="da.observations.node_stride",
+            values=[1, 2, 4],
+            description="Fewer pseudo-observations: every node, every 2nd, every 4th (the withheld nodes are the check).",
         ),
     }
 

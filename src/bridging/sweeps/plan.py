@@ -26,6 +26,7 @@ BATCHED = {
     "da.inflation": "inflation",
     "da.model_noise_scale": "model_noise_scale",
     "pseudo_obs.error_fraction": "obs_error_fraction",
+    "da.observations.added_noise": "obs_added_noise",
 }
 #: filter-only keys run as one filter run per value inside the one job (every other ``da.*`` key)
 LOOPED_PREFIX = "da."

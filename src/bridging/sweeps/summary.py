@@ -4,7 +4,9 @@ value, per operational model, as CSV, Markdown and the report's HTML page.
 Every number comes from the outputs the main run's own functions wrote for each value: the comparison
 (:func:`bridging.diagnostics.run.compare_model`: Niño 3 / Niño 4 std and skewness with block-bootstrap CIs and SEs,
 the Hellinger distance to the idealized long run with its null band) and the filter's statistics JSON (overall
-innovation ratio, the lowest decadal consistency correlation). The mean analysis-increment size is not recorded by
+innovation ratio, the lowest decadal consistency correlation, and the withheld observables' innovation ratio when
+some are not assimilated) and the known-truth propagation test (equatorial anomaly correlation of the decoded SST and
+D20 with the twin truth, beside the main run's free run as the control). The mean analysis-increment size is not recorded by
 the filter; it is computed here from the filter store in observation space: RMS over months and observables of
 H x̄_a − H x̄_f = ȳ_a − (y − d), d the stored innovation, in units of each observable's training std.
 """
@@ -26,12 +28,15 @@ from ..diagnostics.tables import INDEX_LABELS, Table, fmt, markdown_table
 from ..diagnostics.tables_html import html_page
 from ..errors import InputDataError
 from ..idealized.pseudo_obs import open_pseudo_obs
+from ..settings import PlottingSection
 from ..stores import open_zarr_checked
+from .figure import plot_sweep
 from .filter import read_manifest
 from .plan import SweepPlan
 
 INDICES = ("nino3", "nino4")
 MOMENTS = ("std", "skewness")
+PROPAGATION_FIELDS = ("sst", "thermocline_depth")
 
 
 def analysis_increment_rms(store: str | Path, experiment: int, observations: np.ndarray) -> float:
@@ -51,13 +56,24 @@ def filter_health(statistics: Mapping, experiment: int) -> dict:
     consistency = [
         d["consistency_correlation"][experiment] for d in statistics["per_decade"] if "consistency_correlation" in d
     ]
+    withheld = overall.get("withheld_innovation_ratio")
     return {
         "innovation_ratio": overall["innovation_ratio"][experiment],
+        "withheld_innovation_ratio": None if withheld is None else withheld[experiment],
         "min_decadal_consistency": min(consistency) if consistency else None,
     }
 
 
-def point_row(comparison: Mapping, health: Mapping, increment: float) -> dict:
+def propagation_columns(propagation: Mapping) -> dict:
+    """Equatorial anomaly correlation with the twin truth of the decoded fields: bridging and the free run."""
+    return {
+        f"{field}_truth_correlation{suffix}": propagation[field][source]["equator_correlation"]
+        for field in PROPAGATION_FIELDS
+        for source, suffix in (("bridging", ""), ("free_run", "_free_run"))
+    }
+
+
+def point_row(comparison: Mapping, health: Mapping, increment: float, propagation: Mapping) -> dict:
     """The headline statistics of one (model, value): the bridging model's moments with CIs, Hellinger to the
     idealized long run with its null band, and the filter health."""
     row: dict = {}
@@ -74,11 +90,16 @@ def point_row(comparison: Mapping, health: Mapping, increment: float) -> dict:
         row.update({prefix: test["value"], f"{prefix}_null_low": test["null_low"], f"{prefix}_null_high": test["null_high"], f"{prefix}_p": test["p_value"]})  # fmt: skip
     row.update(health)
     row["analysis_increment_rms"] = increment
+    row.update(propagation_columns(propagation))
     return row
 
 
 def summary_rows(
-    plan: SweepPlan, manifests: Mapping[str, str], comparisons: Mapping[str, Mapping[str, str]], observations
+    plan: SweepPlan,
+    manifests: Mapping[str, str],
+    comparisons: Mapping[str, Mapping[str, str]],
+    propagation: Mapping[str, Mapping[str, str]],
+    observations,
 ) -> tuple[list[dict], dict]:
     """Rows (model × value, in the sweep's order) and the idealized reference's moments (the target)."""
     rows, reference = [], {}
@@ -91,7 +112,8 @@ def summary_rows(
             experiment = int(entry["experiment"])
             increment = analysis_increment_rms(entry["store"], experiment, observations)
             row = {"model": model, "value": point.label, **point.values}
-            row.update(point_row(comparison, filter_health(statistics, experiment), increment))
+            skill = json.loads(Path(propagation[model][point.label]).read_text())
+            row.update(point_row(comparison, filter_health(statistics, experiment), increment, skill))
             rows.append(row)
             reference = {i: {m: comparison["moments"]["idealized"][i][m] for m in MOMENTS} for i in INDICES}
     return rows, reference
@@ -112,7 +134,8 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
     for index in INDICES:
         label = INDEX_LABELS[index]
         header += [f"{label} std (°C)", f"{label} skewness", f"{label} Hellinger"]
-    header += ["innovation ratio", "min decadal consistency", "analysis increment (RMS, std units)"]
+    header += ["innovation ratio", "withheld innovation ratio", "min decadal consistency"]
+    header += ["analysis increment (RMS, std units)", "SST truth corr. (free run)", "D20 truth corr. (free run)"]
     body, emphasis = [], []
     for row in rows:
         cells = [row["model"], *(json.dumps(row[k]) if isinstance(row[k], list) else str(row[k]) for k in plan.keys)]
@@ -125,8 +148,9 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
                 _ci(row, h, 3, "null_low", "null_high"),
             ]
             marks += [False, False, not (row[f"{h}_null_low"] <= row[h] <= row[f"{h}_null_high"])]
-        cells += [fmt(row["innovation_ratio"]), fmt(row["min_decadal_consistency"], 3), fmt(row["analysis_increment_rms"], 3)]  # fmt: skip
-        marks += [False] * 3
+        cells += [fmt(row["innovation_ratio"]), fmt(row["withheld_innovation_ratio"]), fmt(row["min_decadal_consistency"], 3), fmt(row["analysis_increment_rms"], 3)]  # fmt: skip
+        cells += [f"{fmt(row[f'{f}_truth_correlation'], 2)} ({fmt(row[f'{f}_truth_correlation_free_run'], 2)})" for f in PROPAGATION_FIELDS]  # fmt: skip
+        marks += [False] * 6
         body.append(cells)
         emphasis.append(marks)
     target = "; ".join(
@@ -138,8 +162,11 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
         "The bridging model for each value (moments with 90 % block-bootstrap intervals; Hellinger distance to the "
         "idealized long run with the reference's 5–95 % null band at equal record length, bold when outside). "
         f"Target (idealized long run): {target}. Filter health: the whole run's innovation ratio (≈ 1 when "
-        "consistent), the lowest decade's decoded-vs-analysis correlation, and the RMS analysis increment of the "
-        "observables. The other sources of each comparison are the main run's."
+        "consistent; over the assimilated observables), the same over the withheld ones (— when all are assimilated: "
+        "an independent check), the lowest decade's decoded-vs-analysis correlation, and the RMS analysis increment of "
+        "the observables. Truth corr.: equatorial anomaly correlation of the decoded ensemble-mean SST / D20 with the "
+        "twin truth (the idealized run), in brackets the main run's free run (the control). The other sources of "
+        "each comparison are the main run's."
     )
     return Table(f"Sweep {plan.name}: {', '.join(plan.keys)}", header, body, note, emphasis)
 
@@ -150,25 +177,33 @@ def write_summary(
     models: Sequence[str],
     manifests: Sequence[str],
     comparisons: Sequence[str],
+    propagation: Sequence[str],
     pseudo_obs: str | Path,
     csv_path: str | Path,
     markdown: str | Path,
     html: str | Path,
+    figure: str | Path,
+    plotting: Mapping | PlottingSection,
     description: str = "",
 ) -> list[dict]:
-    """Write the sweep's summary (CSV: every number, one row per model and value; Markdown and HTML: the table).
+    """Write the sweep's summary (CSV: every number, one row per model and value; Markdown and HTML: the table; the
+    figure of :mod:`.figure`).
 
-    ``manifests``: the sweep filter job's manifest of each model; ``comparisons``: the comparison JSON of each
-    (model, value), models in the order of ``models``, values in the sweep's order.
+    ``manifests``: the sweep filter job's manifest of each model; ``comparisons`` / ``propagation``: the comparison
+    and propagation JSON of each (model, value), models in the order of ``models``, values in the sweep's order.
     """
     plan = SweepPlan.from_params(plan_params)
-    if len(manifests) != len(models) or len(comparisons) != len(models) * len(plan.points):
-        raise ValueError("one manifest per model and one comparison per model and sweep value are needed")
     n = len(plan.points)
-    comparisons = {m: dict(zip(plan.labels, comparisons[k * n : (k + 1) * n])) for k, m in enumerate(models)}
+    if len(manifests) != len(models) or not len(comparisons) == len(propagation) == len(models) * n:
+        raise ValueError("one manifest per model and one comparison and propagation test per model and value needed")
+
+    def by_model(paths):
+        return {m: dict(zip(plan.labels, paths[k * n : (k + 1) * n])) for k, m in enumerate(models)}
+
+    comparisons, propagation = by_model(comparisons), by_model(propagation)
     manifests = dict(zip(models, manifests))
     observations = open_pseudo_obs(pseudo_obs)["observations"].transpose("time", "obs").values
-    rows, reference = summary_rows(plan, manifests, comparisons, observations)
+    rows, reference = summary_rows(plan, manifests, comparisons, propagation, observations)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -180,4 +215,5 @@ def write_summary(
     intro = description or f"Sensitivity of the bridging model to {', '.join(plan.keys)}."
     write_text_atomic("\n".join([f"# Sweep {plan.name}", "", intro, "", *markdown_table(table)]), markdown)
     write_text_atomic(html_page(f"Sweep {plan.name}", intro, [table]), html)
+    plot_sweep(plan.name, plan.labels, rows, reference, figure, PlottingSection.model_validate(plotting))
     return rows

@@ -9,6 +9,7 @@ with script_context(snakemake):
         manifests=i.manifests,
         comparisons=i.comparisons,
         propagation=i.propagation,
+        autoencoder_metrics=i.autoencoder_metrics,
         pseudo_obs=i.pseudo_obs,
         csv_path=o.csv,
         markdown=o.markdown,

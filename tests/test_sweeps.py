@@ -29,6 +29,13 @@ def test_built_in_sweeps_are_defined_and_planned():
     assert plans["obs_error"].labels == ["0.01", "0.04", "0.16"]
     # R only scales a tensor of the analysis: one batched run; the ensemble size changes shapes: one run per value
     assert [len(g.points) for g in plans["obs_error"].filter_groups()] == [3]
+    assert [len(g.points) for g in plans["obs_noise"].filter_groups()] == [4]  # batched, one draw of noise
+    assert [g.name for g in plans["obs_thinning"].filter_groups()] == [
+        "node_stride-1",
+        "node_stride-2",
+        "node_stride-4",
+    ]
+    assert plans["observed_variables"].labels == ["sst", "sst+thermocline_depth"]
     assert [g.name for g in plans["ensemble_size"].filter_groups()] == [
         "ensemble_size-20",
         "ensemble_size-50",
@@ -91,12 +98,24 @@ def test_values_are_normalised_and_grids_expand():
     assert SweepPlan.from_params(json.loads(json.dumps(plan.params()))).points == plan.points
 
 
-def test_sweeps_upstream_of_the_filter_are_refused_until_planned():
-    config = validate_config({"sweeps": {"lambda": {"key": "autoencoder.lambda_corr", "values": [0.0, 0.5]}}})
-    with pytest.raises(ConfigError, match=r"sweeps\.lambda: sweep 'lambda' changes autoencoder\.lambda_corr"):
+def test_sweeps_upstream_of_the_autoencoder_are_refused():
+    config = validate_config({"sweeps": {"kind": {"key": "forecast.kind", "values": ["linear", "lstm"]}}})
+    with pytest.raises(ConfigError, match=r"sweeps\.kind: sweep 'kind' changes forecast\.kind"):
         plan_sweeps(config)
-    off = validate_config({"sweeps": {"lambda": {"key": "autoencoder.lambda_corr", "values": [0.0], "enabled": False}}})
-    assert "lambda" not in plan_sweeps(off)
+    off = validate_config({"sweeps": {"kind": {"key": "forecast.kind", "values": ["lstm"], "enabled": False}}})
+    assert "kind" not in plan_sweeps(off)
+
+
+def test_a_lambda_sweep_retrains_and_runs_one_filter_per_value():
+    plan = plan_sweeps(Config())["lambda"]
+    assert plan.retrains and plan.labels == ["0.0", "0.1", "0.5", "1.0"]
+    groups = plan.filter_groups()
+    assert [g.name for g in groups] == ["lambda_corr-0.0", "lambda_corr-0.1", "lambda_corr-0.5", "lambda_corr-1.0"]
+    assert all(g.da_overrides == {} and len(g.points) == 1 for g in groups)  # λ is no da setting
+    config = Config().model_dump(mode="json")
+    section = plan.section(config, "0.5", "autoencoder")
+    assert section["lambda_corr"] == 0.5 and section["latent_dim"] == config["autoencoder"]["latent_dim"]
+    assert not plan_sweeps(Config())["obs_error"].retrains
 
 
 # ------------------------------------------------------------------------------------------------ the filter

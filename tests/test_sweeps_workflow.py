@@ -27,6 +27,7 @@ SWEEPS = {
     "observed_variables": ["sst", "sst+thermocline_depth"],
     "obs_noise": ["0.0", "1.0"],
     "obs_thinning": ["1", "2"],
+    "lambda": ["0.0", "0.5"],
 }
 # every job of the main run that a sweep must not plan again: data, stores, idealized runs, models, latent stores,
 # the main filter runs and the other sources' diagnostics
@@ -54,12 +55,17 @@ def test_sweeps_share_the_main_run_and_are_deterministic(tiny_run, tmp_path):
     assert jobs["sweep_decode"] == jobs["sweep_diagnostics_source"] == jobs["sweep_compare"] == n_points
     assert jobs["sweep_propagation"] == n_points
     assert jobs["sweep_summary"] == len(SWEEPS)
+    # λ: each value its own autoencoder, latent stores and forecast model, by the main run's rules
+    for rule in ("sweep_train_autoencoder", "sweep_encode", "sweep_train_forecast"):
+        assert jobs[rule] == len(SWEEPS["lambda"]) * len(MODELS), rule
 
     # the batched sweep (both R values in one filter run per model) through to its summary
     summary = run.sweep_summary("obs_error", "csv")
     looped_manifest = run.sweep_filter("ensemble_size", MODELS[0])
     subset_manifest = run.sweep_filter("observed_variables", MODELS[0])
-    snakemake(work, "--cores", "2", summary, looped_manifest, subset_manifest, *TINY, timeout=1500)
+    lambda_manifest = run.sweep_filter("lambda", MODELS[0])
+    targets = (summary, looped_manifest, subset_manifest, lambda_manifest)
+    snakemake(work, "--cores", "2", *targets, *TINY, timeout=1500)
     rows = list(csv.DictReader((work / summary).open()))
     assert [(r["model"], r["value"]) for r in rows] == [(m, v) for m in MODELS for v in SWEEPS["obs_error"]]
     for row in rows:
@@ -83,6 +89,15 @@ def test_sweeps_share_the_main_run_and_are_deterministic(tiny_run, tmp_path):
     assert np.isfinite(sst_only["overall"]["withheld_innovation_ratio"][0])
     both = json.loads((work / subset["points"]["sst+thermocline_depth"]["statistics"]).read_text())
     assert "withheld_innovation_ratio" not in both["overall"]
+    # λ: one filter run per value, each on its own models
+    retrained = json.loads((work / lambda_manifest).read_text())
+    assert [g["name"] for g in retrained["groups"]] == ["lambda_corr-0.0", "lambda_corr-0.5"]
+    for label in SWEEPS["lambda"]:
+        point = run.sweep_point("lambda", label)
+        metrics = json.loads((work / point.model_file(MODELS[0], "autoencoder_metrics.json")).read_text())
+        assert metrics["loss"]["lambda_corr"] == float(label)
+        statistics = json.loads((work / retrained["points"][label]["statistics"]).read_text())
+        assert np.isfinite(statistics["overall"]["innovation_ratio"][0])
     # the main run is complete and untouched: nothing of `all` to do
     assert not planned_jobs(snakemake(work, "-n", "all", *TINY).stdout)
 

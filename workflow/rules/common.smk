@@ -157,6 +157,38 @@ except ConfigError as err:
     raise WorkflowError(str(err))
 
 
+RETRAINING_SWEEPS = [name for name, plan in SWEEPS.items() if plan.retrains]
+
+
+def sweep_filter_models(wildcards):
+    """The models and latent store the sweep's filter job runs on: the main run's, or for a retraining sweep (λ) each
+    value's own (lists in the sweep's order)."""
+    plan = SWEEPS[wildcards.sweep]
+    if not plan.retrains:
+        return {
+            "latent_store": done(LAYOUT.latent(wildcards.model, "operational")),
+            "forecast_model": LAYOUT.model_file(wildcards.model, "forecast.pt"),
+            "autoencoder": LAYOUT.model_file(wildcards.model, "autoencoder.pt"),
+        }
+    points = [LAYOUT.sweep_point(wildcards.sweep, v) for v in plan.labels]
+    return {
+        "latent_store": [done(p.latent(wildcards.model, "operational")) for p in points],
+        "forecast_model": [p.model_file(wildcards.model, "forecast.pt") for p in points],
+        "autoencoder": [p.model_file(wildcards.model, "autoencoder.pt") for p in points],
+    }
+
+
+def sweep_point_autoencoder(wildcards):
+    """The autoencoder that decodes a sweep value: the main run's, or the value's own (retraining sweeps)."""
+    run = LAYOUT.sweep_point(wildcards.sweep, wildcards.value) if SWEEPS[wildcards.sweep].retrains else LAYOUT
+    return run.model_file(wildcards.model, "autoencoder.pt")
+
+
+def sweep_section(name):
+    """A params function: the config section ``name`` with the sweep value's settings applied."""
+    return lambda wc: SWEEPS[wc.sweep].section(config, wc.value, name)
+
+
 def sweep_comparison_sources(wildcards):
     """The comparison's sources: the sweep value's bridging model, every other source the main run's."""
     point = LAYOUT.sweep_point(wildcards.sweep, wildcards.value)
@@ -185,6 +217,15 @@ def sweep_summary_inputs(wildcards):
             for m in OPERATIONAL
             for v in labels
         ],
+        "autoencoder_metrics": (
+            [
+                LAYOUT.sweep_point(wildcards.sweep, v).model_file(m, "autoencoder_metrics.json")
+                for m in OPERATIONAL
+                for v in labels
+            ]
+            if SWEEPS[wildcards.sweep].retrains
+            else []
+        ),
     }
 
 

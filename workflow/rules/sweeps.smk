@@ -1,8 +1,8 @@
 # Sensitivity sweeps (config `sweeps:`, target `sweeps`, not part of `all`): per sweep ONE filter job per model for
 # all its values (bridging.sweeps.filter), then per value the main run's decoding, per-source diagnostics and
 # comparison on the decoded bridging model, the known-truth propagation test (against the main run's free run), and a
-# summary table per sweep. Everything upstream of the filter (data,
-# stores, idealized runs, trained models, latent stores) and every other source of the comparison is the main run's.
+# summary table per sweep. Everything upstream of the filter (data, stores, idealized runs, and except for a
+# retraining sweep the trained models and latent stores) and every other source of the comparison is the main run's.
 # SWEEPS (the plans) and the input functions are in common.smk. One value of a sweep is laid out as a run folder,
 # results/<run>/sweeps/<sweep>/<value>/.
 POINT = LAYOUT.sweep_point("{sweep}", "{value}")
@@ -13,13 +13,75 @@ wildcard_constraints:
     value="[^/]+",
 
 
+# A retraining sweep (autoencoder.*, e.g. λ): each value trains its own autoencoder, encodes its latent stores and
+# trains its forecast model by the main run's rules, on the value's config, under the value's folder.
+use rule train_autoencoder as sweep_train_autoencoder with:
+    output:
+        checkpoint=POINT.model_file("{model}", "autoencoder.pt"),
+        metrics=POINT.model_file("{model}", "autoencoder_metrics.json"),
+        curves=POINT.model_file("{model}", "autoencoder_curves.png"),
+    log:
+        log("sweep_train_autoencoder_{sweep}_{value}_{model}"),
+    benchmark:
+        bench("sweep_train_autoencoder_{sweep}_{value}_{model}")
+    wildcard_constraints:
+        sweep=_alternatives(RETRAINING_SWEEPS) if RETRAINING_SWEEPS else "(?!)",
+    params:
+        autoencoder=sweep_section("autoencoder"),
+        curriculum=cfg("curriculum"),
+        compute=TORCH_COMPUTE,
+        grid=cfg("grid"),
+
+
+use rule encode as sweep_encode with:
+    input:
+        code=src(*script_imports("encode")),
+        autoencoder=POINT.model_file("{model}", "autoencoder.pt"),
+        operational=done(LAYOUT.store("{model}")),
+        reanalysis=done(LAYOUT.store(REANALYSIS)),
+        pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
+    output:
+        operational=done(POINT.latent("{model}", "operational")),
+        reanalysis=done(POINT.latent("{model}", "reanalysis")),
+    log:
+        log("sweep_encode_{sweep}_{value}_{model}"),
+    benchmark:
+        bench("sweep_encode_{sweep}_{value}_{model}")
+    wildcard_constraints:
+        sweep=_alternatives(RETRAINING_SWEEPS) if RETRAINING_SWEEPS else "(?!)",
+    params:
+        autoencoder=sweep_section("autoencoder"),
+        compute=TORCH_COMPUTE,
+        grid=cfg("grid"),
+        zarr_format=cfg("outputs", "zarr_format"),
+
+
+use rule train_forecast as sweep_train_forecast with:
+    input:
+        code=src(*script_imports("train_forecast")),
+        latent_operational=done(POINT.latent("{model}", "operational")),
+        latent_reanalysis=done(POINT.latent("{model}", "reanalysis")),
+        autoencoder=POINT.model_file("{model}", "autoencoder.pt"),
+        operational=done(LAYOUT.store("{model}")),
+        reanalysis=done(LAYOUT.store(REANALYSIS)),
+    output:
+        checkpoint=POINT.model_file("{model}", "forecast.pt"),
+        metrics=POINT.model_file("{model}", "forecast_metrics.json"),
+        curves=POINT.model_file("{model}", "forecast_curves.png"),
+        gate=POINT.model_file("{model}", "forecast_gate.png"),
+    log:
+        log("sweep_train_forecast_{sweep}_{value}_{model}"),
+    benchmark:
+        bench("sweep_train_forecast_{sweep}_{value}_{model}")
+    wildcard_constraints:
+        sweep=_alternatives(RETRAINING_SWEEPS) if RETRAINING_SWEEPS else "(?!)",
+
+
 rule sweep_filter:
     input:
+        unpack(sweep_filter_models),
         code=src(*script_imports("sweep_filter")),
-        latent_store=done(LAYOUT.latent("{model}", "operational")),
         operational_store=done(LAYOUT.store("{model}")),
-        forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
-        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
         pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
     output:
         manifest=LAYOUT.sweep_filter("{sweep}", "{model}"),
@@ -49,7 +111,7 @@ rule sweep_decode:
     input:
         code=src(*script_imports("sweep_decode")),
         manifest=LAYOUT.sweep_filter("{sweep}", "{model}"),
-        autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
+        autoencoder=sweep_point_autoencoder,
         operational_store=done(LAYOUT.store("{model}")),
     output:
         done(POINT.decoded("bridging", "{model}")),

@@ -51,7 +51,8 @@ class SweepSection(SweepAxis):
 
 
 def default_sweeps() -> dict[str, SweepSection]:
-    """The built-in sweeps: the seed paper's first checks and its open question 4 that touch only the filter."""
+    """The built-in sweeps: the seed paper's first checks (λ, SST only, ensemble size, R) and its open question 4
+    (noisier or fewer pseudo-observations)."""
     return {
         "ensemble_size": SweepSection(
             key="da.ensemble_size",
@@ -62,6 +63,12 @@ def default_sweeps() -> dict[str, SweepSection]:
             key="pseudo_obs.error_fraction",
             values=[0.01, 0.04, 0.16],
             description="Observation-error variance R as a fraction of each observable's variance (1, 4, 16 %).",
+        ),
+        "lambda": SweepSection(
+            key="autoencoder.lambda_corr",
+            values=[0.0, 0.1, 0.5, 1.0],
+            description="Weight λ of the correlation loss: each value trains its own autoencoder and forecast model "
+            "(L_recon, L_corr and ‖C‖ on held-out months beside the bridging statistics).",
         ),
         "observed_variables": SweepSection(
             key="da.observations.variables",

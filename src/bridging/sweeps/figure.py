@@ -34,9 +34,13 @@ def plot_sweep(
 ) -> None:
     """One panel per headline statistic; x: the sweep's values in order (categorical), one line per model."""
     models = list(dict.fromkeys(r["model"] for r in rows))
+    panels = list(PANELS)
+    if rows and "autoencoder_corr_loss" in rows[0]:  # a retraining sweep: its losses instead of the Niño 3 std
+        panels[2] = ("autoencoder_corr_loss", "L_corr held-out (L_recon dashed, right)", "losses")
     x = np.arange(len(labels))
     fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), squeeze=False)
-    for ax, (column, title, kind) in zip(axes.flat, PANELS):
+    for ax, (column, title, kind) in zip(axes.flat, panels):
+        twin = ax.twinx() if kind == "losses" else None
         for k, model in enumerate(models):
             mine = [r for r in rows if r["model"] == model]
             colour = f"C{k}"
@@ -53,6 +57,8 @@ def plot_sweep(
                 ax.plot(x + offset, _values(mine, "withheld_innovation_ratio"), "s--", color=colour, alpha=0.7)
             elif kind == "control":
                 ax.plot(x + offset, _values(mine, f"{column}_free_run"), ":", color=colour)
+            elif kind == "losses":
+                twin.plot(x + offset, _values(mine, "autoencoder_recon_loss"), "s--", color=colour, alpha=0.7)
         index, _, moment = column.partition("_")
         if kind == "ci" and index in reference and moment in reference[index]:
             target = reference[index][moment]["value"]

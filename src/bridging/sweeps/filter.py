@@ -3,7 +3,8 @@
 The job runs :func:`bridging.da.run.run_filter_stage` once per filter group of the plan (:meth:`SweepPlan.filter_groups`):
 a sweep over inflation, model-noise scale or R is one batched run whose experiments are the sweep's values; a sweep
 over another ``da`` key (the ensemble size: members of different counts do not stack in one tensor) is one run per
-value, one after the other, on the inputs the main run's filter read. It ends with a manifest (JSON, the rule's
+value, one after the other, on the inputs the main run's filter read; a retraining sweep (λ) is one run per value on
+that value's own models and latent store. It ends with a manifest (JSON, the rule's
 output) that says where each value's analysis lies: the group's store, its experiment index and statistics.
 """
 
@@ -39,9 +40,11 @@ def run_sweep_filter(
 ) -> dict:
     """Run the filter for every point of ``sweep`` (a :meth:`SweepPlan.params` dict) and write the manifest.
 
-    ``stage_inputs`` are those of :func:`run_filter_stage` (stores, models, grid, device, allow_failed_gate).
+    ``stage_inputs`` are those of :func:`run_filter_stage` (stores, models, grid, device, allow_failed_gate); an input
+    given as a list has one entry per value of the sweep, in its order (a retraining sweep's models and latent store).
     """
     plan = SweepPlan.from_params(sweep)
+    per_value = {k: dict(zip(plan.labels, v, strict=True)) for k, v in stage_inputs.items() if isinstance(v, list)}
     out: dict = {"sweep": plan.name, "model": model_name, "keys": list(plan.keys), "groups": [], "points": {}}
     started = time.perf_counter()
     for group in plan.filter_groups():
@@ -50,6 +53,11 @@ def run_sweep_filter(
         for key, value in group.da_overrides.items():
             group_da = with_value(group_da, key, value)
         records = [record for _, record in group.points]
+        own = {}
+        if per_value:
+            if len(group.points) != 1:
+                raise ValueError(f"sweep {plan.name}: group {group.name} mixes values with their own models")
+            own = {k: v[group.points[0][0]] for k, v in per_value.items()}
         log.info("sweep %s, %s: filter run %s with %d experiment(s)", plan.name, model_name, group.name, len(records))
         t0 = time.perf_counter()
         summary = run_filter_stage(
@@ -59,7 +67,7 @@ def run_sweep_filter(
             da=group_da["da"],
             model_name=model_name,
             experiments=records if any(records) else None,
-            **stage_inputs,
+            **{**stage_inputs, **own},
         )
         out["groups"].append(
             {"name": group.name, "store": store, "statistics": statistics, "seconds": summary["seconds"]}

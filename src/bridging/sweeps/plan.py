@@ -6,9 +6,12 @@ A key is **filter-only** when only the filter stage reads it: every ``da.*`` key
 rescales the stored R instead of re-making the record). The keys the analysis only uses as per-experiment factors
 (:data:`BATCHED`: inflation, model-noise scale, R) run as experiments of ONE batched filter run; the other filter
 keys (ensemble size, seed, localization, …) change the shapes or the code path of the cycle, so the one job runs the
-filter once per value, batching the factor keys inside each run when a grid crosses both kinds. Sweeps over keys
-upstream of the filter (the autoencoder's λ, the observed variables, …) need their own training and encoding jobs,
-which the workflow does not plan yet: they are refused at load, naming the sweep.
+filter once per value, batching the factor keys inside each run when a grid crosses both kinds.
+
+A key is **retraining** when it changes the autoencoder (``autoencoder.*``, e.g. λ): each value then has its own
+autoencoder, latent stores and forecast model (the main run's rules on the value's config, under the value's folder),
+and the sweep's filter job runs one filter per value on them. Other keys upstream of the filter (the data, the
+idealized model, the curriculum, the forecast model alone) are refused at load, naming the sweep.
 """
 
 from __future__ import annotations
@@ -30,10 +33,16 @@ BATCHED = {
 }
 #: filter-only keys run as one filter run per value inside the one job (every other ``da.*`` key)
 LOOPED_PREFIX = "da."
+#: keys whose values each need their own autoencoder, latent stores and forecast model
+RETRAINING_PREFIX = "autoencoder."
 
 
 def is_filter_only(key: str) -> bool:
     return key in BATCHED or key.startswith(LOOPED_PREFIX)
+
+
+def is_retraining(key: str) -> bool:
+    return key.startswith(RETRAINING_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,20 @@ class SweepPlan:
     def labels(self) -> list[str]:
         return [p.label for p in self.points]
 
+    @property
+    def retrains(self) -> bool:
+        """Whether each value has its own trained models (a key under ``autoencoder.``)."""
+        return any(is_retraining(k) for k in self.keys)
+
+    def section(self, config: Mapping, label: str, name: str) -> dict:
+        """The config section ``name`` (e.g. ``autoencoder``) with the values of the point ``label`` applied."""
+        point = next(p for p in self.points if p.label == label)
+        data = {name: dict(config[name])}
+        for key, value in point.values.items():
+            if key.startswith(f"{name}."):
+                data = with_value(data, key, value)
+        return data[name]
+
     def params(self) -> dict:
         """What the sweep's jobs receive through ``params:`` (JSON: no description, so editing it re-runs nothing)."""
         return {"name": self.name, "keys": list(self.keys), "points": [[p.label, p.values] for p in self.points]}
@@ -80,6 +103,7 @@ class SweepPlan:
             looped = {k: v for k, v in point.values.items() if k not in BATCHED}
             record = {BATCHED[k]: v for k, v in point.values.items() if k in BATCHED}
             ident = tuple(sorted((k, value_label(v)) for k, v in looped.items()))
+            looped = {k: v for k, v in looped.items() if not is_retraining(k)}  # not a da setting: its own models
             if ident not in groups:
                 name = "_".join(f"{k.rsplit('.', 1)[-1]}-{lab}" for k, lab in ident) or "batched"
                 groups[ident] = FilterGroup(name, looped)
@@ -117,12 +141,12 @@ def plan_sweeps(config: Config | Mapping) -> dict[str, SweepPlan]:
         sweep = SweepSection.model_validate(sweep)
         if not sweep.enabled:
             continue
-        upstream = [axis.key for axis in sweep.axes() if not is_filter_only(axis.key)]
+        upstream = [axis.key for axis in sweep.axes() if not (is_filter_only(axis.key) or is_retraining(axis.key))]
         if upstream:
             raise ConfigError(
                 f"sweeps.{name}: sweep {name!r} changes {', '.join(upstream)}, which stages upstream of the filter read; "
-                f"only filter-only sweeps (da.*, {', '.join(k for k in BATCHED if not k.startswith('da.'))}) run so "
-                f"far (switch it off with sweeps.{name}.enabled: false)"
+                f"sweeps run over filter-only keys (da.*, {', '.join(k for k in BATCHED if not k.startswith('da.'))}) "
+                f"and autoencoder.* keys (switch it off with sweeps.{name}.enabled: false)"
             )
         plans[name] = plan_sweep(name, sweep, data)
     return plans

@@ -94,12 +94,24 @@ def point_row(comparison: Mapping, health: Mapping, increment: float, propagatio
     return row
 
 
+def autoencoder_columns(metrics: Mapping) -> dict:
+    """A retraining sweep's autoencoder losses on the operational model's held-out months: L_recon, L_corr and the
+    norm of the latent–observable cross-covariance ‖C‖ (``autoencoder_metrics.json``, ``final``)."""
+    heldout = metrics["final"]["operational_heldout"]
+    return {
+        "autoencoder_recon_loss": heldout["recon_loss"],
+        "autoencoder_corr_loss": heldout["corr_loss"],
+        "autoencoder_cross_cov_norm": heldout["cross_cov_norm"],
+    }
+
+
 def summary_rows(
     plan: SweepPlan,
     manifests: Mapping[str, str],
     comparisons: Mapping[str, Mapping[str, str]],
     propagation: Mapping[str, Mapping[str, str]],
     observations,
+    autoencoder_metrics: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[list[dict], dict]:
     """Rows (model × value, in the sweep's order) and the idealized reference's moments (the target)."""
     rows, reference = [], {}
@@ -112,6 +124,9 @@ def summary_rows(
             experiment = int(entry["experiment"])
             increment = analysis_increment_rms(entry["store"], experiment, observations)
             row = {"model": model, "value": point.label, **point.values}
+            if autoencoder_metrics:
+                metrics = json.loads(Path(autoencoder_metrics[model][point.label]).read_text())
+                row.update(autoencoder_columns(metrics))
             skill = json.loads(Path(propagation[model][point.label]).read_text())
             row.update(point_row(comparison, filter_health(statistics, experiment), increment, skill))
             rows.append(row)
@@ -130,7 +145,10 @@ def _ci(row: Mapping, prefix: str, digits: int, low: str = "ci_low", high: str =
 def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) -> Table:
     """The table of the Markdown and HTML pages: value cells with their CI or null band; Hellinger outside its band
     emphasised."""
+    retrained = bool(rows) and "autoencoder_recon_loss" in rows[0]
     header = ["model", *plan.keys]
+    if retrained:
+        header += ["L_recon (held-out)", "L_corr (held-out)", "‖C‖ (held-out)"]
     for index in INDICES:
         label = INDEX_LABELS[index]
         header += [f"{label} std (°C)", f"{label} skewness", f"{label} Hellinger"]
@@ -139,6 +157,8 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
     body, emphasis = [], []
     for row in rows:
         cells = [row["model"], *(json.dumps(row[k]) if isinstance(row[k], list) else str(row[k]) for k in plan.keys)]
+        if retrained:
+            cells += [fmt(row["autoencoder_recon_loss"], 4), fmt(row["autoencoder_corr_loss"], 3), fmt(row["autoencoder_cross_cov_norm"], 1)]  # fmt: skip
         marks = [False] * len(cells)
         for index in INDICES:
             h = f"{index}_hellinger"
@@ -167,6 +187,12 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
         "the observables. Truth corr.: equatorial anomaly correlation of the decoded ensemble-mean SST / D20 with the "
         "twin truth (the idealized run), in brackets the main run's free run (the control). The other sources of "
         "each comparison are the main run's."
+        + (
+            " Each value has its own autoencoder and forecast model; their losses are on the operational model's "
+            "held-out months (L_corr = −mean designated correlation, ‖C‖ the Frobenius norm of cov(z, y/std y))."
+            if retrained
+            else ""
+        )
     )
     return Table(f"Sweep {plan.name}: {', '.join(plan.keys)}", header, body, note, emphasis)
 
@@ -179,6 +205,7 @@ def write_summary(
     comparisons: Sequence[str],
     propagation: Sequence[str],
     pseudo_obs: str | Path,
+    autoencoder_metrics: Sequence[str] = (),
     csv_path: str | Path,
     markdown: str | Path,
     html: str | Path,
@@ -201,9 +228,10 @@ def write_summary(
         return {m: dict(zip(plan.labels, paths[k * n : (k + 1) * n])) for k, m in enumerate(models)}
 
     comparisons, propagation = by_model(comparisons), by_model(propagation)
+    autoencoder_metrics = by_model(list(autoencoder_metrics)) if autoencoder_metrics else None
     manifests = dict(zip(models, manifests))
     observations = open_pseudo_obs(pseudo_obs)["observations"].transpose("time", "obs").values
-    rows, reference = summary_rows(plan, manifests, comparisons, propagation, observations)
+    rows, reference = summary_rows(plan, manifests, comparisons, propagation, observations, autoencoder_metrics)
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

@@ -98,6 +98,21 @@ def test_values_are_normalised_and_grids_expand():
     assert SweepPlan.from_params(json.loads(json.dumps(plan.params()))).points == plan.points
 
 
+def test_an_overlay_entry_named_like_a_built_in_sweep_is_merged_onto_it(tmp_path):
+    """config/test.yaml sets only the values of the built-ins: alone (as the CLI and tests load it) or on top of
+    config/config.default.yaml (as Snakemake merges them) it gives the same sweeps, each with its built-in key."""
+    alone = load_config("config/test.yaml").sweeps
+    merged = load_config("config/config.default.yaml", "config/test.yaml").sweeps
+    assert alone == merged
+    assert alone["lambda"].key == "autoencoder.lambda_corr" and alone["lambda"].values == [0.5]
+    assert alone["observed_variables"] == Config().sweeps["observed_variables"]  # not in the overlay: built-in
+    config = validate_config(
+        {"sweeps": {"obs_error": {"enabled": False}, "lambda": {"key": "da.inflation", "values": [1.1]}}}
+    )
+    assert not config.sweeps["obs_error"].enabled and config.sweeps["obs_error"].values == [0.01, 0.04, 0.16]
+    assert config.sweeps["lambda"].key == "da.inflation" and config.sweeps["lambda"].description == ""
+
+
 def test_sweeps_upstream_of_the_autoencoder_are_refused():
     config = validate_config({"sweeps": {"kind": {"key": "forecast.kind", "values": ["linear", "lstm"]}}})
     with pytest.raises(ConfigError, match=r"sweeps\.kind: sweep 'kind' changes forecast\.kind"):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
 from .base import SafeName, Section
@@ -72,6 +72,29 @@ class Config(Section):
         "keys (da.*, pseudo_obs.error_fraction) run as one filter job per model for all values (docs/method.md, Sweeps). "
         "An overlay adds sweeps or switches built-in ones off (enabled: false).",
     )
+
+    @field_validator("sweeps", mode="before")
+    @classmethod
+    def _onto_built_in_sweeps(cls, value):
+        """An entry named like a built-in sweep is merged onto it (``lambda: {values: [0.5]}`` keeps its key), and
+        the built-ins stay unless switched off: the same sweeps whether or not config/config.default.yaml is merged first.
+        An empty mapping is no sweeps (the config each sweep value is checked in)."""
+        if not isinstance(value, dict) or not value:
+            return value
+        merged = {
+            name: sweep.model_dump(mode="json", exclude_defaults=True) for name, sweep in default_sweeps().items()
+        }
+        for name, entry in value.items():
+            built_in = merged.get(name)
+            if (
+                built_in is not None
+                and isinstance(entry, dict)
+                and entry.get("key", built_in["key"]) == built_in["key"]
+            ):
+                merged[name] = deep_merge(built_in, entry)
+            else:  # a new sweep, or a built-in name given another key: taken as written
+                merged[name] = entry
+        return merged
 
     @model_validator(mode="after")
     def _cross_section(self):

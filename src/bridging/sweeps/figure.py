@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..diagnostics.figstyle import plt, save_figure
+from ..diagnostics.figstyle import MAX_WIDTH_IN, plt, save_figure
 from ..settings import PlottingSection
 
 #: (column prefix, panel title, kind): "ci" has _ci_low/_ci_high, "null" a null band, "control" a free-run column
@@ -38,7 +38,7 @@ def plot_sweep(
     if rows and "autoencoder_corr_loss" in rows[0]:  # a retraining sweep: its losses instead of the Niño 3 std
         panels[2] = ("autoencoder_corr_loss", "L_corr held-out (L_recon dashed, right)", "losses")
     x = np.arange(len(labels))
-    fig, axes = plt.subplots(2, 4, figsize=(17, 7.5), squeeze=False)
+    fig, axes = plt.subplots(4, 2, figsize=(MAX_WIDTH_IN, 14), squeeze=False)  # legible at the report's width
     for ax, (column, title, kind) in zip(axes.flat, panels):
         twin = ax.twinx() if kind == "losses" else None
         for k, model in enumerate(models):
@@ -70,7 +70,7 @@ def plot_sweep(
         ax.set_xticks(x)
         ax.set_xticklabels(labels, rotation=20)
         ax.grid(alpha=0.3, axis="y")
-    axes.flat[0].legend(loc="best", fontsize=8)
-    fig.suptitle(f"Sweep {name}: the bridging model against the swept value (bars: 90 % CI; shading: null band)")
+    axes.flat[0].legend(loc="best")
+    fig.suptitle(f"Sweep {name}: the bridging model against the swept value (bars: bootstrap CI; shading: null band)")
     fig.tight_layout()
     save_figure(fig, path, plotting.dpi)

@@ -4,6 +4,7 @@ per experiment in the batched filter, and the one filter job of a sweep on the s
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,11 +99,12 @@ def test_values_are_normalised_and_grids_expand():
     assert SweepPlan.from_params(json.loads(json.dumps(plan.params()))).points == plan.points
 
 
-def test_an_overlay_entry_named_like_a_built_in_sweep_is_merged_onto_it(tmp_path):
+def test_an_overlay_entry_named_like_a_built_in_sweep_is_merged_onto_it():
     """config/test.yaml sets only the values of the built-ins: alone (as the CLI and tests load it) or on top of
     config/config.default.yaml (as Snakemake merges them) it gives the same sweeps, each with its built-in key."""
-    alone = load_config("config/test.yaml").sweeps
-    merged = load_config("config/config.default.yaml", "config/test.yaml").sweeps
+    config_dir = Path(__file__).resolve().parents[1] / "config"
+    alone = load_config(config_dir / "test.yaml").sweeps
+    merged = load_config(config_dir / "config.default.yaml", config_dir / "test.yaml").sweeps
     assert alone == merged
     assert alone["lambda"].key == "autoencoder.lambda_corr" and alone["lambda"].values == [0.5]
     assert alone["observed_variables"] == Config().sweeps["observed_variables"]  # not in the overlay: built-in

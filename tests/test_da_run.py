@@ -701,3 +701,95 @@ def test_added_observation_noise_is_one_draw_scaled_per_experiment(world, monkey
     np.testing.assert_array_equal(obs[:, 1], obs[:, 3])  # one draw for every experiment
     np.testing.assert_allclose(obs[:, 1].var(0), 0.5, rtol=0.1)
     np.testing.assert_allclose(exps.obs_error_variance(base)[:, 0], [0.5, 1.0, 0.5, 1.0])
+
+
+# ------------------------------------------------------------------------------------------------ the model hierarchy
+
+
+def test_a_derived_row_copying_an_observable_is_the_same_analysis_as_that_observable():
+    """The hierarchy's derived rows are columns appended to the state: a derived row equal to y_j, assimilated in place
+    of y_j, gives the same analysis to rounding (stochastic EnKF, same perturbation draws)."""
+    from bridging.da.cycle import _assimilate, _RunConstants
+
+    rng = np.random.default_rng(11)
+    n_latent, m, B, N, j = 5, 6, 2, 30, 4
+    forecast = torch.as_tensor(rng.standard_normal((B, N, n_latent + m)))
+    y_state = torch.as_tensor(rng.standard_normal((B, m)))
+    copy = torch.zeros(1, m, dtype=torch.float64)
+    copy[0, j] = 1.0
+
+    def analysed(derived, y, assimilated):
+        setup = CycleSetup(
+            forecaster=None,
+            observations=y[None],
+            obs_var=torch.full(y.shape, 0.3, dtype=torch.float64),
+            noise_factor=torch.eye(n_latent + m, dtype=torch.float64),
+            noise_std_scale=torch.ones(B, dtype=torch.float64),
+            inflation=torch.full((B,), 1.05, dtype=torch.float64),
+            n_latent=n_latent,
+            assimilated=torch.tensor(assimilated),
+            derived=derived,
+        )
+        return _assimilate(setup, forecast, y, torch.Generator().manual_seed(5), _RunConstants.of(setup, forecast))
+
+    direct = analysed(None, y_state, [1, j])
+    extended = torch.cat([y_state, y_state[:, [j]]], dim=-1)
+    through_derived = analysed(copy, extended, [1, m])
+    assert through_derived.shape == forecast.shape
+    np.testing.assert_allclose(through_derived.numpy(), direct.numpy(), atol=1e-10)
+
+
+def _box_store(world, path: Path, boxes: ObservationLayout, *, model: str, seed: int) -> None:
+    """A second idealized model's pseudo-observations: box means of an independent trajectory."""
+    obs = boxes.extract(_physical(world["ae"], _latent_series(world["T_obs"], seed=seed, amplitude=1.3)), GRID)
+    xr.Dataset(
+        {"observations": (("time", "obs"), obs.astype(np.float32)), "obs_error_variance": ("obs", 0.04 * obs.var(0))},
+        coords={"time": monthly_time(1, 1, world["T_obs"]), **boxes.coords()},
+        attrs={"model": model, "seed": seed},
+    ).to_zarr(path, mode="w", zarr_format=3, consolidated=False)
+
+
+def test_hierarchy_assimilates_another_models_boxes_through_the_state(world, monkeypatch, tmp_path):
+    boxes = ObservationLayout(("sst", "thermocline_depth"), (-3.0, -3.0), (3.0, 3.0), (136.0, 130.0), (150.0, 160.0))
+    primary = tmp_path / "cf23.zarr"
+    xr.open_zarr(world["root"] / "pseudo_obs.zarr", consolidated=False).assign_attrs(model="cf23").to_zarr(
+        primary, mode="w", zarr_format=3, consolidated=False
+    )
+    _box_store(world, tmp_path / "cfy22.zarr", boxes, model="cfy22", seed=3)
+    run = {"pseudo_obs": primary, "other_pseudo_obs": [tmp_path / "cfy22.zarr"]}
+    paths = {**_paths(world), **run}
+
+    def stage(out, sources):
+        monkeypatch.setattr(da_run, "load_models", lambda f, a, d: (LinearForecaster(world["M"], world["noise_cov"]), world["ae"]))  # fmt: skip
+        return assimilate(out, out.with_name(out.stem + ".json"), grid=GRID.__dict__, model_name="TOY", device="cpu", da=_da(months=48, observations={"sources": sources}), **paths)  # fmt: skip
+
+    both = stage(tmp_path / "both.zarr", ["cf23", "cfy22"])
+    ds = xr.open_zarr(tmp_path / "both.zarr", consolidated=False)
+    m = world["layout"].size
+    assert ds.sizes["obs"] == m + 2 and ds["members"].shape[-1] == N_LATENT + m, "derived rows are not state entries"
+    assert ds["obs_model"].attrs["flag_meanings"] == "cf23 cfy22"
+    np.testing.assert_array_equal(ds["obs_model"].values, [0] * m + [1, 1])
+    rows = both["hierarchy"]["derived_rows"]
+    assert [r["variable"] for r in rows] == ["sst", "thermocline_depth"]
+    assert all(0.5 < r["beta"] < 2 and r["r2"] > 0.5 for r in rows), rows
+    assert set(both["hierarchy"]["per_model"]) == {"cf23", "cfy22"}
+    assert np.isfinite(both["overall"]["consistency_correlation"]).all()
+
+    # CFY22 alone: the state's own observables are withheld and report their innovations against CF23's record.
+    alone = stage(tmp_path / "alone.zarr", ["cfy22"])
+    flags = xr.open_zarr(tmp_path / "alone.zarr", consolidated=False)["assimilated"].values
+    np.testing.assert_array_equal(flags, [0] * m + [1, 1])
+    assert "withheld_innovation_ratio" in alone["hierarchy"]["per_model"]["cf23"]
+
+    with pytest.raises(ConfigError, match="no pseudo-observations of it"):
+        stage(tmp_path / "missing.zarr", ["cf23", "xro"])
+
+
+def test_a_box_that_holds_none_of_the_states_observables_is_refused():
+    from bridging.da.sources import derived_rows
+
+    cells = _layout()
+    boxes = ObservationLayout(("sst",), (-3.0,), (3.0,), (150.5,), (151.5,))  # between the observed cells
+    with pytest.raises(ConfigError, match="contains none of the state's observables"):
+        derived_rows(cells, boxes)
+    np.testing.assert_allclose(derived_rows(cells, _layout().select([0, 1]))[:, :2], np.eye(2))

@@ -9,6 +9,8 @@ rule assimilate:
         forecast_model=LAYOUT.model_file("{model}", "forecast.pt"),
         autoencoder=LAYOUT.model_file("{model}", "autoencoder.pt"),
         pseudo_obs=done(LAYOUT.pseudo_obs(IDEALIZED)),
+        # the model hierarchy: the other idealized models of da.observations.sources
+        other_pseudo_obs=other_pseudo_obs(config["da"]["observations"]["sources"]),
     output:
         store=done(LAYOUT.assimilation("{model}")),
         statistics=LAYOUT.filter_statistics("{model}", "assimilation"),

@@ -55,6 +55,16 @@ IDEALIZED = config["idealized"]["model"]
 ENV = "../../envs/bridging.yaml"
 
 
+def hierarchy_models(*source_lists):
+    """The idealized models other than idealized.model that lists of da.observations.sources name (sorted)."""
+    return sorted({s.split("_")[0] for sources in source_lists for s in sources} - {IDEALIZED})
+
+
+def other_pseudo_obs(*source_lists):
+    """The pseudo-observation stores of those models: the filter's inputs besides idealized.model's."""
+    return [done(LAYOUT.pseudo_obs(m)) for m in hierarchy_models(*source_lists)]
+
+
 def done(store):
     """The sentinel of a store path: the input or output that stands for the store in a rule."""
     return sentinel(store)
@@ -162,19 +172,23 @@ RETRAINING_SWEEPS = [name for name, plan in SWEEPS.items() if plan.retrains]
 
 def sweep_filter_models(wildcards):
     """The models and latent store the sweep's filter job runs on: the main run's, or for a retraining sweep (λ) each
-    value's own (lists in the sweep's order)."""
+    value's own (lists in the sweep's order); and the pseudo-observations of every model its values assimilate."""
     plan = SWEEPS[wildcards.sweep]
+    sources = [config["da"]["observations"]["sources"]]
+    sources += [p.values["da.observations.sources"] for p in plan.points if "da.observations.sources" in p.values]
     if not plan.retrains:
         return {
             "latent_store": done(LAYOUT.latent(wildcards.model, "operational")),
             "forecast_model": LAYOUT.model_file(wildcards.model, "forecast.pt"),
             "autoencoder": LAYOUT.model_file(wildcards.model, "autoencoder.pt"),
+            "other_pseudo_obs": other_pseudo_obs(*sources),
         }
     points = [LAYOUT.sweep_point(wildcards.sweep, v) for v in plan.labels]
     return {
         "latent_store": [done(p.latent(wildcards.model, "operational")) for p in points],
         "forecast_model": [p.model_file(wildcards.model, "forecast.pt") for p in points],
         "autoencoder": [p.model_file(wildcards.model, "autoencoder.pt") for p in points],
+        "other_pseudo_obs": other_pseudo_obs(*sources),
     }
 
 

@@ -10,7 +10,7 @@ rule results_catalog:
         code=src(*script_imports("results_catalog")),
         ingested=expand(rules.ingest.output, source=SOURCES),
         idealized=rules.idealized_reference.output,
-        pseudo_obs=rules.pseudo_obs.output,
+        pseudo_obs=expand(rules.pseudo_obs.output, idealized=IDEALIZED),
         latent=expand(rules.encode.output, model=OPERATIONAL),
         assimilation=expand(rules.assimilate.output, model=OPERATIONAL),
         free_run=expand(rules.free_run.output, model=OPERATIONAL),

@@ -30,7 +30,7 @@ class FilterDivergedError(BridgingError):
 
 @dataclass
 class CycleSetup:
-    """Everything constant over a run. B experiments, N members, n = n_latent + n_obs state entries.
+    """Everything constant over a run. B experiments, N members, n = n_latent + n_observables state entries.
 
     ``forecaster`` follows the ``bridging.models.forecasters.LatentForecaster`` interface: ``initial_state(batch,
     device, dtype)``, ``step(x, state) -> (x_next, state)`` on (batch, n) states, and ``modulate_noise(noise, x)``
@@ -53,11 +53,23 @@ class CycleSetup:
     observable_std: torch.Tensor | None = None  # (m,) units of the consistency moments (training std of y)
     adaptive: AdaptiveNoise | None = None  # online model-noise amplitude (assimilation only)
     noise_split: NoiseSplit | None = None  # the noise covariance split into its observed and unobserved parts
-    assimilated: torch.Tensor | None = None  # (k,) indices of the observables the analysis uses; None: all m
+    assimilated: torch.Tensor | None = None  # indices of the observation rows the analysis uses; None: all
+    derived: torch.Tensor | None = None  # (k, m_y) the model hierarchy's derived rows on y (bridging.da.sources)
 
     @property
     def n_obs(self) -> int:
+        """Rows of the observation vector: the state's observables y, then the derived rows."""
         return self.observations.shape[-1]
+
+    @property
+    def n_observables(self) -> int:
+        """m_y: the observables the state holds (its last entries)."""
+        return self.n_obs - (0 if self.derived is None else self.derived.shape[0])
+
+    def observe(self, x: torch.Tensor) -> torch.Tensor:
+        """H x: the observation vector (…, n_obs) of states (…, n): y, then the derived rows ``derived @ y``."""
+        y = x[..., -self.n_observables :]
+        return y if self.derived is None else torch.cat([y, y @ self.derived.mT.to(y.dtype)], dim=-1)
 
 
 @dataclass
@@ -101,8 +113,10 @@ def run_cycles(
     per block so a GPU run synchronises with the host only then.
     """
     B, N, n = state.members.shape
-    if n != setup.n_latent + setup.n_obs:
-        raise ValueError(f"state has {n} entries, expected n_latent + n_obs = {setup.n_latent} + {setup.n_obs}")
+    if n != setup.n_latent + setup.n_observables:
+        raise ValueError(
+            f"state has {n} entries, expected n_latent + n_observables = {setup.n_latent} + {setup.n_observables}"
+        )
     run = _RunConstants.of(setup, state.members)
     adaptive = setup.adaptive if setup.assimilate else None
     with torch.inference_mode():
@@ -118,15 +132,16 @@ def run_cycles(
                 forecast = _forecast(setup, state, adaptive, run)
                 block.finite_forecast[i] = torch.isfinite(forecast).flatten(1).all(1)
                 y = setup.observations[first + i]
-                block.innovation[i] = y - forecast[..., -setup.n_obs :].mean(1)
+                observed = setup.observe(forecast)
+                block.innovation[i] = y - observed.mean(1)
                 if setup.assimilate:
-                    block.forecast_spread[i] = forecast[..., -setup.n_obs :].std(1) * setup.inflation[:, None]
+                    block.forecast_spread[i] = observed.std(1) * setup.inflation[:, None]
                     if adaptive is not None:
                         block.noise_factor[i] = state.adapt[:, 0]
                         state.adapt = _adapt(adaptive, state.adapt, block, i, setup.obs_var, run)
                     members = _analysis(setup, forecast, y, state.generator, block, i, first, time_values, run)
                 else:
-                    block.forecast_spread[i] = forecast[..., -setup.n_obs :].std(1)
+                    block.forecast_spread[i] = observed.std(1)
                     members = forecast
                 state.members = members
                 block.record_members(i, members)
@@ -174,17 +189,22 @@ def _adapt(
 
 
 def _assimilate(setup: CycleSetup, forecast, y, generator, run: _RunConstants) -> torch.Tensor:
-    """The analysis of the assimilated observables. When only some are assimilated, H selects them: they are moved to
-    the end of the state (H = [0 I] again, as :func:`analysis` expects), analysed, and moved back."""
+    """The analysis of the assimilated observables. The hierarchy's derived rows are appended to the state as columns
+    (the same member weights move them and y; they are dropped after). When only some rows are assimilated, H selects
+    them: they are moved to the end of the state (H = [0 I] again, as :func:`analysis` expects), analysed, and moved
+    back."""
     settings = dict(method=setup.method, inflation=setup.inflation, generator=generator)
+    n = forecast.shape[-1]
+    if setup.derived is not None:
+        forecast = torch.cat([forecast, setup.observe(forecast)[..., setup.n_observables :]], dim=-1)
     if run.state_order is None:
-        return analysis(forecast, y, setup.obs_var, obs_taper=setup.taper, **settings)
+        return analysis(forecast, y, setup.obs_var, obs_taper=setup.taper, **settings)[..., :n]
     pick = run.assimilated
     taper = None if setup.taper is None else setup.taper[pick][:, pick]
     analysed = analysis(
         forecast[..., run.state_order], y[..., pick], setup.obs_var[..., pick], obs_taper=taper, **settings
     )
-    return analysed[..., run.state_inverse]
+    return analysed[..., run.state_inverse][..., :n]
 
 
 def _analysis(
@@ -216,12 +236,13 @@ def _analysis(
 def _consistency(setup: CycleSetup, members: torch.Tensor, run: _RunConstants):
     """Decoded observables (B, k, m) of the first k members and the summed moments (B, 5) of decoded (a) vs analysis
     (b) observables in units of the training std, in ``CONSISTENCY_MOMENTS`` order."""
-    B, k, m, n_latent = members.shape[0], run.k, setup.n_obs, setup.n_latent
+    B, k, m, n_latent = members.shape[0], run.k, setup.n_observables, setup.n_latent
     decoded = (
         setup.decoded_observables(members[:, :k, :n_latent].reshape(B * k, n_latent)).reshape(B, k, m).to(run.dtype)
     )
+    decoded = setup.observe(decoded)  # the derived rows of the decoded y, as of the analysis y
     a = (decoded.to(torch.float64) / run.moments_scale).flatten(1)
-    b = (members[:, :k, n_latent:].to(torch.float64) / run.moments_scale).flatten(1)
+    b = (setup.observe(members[:, :k]).to(torch.float64) / run.moments_scale).flatten(1)
     return decoded, torch.stack([a.sum(1), b.sum(1), (a * a).sum(1), (b * b).sum(1), (a * b).sum(1)], dim=-1)
 
 
@@ -256,7 +277,7 @@ class _RunConstants:
         if setup.assimilated is None:
             return cls(dtype, device, k, adaptive_scale, moments_scale)
         pick = torch.as_tensor(setup.assimilated, dtype=torch.long, device=device)
-        n_state = members.shape[-1]
+        n_state = members.shape[-1] + setup.n_obs - setup.n_observables  # with the derived rows appended
         last = setup.n_latent + pick
         keep = torch.ones(n_state, dtype=torch.bool, device=device)
         keep[last] = False

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -16,7 +16,8 @@ from ..grid import TargetGrid
 from ..models.conv_autoencoder import load_autoencoder
 from ..models.forecasters import ensure_gate_passed, load_forecast_model
 from ..observables import ObservationLayout
-from ..stores import FIELDS, open_store, open_zarr_checked
+from ..stores import FIELDS, field_anomalies, open_store, open_zarr_checked
+from .sources import ObservationVector, observation_vector
 from .statistics import consistency_from_moments
 
 log = logging.getLogger(__name__)
@@ -34,30 +35,42 @@ class StageInputs:
 
     training: np.ndarray  # (T_train, n) [z; y] of the operational latent store
     n_latent: int
-    observations: np.ndarray  # (T, m)
-    obs_error_variance: np.ndarray  # (m,)
-    observable_std: np.ndarray  # (m,) std of y over the training record
+    observations: np.ndarray  # (T, m + k): the state's observables, then the hierarchy's derived rows
+    obs_error_variance: np.ndarray  # (m + k,)
+    observable_std: np.ndarray  # (m + k,) std over the training record (of y, then of the derived rows)
     time: np.ndarray  # (T,) cftime
-    layout: ObservationLayout
+    layout: ObservationLayout  # of the m + k observation rows
     ocean_mask: np.ndarray
     anomaly_std: dict[str, float]
     grid: TargetGrid
     pseudo_obs_attrs: dict
+    obs_model: tuple[str, ...] = ()  # the idealized model of each observation row
+    derived: np.ndarray | None = None  # (k, m) the derived rows on y (bridging.da.sources), None without others
+    calibration: list[dict] = field(default_factory=list)  # β and R² of each derived row
 
     @property
     def n_state(self) -> int:
         return self.training.shape[1]
 
     @property
+    def n_observables(self) -> int:
+        """m: the observables the state holds (the first m observation rows)."""
+        return self.training.shape[1] - self.n_latent
+
+    @property
     def months(self) -> int:
         return self.observations.shape[0]
 
 
-def read_inputs(latent_store, pseudo_obs, operational_store, grid_cfg, months: int | None) -> StageInputs:
+PSEUDO_OBS_VARIABLES = ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"]
+
+
+def read_inputs(
+    latent_store, pseudo_obs, operational_store, grid_cfg, months: int | None, others: Mapping[str, str] | None = None
+) -> StageInputs:
+    """The filter's inputs; ``others`` (model → pseudo-observation store) adds the hierarchy's derived rows."""
     lat_ds = open_zarr_checked(latent_store, "latent store", ["z", "y", "obs_variable", "obs_lat_min"])
-    obs_ds = open_zarr_checked(
-        pseudo_obs, "pseudo-observation store", ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"]
-    )
+    obs_ds = open_zarr_checked(pseudo_obs, "pseudo-observation store", PSEUDO_OBS_VARIABLES)
     layout = ObservationLayout.from_dataset(obs_ds)
     if not _same_layout(layout, ObservationLayout.from_dataset(lat_ds)):
         raise InputDataError(
@@ -91,18 +104,45 @@ def read_inputs(latent_store, pseudo_obs, operational_store, grid_cfg, months: i
     ysd = y.std(0)
     if not (ysd > 0).all():
         raise InputDataError(latent_store, f"observables {np.flatnonzero(ysd == 0).tolist()} are constant in y")
+    vector = _observation_vector(obs_ds, pseudo_obs, others or {}, layout, op, grid)
+    if vector.derived is not None:
+        ysd = np.concatenate([ysd, (y @ vector.derived.T).std(0)])
     return StageInputs(
         training=np.concatenate([z, y], axis=1),
         n_latent=z.shape[1],
-        observations=observations[:T],
-        obs_error_variance=obs_var,
+        observations=vector.observations[:T],
+        obs_error_variance=vector.obs_error_variance,
         observable_std=ysd,
         time=obs_ds["time"].values[:T],
-        layout=layout,
+        layout=vector.layout,
         ocean_mask=np.asarray(op["ocean_mask"].values).astype(bool),
         anomaly_std={f: float(op[f"{f}_anomaly_std"]) for f in FIELDS},
         grid=grid,
         pseudo_obs_attrs=dict(obs_ds.attrs),
+        obs_model=vector.model,
+        derived=vector.derived,
+        calibration=vector.calibration,
+    )
+
+
+def _observation_vector(obs_ds, pseudo_obs, others: Mapping[str, str], layout, op, grid) -> ObservationVector:
+    """The primary pseudo-observations and those of the hierarchy's other models (β from the operational fields)."""
+    stores = {}
+    for name, path in others.items():
+        ds = open_zarr_checked(path, "pseudo-observation store", PSEUDO_OBS_VARIABLES)
+        if not np.isfinite(ds["observations"].values).all():
+            raise InputDataError(path, "observations contain NaN/Inf")
+        if not (np.isfinite(ds["obs_error_variance"].values).all() and (ds["obs_error_variance"].values > 0).all()):
+            raise InputDataError(path, "obs_error_variance must be finite and positive for every observable")
+        stores[name] = ds
+    anomalies = {f: field_anomalies(op, f).values for f in FIELDS} if stores else None
+    return observation_vector(
+        obs_ds,
+        stores,
+        state=layout,
+        anomalies=anomalies,
+        grid=grid,
+        paths={"primary": str(pseudo_obs), **{k: str(v) for k, v in others.items()}},
     )
 
 
@@ -192,9 +232,10 @@ def autoencoder_check(reencode, decoded_observables, inputs: StageInputs, *, dev
     """
     rows = np.linspace(0, inputs.training.shape[0] - 1, min(sample, inputs.training.shape[0])).astype(int)
     z = torch.as_tensor(inputs.training[rows, : inputs.n_latent], dtype=dtype, device=device)
-    y = inputs.training[rows, inputs.n_latent :] / inputs.observable_std
+    std = inputs.observable_std[: inputs.n_observables]
+    y = inputs.training[rows, inputs.n_latent :] / std
     with torch.inference_mode():
-        decoded = in_chunks(decoded_observables, z).double().cpu().numpy() / inputs.observable_std
+        decoded = in_chunks(decoded_observables, z).double().cpu().numpy() / std
         moved = reencode(z).double().cpu().numpy()
     zc = inputs.training[rows, : inputs.n_latent]
     moments = np.array([decoded.sum(), y.sum(), (decoded**2).sum(), (y**2).sum(), (decoded * y).sum()])

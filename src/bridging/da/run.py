@@ -36,7 +36,7 @@ from ..observables import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED_COMMENT
 from ..progress import Eta
 from ..runtime import resolve_device
 from ..settings import DASection
-from ..stores import provenance
+from ..stores import open_zarr_checked, provenance
 from .checkpoint import FilterSidecar, run_fingerprint, store_template
 from .cycle import BlockResult, CycleSetup, FilterState, run_cycles
 from .experiments import Experiments
@@ -53,6 +53,7 @@ from .inputs import (
 )
 from .localization import taper_from_settings, taper_summary
 from .noise import AdaptiveNoise, NoiseSplit, noise_factor
+from .sources import ObservationVector, Source, assimilated_rows, per_model_ratios
 from .statistics import (
     block_summary,
     format_values,
@@ -80,6 +81,7 @@ def run_filter_stage(
     autoencoder: str | Path,
     pseudo_obs: str | Path,
     da: DASection | Mapping,
+    other_pseudo_obs: Sequence[str | Path] = (),
     grid: Mapping,
     allow_failed_gate: bool = False,
     device: str = "auto",
@@ -96,15 +98,19 @@ def run_filter_stage(
     (``{"inflation": …, "model_noise_scale": …, "obs_error_fraction": …}``, a missing entry takes the configured
     value; the sweeps of :mod:`bridging.sweeps` use it): ``obs_error_fraction`` rescales R, which the
     pseudo-observation store holds as its ``error_fraction`` attribute × each observable's variance.
+
+    ``other_pseudo_obs``: pseudo-observation stores of other idealized models; those of the models in
+    ``da.observations.sources`` join the observation vector (the model hierarchy, :mod:`.sources`), others are unused.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be 'assimilation' or 'free_run', got {kind!r}")
     da = DASection.model_validate(da)
     dev = resolve_device(device)
     started = time.perf_counter()
-    input_paths = [latent_store, operational_store, forecast_model, autoencoder, pseudo_obs]
+    others = hierarchy_stores(da, pseudo_obs, other_pseudo_obs) if kind == "assimilation" else {}
+    input_paths = [latent_store, operational_store, forecast_model, autoencoder, pseudo_obs, *others.values()]
 
-    inputs = read_inputs(latent_store, pseudo_obs, operational_store, grid, da.months)
+    inputs = read_inputs(latent_store, pseudo_obs, operational_store, grid, da.months, others)
     fm, ae = load_models(forecast_model, autoencoder, dev)
     fm, ae = checked_models(
         fm,
@@ -208,21 +214,37 @@ class FilterRun:
         return settings
 
 
+def hierarchy_stores(da: DASection, pseudo_obs, others: Sequence[str | Path]) -> dict[str, str]:
+    """model → pseudo-observation store of each model of ``da.observations.sources`` other than ``pseudo_obs``'s."""
+    if not da.observations.sources:
+        return {}
+
+    def model_of(path) -> str:
+        return str(open_zarr_checked(path, "pseudo-observation store").attrs.get("model", ""))
+
+    primary = model_of(pseudo_obs)
+    wanted = [Source.parse(s).model for s in da.observations.sources]
+    by_model = {model_of(path): str(path) for path in others}
+    missing = [m for m in wanted if m != primary and m not in by_model]
+    if missing:
+        raise ConfigError(f"da.observations.sources lists {missing}, but the filter got no pseudo-observations of it")
+    return {m: by_model[m] for m in wanted if m != primary}
+
+
 def assimilated_observables(run: FilterRun) -> np.ndarray | None:
-    """Indices of the observables the analysis uses (``da.observations``), or None when it uses all of them."""
+    """Indices of the observation rows the analysis uses (``da.observations``), or None when it uses all of them."""
     if not run.assimilating:
         return None
-    chosen = run.da.observations
-    layout = run.inputs.layout
-    picked = []
-    for variable in chosen.variables:
-        nodes = sorted(layout.indices(variable), key=lambda k: layout.lon[k])  # west to east
-        picked += nodes[:: chosen.node_stride]
-    if not picked:
-        raise ConfigError(f"da.observations selects no observable (variables {chosen.variables}; the layout has "
-                          f"{sorted(set(layout.variable))})")  # fmt: skip
-    picked = np.sort(np.asarray(picked))
-    return None if picked.size == layout.size else picked
+    chosen, inputs = run.da.observations, run.inputs
+    return assimilated_rows(
+        ObservationVector(
+            inputs.layout, inputs.observations, inputs.obs_error_variance, inputs.obs_model, inputs.derived
+        ),
+        chosen.sources,
+        primary=str(inputs.pseudo_obs_attrs.get("model", "")),
+        variables=chosen.variables,
+        node_stride=chosen.node_stride,
+    )
 
 
 def _taper(kind: str, da: DASection, inputs: StageInputs) -> np.ndarray | None:
@@ -238,7 +260,7 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
     B = len(run.experiments)
     reencode, decoded_observables = autoencoder_hooks(
         ae,
-        layout=inputs.layout,
+        layout=inputs.layout.select(range(inputs.n_observables)),
         grid=inputs.grid,
         ocean_mask=inputs.ocean_mask,
         anomaly_std=inputs.anomaly_std,
@@ -272,6 +294,7 @@ def cycle_setup(run: FilterRun, fm, ae, *, forecast_path) -> tuple[CycleSetup, d
         if adaptive
         else None,
         assimilated=None if (picked := assimilated_observables(run)) is None else torch.as_tensor(picked, device=dev),
+        derived=None if inputs.derived is None else torch.as_tensor(inputs.derived, dtype=dtype, device=dev),
     )
     return setup, ae_check
 
@@ -360,6 +383,9 @@ def _static_variables(run: FilterRun, months0: np.ndarray) -> dict[str, xr.DataA
             dims="experiment",
             attrs={"long_name": "factor on obs_error_variance (R) of each experiment", "units": "1"},
         )
+    if inputs.derived is not None:
+        models = list(dict.fromkeys(inputs.obs_model))
+        static["obs_model"] = xr.DataArray(np.asarray([models.index(m) for m in inputs.obs_model], dtype=np.int64), dims="obs", attrs={"long_name": "idealized model of each observation row (the model hierarchy)", "flag_values": np.arange(len(models), dtype=np.int64), "flag_meanings": " ".join(models)})  # fmt: skip
     if run.taper is not None:
         static["taper"] = xr.DataArray(
             run.taper.astype(np.float32),
@@ -379,6 +405,7 @@ def _store_attrs(run: FilterRun, settings: dict, input_paths) -> dict:
         "seed": run.da.seed,
         "da_settings": json.dumps(settings["da"], sort_keys=True),
         "pseudo_obs_model": str(run.inputs.pseudo_obs_attrs.get("model", "")),
+        "hierarchy": json.dumps({"sources": run.da.observations.sources, "derived_rows": run.inputs.calibration}),
         "provenance": provenance(input_paths, settings_hash),
         "config_hash": settings_hash,
         "title": f"{run.kind.replace('_', ' ')} of the latent filter for {run.model_name or 'a model'}: ensemble of "
@@ -460,6 +487,19 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
         log.warning(w)
     T = monthly["innovation_ratio"].shape[0]
     overall = summarize(monthly, moments, k * m, decade_months=max(T, 1))[0]
+    hierarchy = None
+    if inputs.derived is not None:
+        hierarchy = {
+            "sources": da.observations.sources,
+            "derived_rows": inputs.calibration,
+            "per_model": per_model_ratios(
+                ds["innovation"].values / inputs.observable_std,
+                ds["forecast_spread"].values / inputs.observable_std,
+                run.experiments.obs_error_variance(inputs.obs_error_variance) / inputs.observable_std**2,
+                inputs.obs_model,
+                assimilated_observables(run),
+            ),
+        }
     return {
         "kind": run.kind,
         "model": run.model_name,
@@ -469,6 +509,7 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
         "method": da.method if run.assimilating else None,
         "reencode": bool(run.assimilating and da.reencode),
         "localization": taper_summary(run.taper, run.inputs.layout.lon) if run.assimilating else None,
+        "hierarchy": hierarchy,
         "autoencoder": ae_check,
         "units": "observables in units of their standard deviation over the training record",
         "definitions": {

@@ -102,7 +102,7 @@ def monthly_statistics(
         )
     sp = spread.astype(np.float64)
     out["spread_latent"] = np.sqrt((sp[..., :n_latent] ** 2).mean(-1)) if n_latent else np.zeros(sp.shape[:-1])
-    out["spread_obs"] = np.sqrt(((sp[..., n_latent:] / sd) ** 2).mean(-1))
+    out["spread_obs"] = np.sqrt(((sp[..., n_latent:] / sd[: sp.shape[-1] - n_latent]) ** 2).mean(-1))
     if moments is not None:
         out["consistency_correlation"], out["consistency_slope"] = consistency_from_moments(moments, consistency_count)
     return out

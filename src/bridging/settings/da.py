@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -65,6 +66,10 @@ class AdaptiveNoiseSection(Section):
         return self
 
 
+#: a hierarchy source: an idealized model and an optional region suffix (bridging.da.sources.REGIONS)
+SOURCE_PATTERN = re.compile(r"(cf23|cfy22|xro)(?:_(wp|cp|ep))?")
+
+
 class AssimilatedObservationsSection(Section):
     """Which of the pseudo-observations the filter assimilates, and how noisy: the seed paper's SST-only check and its
     open question 4 (fewer or noisier pseudo-observations). The state keeps every observable (the models are the main
@@ -83,12 +88,33 @@ class AssimilatedObservationsSection(Section):
         "is told (its R becomes (1 + fraction) R). One fixed draw (seed da.seed) for every value of a sweep.",
     )
 
+    sources: list[str] = Field(
+        [],
+        description="The model hierarchy: idealized models whose pseudo-observations are assimilated together as one "
+        "observation vector (cf23, cfy22, xro), each optionally restricted by a suffix to the observables centred in "
+        "a region: _wp 120–160 °E, _cp 160–210 °E, _ep 210–280 °E (e.g. [cf23_ep, cfy22_cp]). Empty: idealized.model "
+        "alone. The runs of different models are independent, so models observing the same region contradict each "
+        "other; another model than idealized.model is observed through the state's observables (docs/method.md, "
+        "Model hierarchy).",
+    )
+
     @field_validator("variables")
     @classmethod
     def _unique(cls, variables):
         if len(set(variables)) != len(variables):
             raise ValueError(f"variables listed twice: {variables}")
         return variables
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, sources):
+        bad = [s for s in sources if not SOURCE_PATTERN.fullmatch(s)]
+        if bad:
+            raise ValueError(f"unknown sources {bad}: a model (cf23, cfy22, xro), optionally with _wp, _cp or _ep")
+        models = [SOURCE_PATTERN.fullmatch(s).group(1) for s in sources]
+        if len(set(models)) != len(models):
+            raise ValueError(f"a model listed twice in {sources}: give each model once (one region)")
+        return sources
 
 
 class DASection(Section):

@@ -51,8 +51,8 @@ class SweepSection(SweepAxis):
 
 
 def default_sweeps() -> dict[str, SweepSection]:
-    """The built-in sweeps: the seed paper's first checks (λ, SST only, ensemble size, R) and its open question 4
-    (noisier or fewer pseudo-observations)."""
+    """The built-in sweeps: the seed paper's first checks (λ, SST only, ensemble size, R), its open question 1 (the
+    model hierarchy) and 4 (noisier or fewer pseudo-observations)."""
     return {
         "ensemble_size": SweepSection(
             key="da.ensemble_size",
@@ -80,6 +80,13 @@ def default_sweeps() -> dict[str, SweepSection]:
             values=[0.0, 0.25, 0.5, 1.0],
             description="Noisier pseudo-observations: added noise of 0, 25, 50, 100 % of R (the filter's R grows "
             "with it).",
+        ),
+        "hierarchy": SweepSection(
+            key="da.observations.sources",
+            values=[["cf23"], ["cfy22"], ["xro"], ["cf23", "cfy22"], ["cf23_ep", "cfy22_cp"], ["cf23", "cfy22", "xro"]],
+            description="The model hierarchy (open question 1): each idealized model alone, together, and CF23 for the "
+            "eastern Pacific with CFY22 for the central Pacific. The models' runs are independent, so regions "
+            "observed by different models lose their mutual correlation (the Niño 3–Niño 4 correlation shows it).",
         ),
         "obs_thinning": SweepSection(
             key="da.observations.node_stride",

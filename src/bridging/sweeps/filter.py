@@ -23,6 +23,9 @@ from .plan import SweepPlan
 
 log = logging.getLogger(__name__)
 
+#: inputs that a retraining sweep gives once per value (a list in the sweep's order)
+PER_VALUE_INPUTS = ("latent_store", "forecast_model", "autoencoder")
+
 
 def group_paths(manifest: str | Path, group: str) -> tuple[str, str]:
     """The store and statistics JSON of one filter group, in the folder beside the manifest (``<model>/``)."""
@@ -40,11 +43,15 @@ def run_sweep_filter(
 ) -> dict:
     """Run the filter for every point of ``sweep`` (a :meth:`SweepPlan.params` dict) and write the manifest.
 
-    ``stage_inputs`` are those of :func:`run_filter_stage` (stores, models, grid, device, allow_failed_gate); an input
-    given as a list has one entry per value of the sweep, in its order (a retraining sweep's models and latent store).
+    ``stage_inputs`` are those of :func:`run_filter_stage` (stores, models, grid, device, allow_failed_gate); a model
+    or latent store given as a list has one entry per value of the sweep, in its order (a retraining sweep's).
     """
     plan = SweepPlan.from_params(sweep)
-    per_value = {k: dict(zip(plan.labels, v, strict=True)) for k, v in stage_inputs.items() if isinstance(v, list)}
+    per_value = {
+        k: dict(zip(plan.labels, v, strict=True))
+        for k, v in stage_inputs.items()
+        if isinstance(v, list) and k in PER_VALUE_INPUTS
+    }
     out: dict = {"sweep": plan.name, "model": model_name, "keys": list(plan.keys), "groups": [], "points": {}}
     started = time.perf_counter()
     for group in plan.filter_groups():

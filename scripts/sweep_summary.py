@@ -10,6 +10,7 @@ with script_context(snakemake):
         comparisons=i.comparisons,
         propagation=i.propagation,
         autoencoder_metrics=i.autoencoder_metrics,
+        indices=i.indices,
         pseudo_obs=i.pseudo_obs,
         csv_path=o.csv,
         markdown=o.markdown,

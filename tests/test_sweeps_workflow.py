@@ -1,5 +1,6 @@
 """The tiny sweeps of config/test.yaml on top of a complete tiny run: `snakemake -n sweeps` plans nothing upstream of the filter and ONE filter job per sweep and
-model; the batched R sweep completes with its summary, and the λ sweep retrains its chain and runs its filter job.
+model; the batched R sweep completes with its summary, the λ sweep retrains its chain and runs its filter job, and the
+hierarchy sweep's filter job assimilates CF23 with CFY22.
 Looped sweeps, SST-only assimilation and determinism are tested on the library (tests/test_sweeps.py,
 tests/test_da_run.py): the suite's time has no room for every sweep of the tiny config.
 """
@@ -26,6 +27,7 @@ SWEEPS = {
     "obs_noise": ["0.0", "1.0"],
     "obs_thinning": ["1", "2"],
     "lambda": ["0.5"],  # one value: the suite's time has room for one retrained chain per model
+    "hierarchy": ["cf23", "cf23+cfy22"],
 }
 # every job of the main run that a sweep must not plan again: data, stores, idealized runs, models, latent stores,
 # the main filter runs and the other sources' diagnostics
@@ -40,7 +42,10 @@ def test_sweeps_share_the_main_run_and_retrain_only_for_lambda(tiny_run, tmp_pat
     work = shutil.copytree(tiny_run, tmp_path / "project", symlinks=True)  # the session's run stays untouched
     run = RunLayout("results", "test")
 
-    jobs = planned_jobs(snakemake(work, "-n", "sweeps", *TINY).stdout)
+    plan = snakemake(work, "-n", "sweeps", *TINY).stdout
+    jobs = planned_jobs(plan)
+    # the hierarchy's other model is new, not the main run's: one pseudo_obs job, for CFY22
+    assert jobs.pop("pseudo_obs") == 1 and "pseudo_obs/cfy22.zarr" in plan and "pseudo_obs/cf23.zarr.done" not in plan
     assert not UPSTREAM & set(jobs), f"a sweep re-plans the main run: {UPSTREAM & set(jobs)}"
     assert jobs["sweep_filter"] == len(SWEEPS) * len(MODELS)  # one filter job per sweep and model, for all values
     n_points = sum(len(v) for v in SWEEPS.values()) * len(MODELS)
@@ -54,13 +59,15 @@ def test_sweeps_share_the_main_run_and_retrain_only_for_lambda(tiny_run, tmp_pat
     # the batched sweep (both R values in one filter run per model) through to its summary
     summary = run.sweep_summary("obs_error", "csv")
     lambda_manifest = run.sweep_filter("lambda", MODELS[0])
-    snakemake(work, "--cores", "2", summary, lambda_manifest, *TINY, timeout=1500)
+    hierarchy_manifest = run.sweep_filter("hierarchy", MODELS[0])
+    snakemake(work, "--cores", "2", summary, lambda_manifest, hierarchy_manifest, *TINY, timeout=1500)
     rows = list(csv.DictReader((work / summary).open()))
     assert [(r["model"], r["value"]) for r in rows] == [(m, v) for m in MODELS for v in SWEEPS["obs_error"]]
     for row in rows:
         for column in ("nino3_std", "nino3_skewness_ci_low", "nino4_hellinger", "nino4_hellinger_null_high",
                        "innovation_ratio", "min_decadal_consistency", "analysis_increment_rms",
-                       "sst_truth_correlation", "thermocline_depth_truth_correlation_free_run"):  # fmt: skip
+                       "sst_truth_correlation", "thermocline_depth_truth_correlation_free_run",
+                       "ep_per_century", "la_nina_per_century_ci_high", "nino3_nino4_correlation"):  # fmt: skip
             assert np.isfinite(float(row[column])), (column, row)
         assert row["withheld_innovation_ratio"] == ""  # every observable assimilated
     assert "| model |" in (work / run.sweep_summary("obs_error", "md")).read_text()
@@ -77,5 +84,12 @@ def test_sweeps_share_the_main_run_and_retrain_only_for_lambda(tiny_run, tmp_pat
         assert metrics["loss"]["lambda_corr"] == float(label)
         statistics = json.loads((work / retrained["points"][label]["statistics"]).read_text())
         assert np.isfinite(statistics["overall"]["innovation_ratio"][0])
+    # the tiny hierarchy: CF23 alone, then CF23 and CFY22's three boxes as derived rows of one observation vector
+    hierarchy = json.loads((work / hierarchy_manifest).read_text())
+    assert [g["name"] for g in hierarchy["groups"]] == ["sources-cf23", "sources-cf23+cfy22"]
+    statistics = json.loads((work / hierarchy["points"]["cf23+cfy22"]["statistics"]).read_text())
+    assert [r["model"] for r in statistics["hierarchy"]["derived_rows"]] == ["cfy22"] * 3
+    assert set(statistics["hierarchy"]["per_model"]) == {"cf23", "cfy22"}
+    assert np.isfinite(statistics["hierarchy"]["per_model"]["cfy22"]["innovation_ratio"]).all()
     # the main run is complete and untouched: nothing of `all` to do
     assert not planned_jobs(snakemake(work, "-n", "all", *TINY).stdout)

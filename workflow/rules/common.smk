@@ -231,6 +231,11 @@ def sweep_summary_inputs(wildcards):
             for m in OPERATIONAL
             for v in labels
         ],
+        "indices": [
+            LAYOUT.sweep_point(wildcards.sweep, v).source_diagnostics(f"bridging_{m}", "indices.nc")
+            for m in OPERATIONAL
+            for v in labels
+        ],
         "autoencoder_metrics": (
             [
                 LAYOUT.sweep_point(wildcards.sweep, v).model_file(m, "autoencoder_metrics.json")

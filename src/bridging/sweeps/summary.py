@@ -37,6 +37,8 @@ from .plan import SweepPlan
 INDICES = ("nino3", "nino4")
 MOMENTS = ("std", "skewness")
 PROPAGATION_FIELDS = ("sst", "thermocline_depth")
+EVENTS = ("ep", "cp", "la_nina")
+EVENT_HEADERS = {"ep": "EP El Niño /100 yr", "cp": "CP El Niño /100 yr", "la_nina": "La Niña /100 yr"}
 
 
 def analysis_increment_rms(store: str | Path, experiment: int, observations: np.ndarray) -> float:
@@ -46,7 +48,8 @@ def analysis_increment_rms(store: str | Path, experiment: int, observations: np.
     mean_y = ds["ensemble_mean"].isel(experiment=experiment).values[:, n_latent:].astype(np.float64)
     innovation = ds["innovation"].isel(experiment=experiment).values.astype(np.float64)
     y = np.asarray(observations, dtype=np.float64)[: mean_y.shape[0]]
-    increment = (mean_y - (y - innovation)) / ds["observable_std"].values.astype(np.float64)
+    m = mean_y.shape[1]  # the state's observables (a hierarchy's derived rows follow them in the filter store)
+    increment = (mean_y - (y[:, :m] - innovation[:, :m])) / ds["observable_std"].values[:m].astype(np.float64)
     return float(np.sqrt(np.mean(increment**2)))
 
 
@@ -73,9 +76,29 @@ def propagation_columns(propagation: Mapping) -> dict:
     }
 
 
+def event_columns(comparison: Mapping) -> dict:
+    """The bridging model's EP / CP El Niño and La Niña winters per century with their block-bootstrap intervals."""
+    events = comparison["event_statistics"]["bridging"]
+    row = {}
+    for event in EVENTS:
+        boot = events.get("bootstrap", {}).get(event, {})
+        row.update({f"{event}_per_century": events["per_century"][event], f"{event}_per_century_ci_low": boot.get("ci_low"), f"{event}_per_century_ci_high": boot.get("ci_high")})  # fmt: skip
+    return row
+
+
+def nino3_nino4_correlation(indices: str | Path) -> float:
+    """Correlation of the monthly Niño 3 and Niño 4 anomalies (members pooled) of a source's indices.nc: regions
+    observed by independent idealized runs lose it (the model hierarchy)."""
+    import xarray as xr
+
+    with xr.open_dataset(indices) as ds:
+        n3, n4 = ds["nino3"].values.ravel(), ds["nino4"].values.ravel()
+    return float(np.corrcoef(n3, n4)[0, 1])
+
+
 def point_row(comparison: Mapping, health: Mapping, increment: float, propagation: Mapping) -> dict:
     """The headline statistics of one (model, value): the bridging model's moments with CIs, Hellinger to the
-    idealized long run with its null band, and the filter health."""
+    idealized long run with its null band, event frequencies, and the filter health."""
     row: dict = {}
     bridging = comparison["moments"]["bridging"]
     for index in INDICES:
@@ -88,6 +111,7 @@ def point_row(comparison: Mapping, health: Mapping, increment: float, propagatio
             raise InputDataError(comparison.get("model", "?"), f"the comparison has no Hellinger test for {index}")
         prefix = f"{index}_hellinger"
         row.update({prefix: test["value"], f"{prefix}_null_low": test["null_low"], f"{prefix}_null_high": test["null_high"], f"{prefix}_p": test["p_value"]})  # fmt: skip
+    row.update(event_columns(comparison))
     row.update(health)
     row["analysis_increment_rms"] = increment
     row.update(propagation_columns(propagation))
@@ -112,6 +136,7 @@ def summary_rows(
     propagation: Mapping[str, Mapping[str, str]],
     observations,
     autoencoder_metrics: Mapping[str, Mapping[str, str]] | None = None,
+    indices: Mapping[str, Mapping[str, str]] | None = None,
 ) -> tuple[list[dict], dict]:
     """Rows (model × value, in the sweep's order) and the idealized reference's moments (the target)."""
     rows, reference = [], {}
@@ -129,6 +154,8 @@ def summary_rows(
                 row.update(autoencoder_columns(metrics))
             skill = json.loads(Path(propagation[model][point.label]).read_text())
             row.update(point_row(comparison, filter_health(statistics, experiment), increment, skill))
+            if indices:
+                row["nino3_nino4_correlation"] = nino3_nino4_correlation(indices[model][point.label])
             rows.append(row)
             reference = {i: {m: comparison["moments"]["idealized"][i][m] for m in MOMENTS} for i in INDICES}
     return rows, reference
@@ -152,6 +179,9 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
     for index in INDICES:
         label = INDEX_LABELS[index]
         header += [f"{label} std (°C)", f"{label} skewness", f"{label} Hellinger"]
+    header += [EVENT_HEADERS[e] for e in EVENTS]
+    correlation = bool(rows) and "nino3_nino4_correlation" in rows[0]
+    header += ["Niño 3–Niño 4 corr."] if correlation else []
     header += ["innovation ratio", "withheld innovation ratio", "min decadal consistency"]
     header += ["analysis increment (RMS, std units)", "SST truth corr. (free run)", "D20 truth corr. (free run)"]
     body, emphasis = [], []
@@ -168,6 +198,9 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
                 _ci(row, h, 3, "null_low", "null_high"),
             ]
             marks += [False, False, not (row[f"{h}_null_low"] <= row[h] <= row[f"{h}_null_high"])]
+        cells += [_ci(row, f"{e}_per_century", 1) for e in EVENTS]
+        cells += [fmt(row["nino3_nino4_correlation"], 2)] if correlation else []
+        marks += [False] * (len(EVENTS) + correlation)
         cells += [fmt(row["innovation_ratio"]), fmt(row["withheld_innovation_ratio"]), fmt(row["min_decadal_consistency"], 3), fmt(row["analysis_increment_rms"], 3)]  # fmt: skip
         cells += [f"{fmt(row[f'{f}_truth_correlation'], 2)} ({fmt(row[f'{f}_truth_correlation_free_run'], 2)})" for f in PROPAGATION_FIELDS]  # fmt: skip
         marks += [False] * 6
@@ -179,8 +212,9 @@ def summary_table(plan: SweepPlan, rows: Sequence[Mapping], reference: Mapping) 
         if i in reference
     )
     note = (
-        "The bridging model for each value (moments with 90 % block-bootstrap intervals; Hellinger distance to the "
-        "idealized long run with the reference's 5–95 % null band at equal record length, bold when outside). "
+        "The bridging model for each value (moments and event frequencies with block-bootstrap intervals at "
+        "diagnostics.confidence_level, 95 % by default; Hellinger distance to the idealized long run with the "
+        "reference's 5–95 % null band at equal record length, bold when outside). "
         f"Target (idealized long run): {target}. Filter health: the whole run's innovation ratio (≈ 1 when "
         "consistent; over the assimilated observables), the same over the withheld ones (— when all are assimilated: "
         "an independent check), the lowest decade's decoded-vs-analysis correlation, and the RMS analysis increment of "
@@ -206,6 +240,7 @@ def write_summary(
     propagation: Sequence[str],
     pseudo_obs: str | Path,
     autoencoder_metrics: Sequence[str] = (),
+    indices: Sequence[str] = (),
     csv_path: str | Path,
     markdown: str | Path,
     html: str | Path,
@@ -216,8 +251,9 @@ def write_summary(
     """Write the sweep's summary (CSV: every number, one row per model and value; Markdown and HTML: the table; the
     figure of :mod:`.figure`).
 
-    ``manifests``: the sweep filter job's manifest of each model; ``comparisons`` / ``propagation``: the comparison
-    and propagation JSON of each (model, value), models in the order of ``models``, values in the sweep's order.
+    ``manifests``: the sweep filter job's manifest of each model; ``comparisons`` / ``propagation`` / ``indices``:
+    the comparison and propagation JSON and the bridging model's indices.nc of each (model, value), models in the
+    order of ``models``, values in the sweep's order.
     """
     plan = SweepPlan.from_params(plan_params)
     n = len(plan.points)
@@ -229,9 +265,12 @@ def write_summary(
 
     comparisons, propagation = by_model(comparisons), by_model(propagation)
     autoencoder_metrics = by_model(list(autoencoder_metrics)) if autoencoder_metrics else None
+    indices = by_model(list(indices)) if indices else None
     manifests = dict(zip(models, manifests))
     observations = open_pseudo_obs(pseudo_obs)["observations"].transpose("time", "obs").values
-    rows, reference = summary_rows(plan, manifests, comparisons, propagation, observations, autoencoder_metrics)
+    rows, reference = summary_rows(
+        plan, manifests, comparisons, propagation, observations, autoencoder_metrics, indices
+    )
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")

@@ -793,3 +793,24 @@ def test_a_box_that_holds_none_of_the_states_observables_is_refused():
     with pytest.raises(ConfigError, match="contains none of the state's observables"):
         derived_rows(cells, boxes)
     np.testing.assert_allclose(derived_rows(cells, _layout().select([0, 1]))[:, :2], np.eye(2))
+
+
+def test_sources_pick_each_models_rows_in_its_region():
+    from bridging.da.sources import ObservationVector, assimilated_rows
+
+    lons = [150.0, 190.0, 230.0, 270.0, 150.0, 190.0, 230.0, 270.0, 185.0, 240.0, 150.0]
+    variables = ["sst"] * 4 + ["thermocline_depth"] * 4 + ["sst", "sst", "thermocline_depth"]
+    layout = ObservationLayout(tuple(variables), (0.0,) * 11, (0.0,) * 11, tuple(lons), tuple(lons))
+    vector = ObservationVector(layout, np.zeros((1, 11)), np.ones(11), ("cf23",) * 8 + ("cfy22",) * 3)
+
+    def rows(sources, variables=("sst", "thermocline_depth"), stride=1):
+        picked = assimilated_rows(vector, sources, primary="cf23", variables=variables, node_stride=stride)
+        return None if picked is None else picked.tolist()
+
+    assert rows([]) == list(range(8)), "no sources: idealized.model alone, the others' rows withheld"
+    assert rows(["cf23", "cfy22"]) is None
+    assert rows(["cf23_ep", "cfy22_cp"]) == [2, 3, 6, 7, 8], "EP: 210–280 °E; CP: 160–210 °E"
+    assert rows(["cfy22"], variables=("sst",)) == [8, 9]
+    assert rows(["cf23"], stride=2) == [0, 2, 4, 6], "the stride thins idealized.model's nodes, west to east"
+    with pytest.raises(ConfigError, match="no observable of source cfy22_wp"):
+        rows(["cf23", "cfy22_wp"], variables=("sst",))

@@ -37,6 +37,8 @@ def test_built_in_sweeps_are_defined_and_planned():
         "node_stride-4",
     ]
     assert plans["observed_variables"].labels == ["sst", "sst+thermocline_depth"]
+    assert plans["hierarchy"].labels == ["cf23", "cfy22", "xro", "cf23+cfy22", "cf23_ep+cfy22_cp", "cf23+cfy22+xro"]
+    assert len(plans["hierarchy"].filter_groups()) == 6  # H changes: one filter run per value
     assert [g.name for g in plans["ensemble_size"].filter_groups()] == [
         "ensemble_size-20",
         "ensemble_size-50",
@@ -62,6 +64,11 @@ def test_built_in_sweeps_are_defined_and_planned():
             {"key": "da.inflation", "values": [1.1], "cross": {"key": "da.seed", "values": ["x"]}},
             r"sweeps\.bad\.cross\.values: sweep 'bad': value 'x'",
         ),
+        (
+            {"key": "da.observations.sources", "values": [["cf23"], ["cf23", "cf99"]]},
+            r"sweep 'bad': value \['cf23', 'cf99'\] \(item 1\) .*unknown sources \['cf99'\]",
+        ),
+        ({"key": "da.observations.sources", "values": [["cf23_ep", "cf23_cp"]]}, r"sweep 'bad': .*a model listed twice"),
         # a value that breaks a cross-section check: fewer latent dimensions than observables
         ({"key": "autoencoder.latent_dim", "values": [8]}, r"sweep 'bad': value 8 .*latent_dim"),
     ],

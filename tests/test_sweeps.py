@@ -68,7 +68,10 @@ def test_built_in_sweeps_are_defined_and_planned():
             {"key": "da.observations.sources", "values": [["cf23"], ["cf23", "cf99"]]},
             r"sweep 'bad': value \['cf23', 'cf99'\] \(item 1\) .*unknown sources \['cf99'\]",
         ),
-        ({"key": "da.observations.sources", "values": [["cf23_ep", "cf23_cp"]]}, r"sweep 'bad': .*a model listed twice"),
+        (
+            {"key": "da.observations.sources", "values": [["cf23_ep", "cf23_cp"]]},
+            r"sweep 'bad': .*a model listed twice",
+        ),
         # a value that breaks a cross-section check: fewer latent dimensions than observables
         ({"key": "autoencoder.latent_dim", "values": [8]}, r"sweep 'bad': value 8 .*latent_dim"),
     ],

@@ -1,6 +1,7 @@
 """The figure of one sweep: each headline statistic of the bridging model against the swept value, one line per
-operational model, with its interval (moments: block-bootstrap CI at diagnostics.confidence_level; Hellinger: the reference's 5–95 % null band
-at equal record length, shaded) and its target or control (the idealized long run's moment; the free run's skill).
+operational model, with its interval (moments: block-bootstrap CI at diagnostics.confidence_level; Hellinger: the
+reference's 5–95 % null band at equal record length, shaded) and its target or control (the idealized long run's
+moment; the free run's skill).
 """
 
 from __future__ import annotations

@@ -814,3 +814,20 @@ def test_sources_pick_each_models_rows_in_its_region():
     assert rows(["cf23"], stride=2) == [0, 2, 4, 6], "the stride thins idealized.model's nodes, west to east"
     with pytest.raises(ConfigError, match="no observable of source cfy22_wp"):
         rows(["cf23", "cfy22_wp"], variables=("sst",))
+
+
+def test_beta_is_the_box_mean_over_the_node_mean_for_a_separable_field():
+    """A field a(t)·f(lat) observed on the equator and as a box mean: β = box mean of f / f(0), R² = 1."""
+    from bridging.da.sources import calibrate, derived_rows
+
+    f_lat = np.cos(np.deg2rad(GRID.lat) * 20)  # 1 on the equator, smaller off it
+    a = np.random.default_rng(3).standard_normal(120)
+    field = a[:, None, None] * f_lat[None, :, None] * np.ones(GRID.shape[1])[None, None, :]
+    anomalies = {"sst": field, "thermocline_depth": 2 * field}
+    cells = _layout()
+    boxes = ObservationLayout(("sst",), (-3.0,), (3.0,), (130.0,), (160.0,))
+    rows = derived_rows(cells, boxes)
+    (fit,) = calibrate(rows, cells, boxes, anomalies, GRID)
+    weights = np.cos(np.deg2rad(GRID.lat))
+    expected = float((f_lat * weights).sum() / weights.sum())  # the cos-weighted box mean of f over f(0) = 1
+    assert fit["beta"] == pytest.approx(expected, rel=1e-10) and fit["r2"] == pytest.approx(1.0)

@@ -25,7 +25,8 @@ class ComputeSection(Section):
     )
     deterministic: bool = Field(
         True,
-        description="torch.use_deterministic_algorithms: bit-identical reruns for a seed on CPU (some CUDA kernels are slower).",
+        description="torch.use_deterministic_algorithms: bit-identical reruns for a seed and a thread count on CPU (another "
+        "thread count sums in another order; some CUDA kernels are slower).",
     )
 
 

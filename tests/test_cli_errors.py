@@ -131,3 +131,14 @@ def test_distributed_scheduler_and_workers_listen_on_loopback_only():
         info = client.scheduler_info()
     addresses = [info["address"], *info["workers"]]
     assert addresses and all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+
+
+def test_pseudo_obs_of_xro_without_a_reanalysis_store_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nowhere.zarr"
+    code = main(["pseudo-obs", "--model", "xro", "--reanalysis", str(missing), "--out", str(tmp_path / "x.zarr")])
+    lines = _lines(capsys.readouterr().err)
+    assert code == 2 and len(lines) == 1 and str(missing) in lines[0], lines
+    assert not (tmp_path / "x.zarr").exists()
+    assert main(["pseudo-obs", "--reanalysis", str(missing), "--out", str(tmp_path / "y.zarr")]) == 2
+    assert "--reanalysis is for --model xro only" in capsys.readouterr().err

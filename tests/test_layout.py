@@ -151,3 +151,17 @@ def test_options_replace_the_defaults(monkeypatch, tmp_path):
     assert paths["out"] == tmp_path / "x.zarr" and paths["latent"] == Path("l.zarr")
     assert paths["statistics"] == tmp_path / f"{MODELS[0]}_statistics.json"  # beside the store, as documented
     assert paths["autoencoder"] == Path(f"results/demo/models/{MODELS[0]}/autoencoder.pt")
+
+
+def test_assimilate_reads_the_other_models_of_a_hierarchy(monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    overlay = tmp_path / "hierarchy.yaml"
+    overlay.write_text("da:\n  observations:\n    sources: [cf23_ep, cfy22_cp, xro]\n")
+    cfg = load_config("config/config.default.yaml", overlay)
+    args = build_parser().parse_args(["assimilate", "--model", MODELS[0]])
+    paths = assimilate.resolve_paths(args, cfg)
+    assert paths["other_pseudo_obs"] == [
+        Path("results/demo/pseudo_obs/cfy22.zarr"),
+        Path("results/demo/pseudo_obs/xro.zarr"),
+    ]
+    assert assimilate.resolve_paths(args, load_config("config/config.default.yaml"))["other_pseudo_obs"] == []

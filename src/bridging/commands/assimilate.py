@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import check_writable
+from ..settings.da import SOURCE_PATTERN
 from ._options import add_config_option, add_device_option, add_model_option, layout, load_model_settings, run_paths
 
 
@@ -25,6 +26,11 @@ def register(sub) -> None:
     p.add_argument("--forecast-model", help="forecast.pt")
     p.add_argument("--autoencoder", help="autoencoder.pt")
     p.add_argument("--pseudo-obs", help="pseudo-observation store")
+    p.add_argument(
+        "--other-pseudo-obs",
+        nargs="+",
+        help="pseudo-observation stores of the other models of da.observations.sources (default: the run's)",
+    )
     p.add_argument("--inflation", type=float, nargs="+", help="inflation value(s) (default: da.inflation)")
     p.add_argument(
         "--model-noise-scale", type=float, nargs="+", help="model-noise scale value(s) (default: da.model_noise_scale)"
@@ -52,6 +58,10 @@ def resolve_paths(args, cfg) -> dict[str, Path]:
     paths = run_paths(args, default_paths(cfg, args.model, args.free_run))
     # the statistics go beside the store, wherever --out puts it (the rule's path when it is the default)
     paths["statistics"] = Path(args.statistics or paths["out"].with_name(f"{args.model}_statistics.json"))
+    others = {SOURCE_PATTERN.fullmatch(s).group(1) for s in cfg.da.observations.sources} - {cfg.idealized.model}
+    paths["other_pseudo_obs"] = [
+        Path(p) for p in args.other_pseudo_obs or [layout(cfg).pseudo_obs(m) for m in sorted(others)]
+    ]
     return paths
 
 
@@ -75,6 +85,7 @@ def run(args) -> int:
         forecast_model=paths["forecast_model"],
         autoencoder=paths["autoencoder"],
         pseudo_obs=paths["pseudo_obs"],
+        other_pseudo_obs=paths["other_pseudo_obs"],
         da=da,
         grid=cfg.grid.model_dump(),
         allow_failed_gate=cfg.forecast.gate.allow_failed,

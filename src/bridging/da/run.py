@@ -36,7 +36,7 @@ from ..observables import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED_COMMENT
 from ..progress import Eta
 from ..runtime import resolve_device
 from ..settings import DASection
-from ..stores import open_zarr_checked, provenance
+from ..stores import provenance
 from .checkpoint import FilterSidecar, run_fingerprint, store_template
 from .cycle import BlockResult, CycleSetup, FilterState, run_cycles
 from .experiments import Experiments
@@ -53,7 +53,7 @@ from .inputs import (
 )
 from .localization import taper_from_settings, taper_summary
 from .noise import AdaptiveNoise, NoiseSplit, noise_factor
-from .sources import ObservationVector, Source, assimilated_rows, per_model_ratios
+from .sources import ObservationVector, assimilated_rows, hierarchy_stores, per_model_ratios
 from .statistics import (
     block_summary,
     format_values,
@@ -212,23 +212,6 @@ class FilterRun:
             allow_failed_gate=allow_failed_gate,
         )
         return settings
-
-
-def hierarchy_stores(da: DASection, pseudo_obs, others: Sequence[str | Path]) -> dict[str, str]:
-    """model → pseudo-observation store of each model of ``da.observations.sources`` other than ``pseudo_obs``'s."""
-    if not da.observations.sources:
-        return {}
-
-    def model_of(path) -> str:
-        return str(open_zarr_checked(path, "pseudo-observation store").attrs.get("model", ""))
-
-    primary = model_of(pseudo_obs)
-    wanted = [Source.parse(s).model for s in da.observations.sources]
-    by_model = {model_of(path): str(path) for path in others}
-    missing = [m for m in wanted if m != primary and m not in by_model]
-    if missing:
-        raise ConfigError(f"da.observations.sources lists {missing}, but the filter got no pseudo-observations of it")
-    return {m: by_model[m] for m in wanted if m != primary}
 
 
 def assimilated_observables(run: FilterRun) -> np.ndarray | None:
@@ -489,17 +472,9 @@ def _finalize(path: Path, run: FilterRun, ae_check: dict, *, seconds: float) -> 
     overall = summarize(monthly, moments, k * m, decade_months=max(T, 1))[0]
     hierarchy = None
     if inputs.derived is not None:
-        hierarchy = {
-            "sources": da.observations.sources,
-            "derived_rows": inputs.calibration,
-            "per_model": per_model_ratios(
-                ds["innovation"].values / inputs.observable_std,
-                ds["forecast_spread"].values / inputs.observable_std,
-                run.experiments.obs_error_variance(inputs.obs_error_variance) / inputs.observable_std**2,
-                inputs.obs_model,
-                assimilated_observables(run),
-            ),
-        }
+        obs_var = run.experiments.obs_error_variance(inputs.obs_error_variance)
+        per_model = per_model_ratios(ds, obs_var, inputs.observable_std, inputs.obs_model, assimilated_observables(run))
+        hierarchy = {"sources": da.observations.sources, "derived_rows": inputs.calibration, "per_model": per_model}
     return {
         "kind": run.kind,
         "model": run.model_name,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -26,7 +27,9 @@ import xarray as xr
 from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
 from ..observables import ObservationLayout
+from ..settings import DASection
 from ..settings.da import SOURCE_PATTERN
+from ..stores import open_zarr_checked
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,23 @@ class ObservationVector:
     @property
     def n_state_observables(self) -> int:
         return self.layout.size - (0 if self.derived is None else self.derived.shape[0])
+
+
+def hierarchy_stores(da: DASection, pseudo_obs, others: Sequence[str | Path]) -> dict[str, str]:
+    """model → pseudo-observation store of each model of ``da.observations.sources`` other than ``pseudo_obs``'s."""
+    if not da.observations.sources:
+        return {}
+
+    def model_of(path) -> str:
+        return str(open_zarr_checked(path, "pseudo-observation store").attrs.get("model", ""))
+
+    primary = model_of(pseudo_obs)
+    wanted = [Source.parse(s).model for s in da.observations.sources]
+    by_model = {model_of(path): str(path) for path in others}
+    missing = [m for m in wanted if m != primary and m not in by_model]
+    if missing:
+        raise ConfigError(f"da.observations.sources lists {missing}, but the filter got no pseudo-observations of it")
+    return {m: by_model[m] for m in wanted if m != primary}
 
 
 def derived_rows(state: ObservationLayout, boxes: ObservationLayout) -> np.ndarray:
@@ -178,14 +198,17 @@ def assimilated_rows(
 
 
 def per_model_ratios(
-    innovation: np.ndarray, forecast_spread: np.ndarray, obs_var: np.ndarray, model: Sequence[str], assimilated
+    store: xr.Dataset, obs_var: np.ndarray, observable_std: np.ndarray, model: Sequence[str], assimilated
 ) -> dict[str, dict]:
     """Per idealized model, the innovation ratio Σ d² / Σ (s² + R) over the whole run (per experiment) of its
-    assimilated rows and of its withheld ones: does each model's record agree with the filter's forecasts?"""
+    assimilated rows and of its withheld ones, in units of each row's training std (a filter store's ``innovation``
+    and ``forecast_spread``; R (B, m)): does each model's record agree with the filter's forecasts?"""
     used = np.zeros(len(model), bool)
     used[np.arange(len(model)) if assimilated is None else np.asarray(assimilated)] = True
-    d2 = (innovation.astype(np.float64) ** 2).sum(0)  # (B, m)
-    predicted = (forecast_spread.astype(np.float64) ** 2).sum(0) + innovation.shape[0] * np.asarray(obs_var)
+    sd = np.asarray(observable_std, dtype=np.float64)
+    innovation = store["innovation"].values.astype(np.float64) / sd
+    d2 = (innovation**2).sum(0)  # (B, m)
+    predicted = ((store["forecast_spread"].values / sd) ** 2).sum(0) + innovation.shape[0] * np.asarray(obs_var) / sd**2
     out = {}
     for name in dict.fromkeys(model):
         rows = np.asarray([m == name for m in model])

@@ -153,6 +153,30 @@ def observe_reconstruction(run: xr.Dataset, layout: ObservationLayout, grid: Tar
     return out
 
 
+def observation_variables(anomalies: np.ndarray, error_fraction: float) -> dict[str, xr.DataArray]:
+    """The store's ``observations`` (time, obs) and ``obs_error_variance`` (obs) = ``error_fraction`` × the variance
+    of each observable over the record: every idealized model's pseudo-observations have this form."""
+    return {
+        "observations": xr.DataArray(
+            anomalies.astype(np.float32),
+            dims=("time", "obs"),
+            attrs={
+                "long_name": "pseudo-observation anomalies (vs the run's monthly climatology)",
+                "comment": OBS_UNITS_COMMENT,
+                "cell_methods": "time: mean",
+            },
+        ),
+        "obs_error_variance": xr.DataArray(
+            (error_fraction * anomalies.var(axis=0)).astype(np.float64),
+            dims="obs",
+            attrs={
+                "long_name": f"observation-error variance = {error_fraction} × variance of each observable",
+                "comment": OBS_UNITS_SQUARED_COMMENT,
+            },
+        ),
+    }
+
+
 def build_pseudo_obs(
     *,
     idealized: IdealizedSection | Mapping | None = None,
@@ -177,28 +201,8 @@ def build_pseudo_obs(
     else:
         raw = np.stack([run[name].values for name in sources], axis=1)
     anomalies = monthly_anomalies(raw.T, months, pool_leading=False).T  # each observable its own climatology
-    variance = anomalies.var(axis=0)
     ds = xr.Dataset(
-        {
-            "observations": xr.DataArray(
-                anomalies.astype(np.float32),
-                dims=("time", "obs"),
-                attrs={
-                    "long_name": "pseudo-observation anomalies (vs the run's monthly climatology)",
-                    "comment": OBS_UNITS_COMMENT,
-                    "cell_methods": "time: mean",
-                },
-            ),
-            "obs_error_variance": xr.DataArray(
-                (po.error_fraction * variance).astype(np.float64),
-                dims="obs",
-                attrs={
-                    "long_name": f"observation-error variance = {po.error_fraction} × variance of each observable",
-                    "comment": OBS_UNITS_SQUARED_COMMENT,
-                },
-            ),
-        },
-        coords={"time": run["time"], **layout.coords()},
+        observation_variables(anomalies, po.error_fraction), coords={"time": run["time"], **layout.coords()}
     )
     if model == "cf23":
         ds = ds.assign_coords(

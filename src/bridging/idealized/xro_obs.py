@@ -25,11 +25,11 @@ from .. import cf
 from ..atomic import write_zarr_atomic
 from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
-from ..observables import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED_COMMENT, ObservationLayout
+from ..observables import ObservationLayout
 from ..settings import IdealizedSection, PseudoObsSection, config_hash
 from ..stores import open_store, provenance
 from ..timeaxis import monthly_time, year_month
-from .pseudo_obs import VARIABLE_ORDER, _grid, _pseudo_obs_section
+from .pseudo_obs import VARIABLE_ORDER, _grid, _pseudo_obs_section, observation_variables
 from .run import idealized_section
 from .stats import monthly_anomalies, nino_statistics
 
@@ -166,23 +166,7 @@ def build_xro_pseudo_obs(
     anomalies = anomalies[:, [VARIABLE_ORDER.index(v) for v in layout.variable]]
     ds = xr.Dataset(
         {
-            "observations": xr.DataArray(
-                anomalies.astype(np.float32),
-                dims=("time", "obs"),
-                attrs={
-                    "long_name": "pseudo-observation anomalies (vs the run's monthly climatology)",
-                    "comment": OBS_UNITS_COMMENT,
-                    "cell_methods": "time: mean",
-                },
-            ),
-            "obs_error_variance": xr.DataArray(
-                (po.error_fraction * anomalies.var(axis=0)).astype(np.float64),
-                dims="obs",
-                attrs={
-                    "long_name": f"observation-error variance = {po.error_fraction} × variance of each observable",
-                    "comment": OBS_UNITS_SQUARED_COMMENT,
-                },
-            ),
+            **observation_variables(anomalies, po.error_fraction),
             "nino34": xr.DataArray(
                 monthly_anomalies(run[12 * spinup :, 0], months).astype(np.float32),
                 dims="time",

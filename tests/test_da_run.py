@@ -691,6 +691,9 @@ def test_added_observation_noise_is_one_draw_scaled_per_experiment(world, monkey
     assert [r["obs_added_noise"] for r in summary["experiments"]] == [0.0, 1.0]
     predicted = ds["predicted_variance"].values.mean(0)
     assert predicted[1] > predicted[0], "the filter is told: R grows by (1 + fraction)"
+    # the consistency check's budget (3 members) is shared by the 2 experiments: ceil(3 / 2) each
+    assert ds["decoded_observables"].sizes["check_member"] == 2
+    assert np.isfinite(ds["consistency_correlation"].values).all()
 
     from bridging.da.experiments import Experiments
 

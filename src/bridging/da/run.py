@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -188,7 +189,11 @@ class FilterRun:
 
     @property
     def consistency_members(self) -> int:
-        return min(self.da.consistency_members, self.da.ensemble_size)
+        """Members per experiment decoded for the consistency check: ``da.consistency_members`` is the run's budget,
+        shared by a batched run's experiments (at least one each): the decoder was 73 % of a six-value sweep's time
+        when every experiment decoded five (docs/method.md, Sweeps)."""
+        budget = min(self.da.consistency_members, self.da.ensemble_size)
+        return 0 if budget == 0 else max(1, math.ceil(budget / len(self.experiments)))
 
     def da_settings(self) -> dict:
         """The DA settings the run uses: for the free run without the analysis settings."""

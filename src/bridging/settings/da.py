@@ -153,7 +153,9 @@ class DASection(Section):
         5,
         ge=0,
         description="Members decoded every month to check decoded fields at the observation points against y "
-        "(one decoder call a month; 0 switches the check off, e.g. for long sweeps).",
+        "(one decoder call a month; 0 switches the check off). A batched run (a sweep's experiments) shares them: "
+        "each experiment checks ceil(this / experiments) members, at least one, so a sweep decodes no more a month "
+        "than one run does.",
     )
     innovation_ratio_warn: float = Field(
         2.0, gt=0, description="Warn (ensemble collapse) when a decade's E[d²]/(spread² + R) exceeds this."

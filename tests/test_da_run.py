@@ -799,15 +799,15 @@ def test_a_box_that_holds_none_of_the_states_observables_is_refused():
 
 
 def test_sources_pick_each_models_rows_in_its_region():
-    from bridging.da.sources import ObservationVector, assimilated_rows
+    from bridging.da.sources import assimilated_rows
 
     lons = [150.0, 190.0, 230.0, 270.0, 150.0, 190.0, 230.0, 270.0, 185.0, 240.0, 150.0]
     variables = ["sst"] * 4 + ["thermocline_depth"] * 4 + ["sst", "sst", "thermocline_depth"]
     layout = ObservationLayout(tuple(variables), (0.0,) * 11, (0.0,) * 11, tuple(lons), tuple(lons))
-    vector = ObservationVector(layout, np.zeros((1, 11)), np.ones(11), ("cf23",) * 8 + ("cfy22",) * 3)
+    model = ("cf23",) * 8 + ("cfy22",) * 3
 
     def rows(sources, variables=("sst", "thermocline_depth"), stride=1):
-        picked = assimilated_rows(vector, sources, primary="cf23", variables=variables, node_stride=stride)
+        picked = assimilated_rows(layout, model, sources, primary="cf23", variables=variables, node_stride=stride)
         return None if picked is None else picked.tolist()
 
     assert rows([]) == list(range(8)), "no sources: idealized.model alone, the others' rows withheld"
@@ -834,3 +834,21 @@ def test_beta_is_the_box_mean_over_the_node_mean_for_a_separable_field():
     weights = np.cos(np.deg2rad(GRID.lat))
     expected = float((f_lat * weights).sum() / weights.sum())  # the cos-weighted box mean of f over f(0) = 1
     assert fit["beta"] == pytest.approx(expected, rel=1e-10) and fit["r2"] == pytest.approx(1.0)
+
+
+def test_a_hierarchy_store_with_nan_is_refused_naming_it(world, monkeypatch, tmp_path):
+    boxes = ObservationLayout(("sst",), (-3.0,), (3.0,), (136.0,), (150.0,))
+    primary, other = tmp_path / "cf23.zarr", tmp_path / "cfy22.zarr"
+    xr.open_zarr(world["root"] / "pseudo_obs.zarr", consolidated=False).assign_attrs(model="cf23").to_zarr(
+        primary, mode="w", zarr_format=3, consolidated=False
+    )
+    _box_store(world, other, boxes, model="cfy22", seed=3)
+    ds = xr.open_zarr(other, consolidated=False).load()
+    ds["observations"][5, 0] = np.nan
+    ds.to_zarr(other, mode="w", zarr_format=3, consolidated=False)
+    out = tmp_path / "bad.zarr"
+    monkeypatch.setattr(da_run, "load_models", lambda f, a, d: (LinearForecaster(world["M"], world["noise_cov"]), world["ae"]))  # fmt: skip
+    paths = {**_paths(world), "pseudo_obs": primary, "other_pseudo_obs": [other]}
+    with pytest.raises(InputDataError, match=r"cfy22\.zarr.*NaN/Inf \(first at time index 5\)"):
+        assimilate(out, tmp_path / "bad.json", grid=GRID.__dict__, model_name="TOY", device="cpu", da=_da(observations={"sources": ["cf23", "cfy22"]}), **paths)  # fmt: skip
+    assert not out.exists() and not (tmp_path / "bad.json").exists()

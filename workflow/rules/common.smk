@@ -24,6 +24,7 @@ from bridging.errors import ConfigError  # noqa: E402
 from bridging.layout import RunLayout, sentinel  # noqa: E402
 from bridging.provenance import write_provenance  # noqa: E402
 from bridging.settings import read_config_files, validate_config  # noqa: E402
+from bridging.settings.da import source_models  # noqa: E402
 from bridging.sweeps.plan import plan_sweeps  # noqa: E402
 
 # The files in merge order (the Snakefile's, then --configfile's), re-read to refuse duplicate keys and to name the
@@ -57,7 +58,7 @@ ENV = "../../envs/bridging.yaml"
 
 def hierarchy_models(*source_lists):
     """The idealized models other than idealized.model that lists of da.observations.sources name (sorted)."""
-    return sorted({s.split("_")[0] for sources in source_lists for s in sources} - {IDEALIZED})
+    return sorted({m for sources in source_lists for m in source_models(sources)} - {IDEALIZED})
 
 
 def other_pseudo_obs(*source_lists):

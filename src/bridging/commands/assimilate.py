@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import check_writable
-from ..settings.da import SOURCE_PATTERN
+from ..settings.da import source_models
 from ._options import add_config_option, add_device_option, add_model_option, layout, load_model_settings, run_paths
 
 
@@ -58,7 +58,7 @@ def resolve_paths(args, cfg) -> dict[str, Path]:
     paths = run_paths(args, default_paths(cfg, args.model, args.free_run))
     # the statistics go beside the store, wherever --out puts it (the rule's path when it is the default)
     paths["statistics"] = Path(args.statistics or paths["out"].with_name(f"{args.model}_statistics.json"))
-    others = {SOURCE_PATTERN.fullmatch(s).group(1) for s in cfg.da.observations.sources} - {cfg.idealized.model}
+    others = set(source_models(cfg.da.observations.sources)) - {cfg.idealized.model}
     paths["other_pseudo_obs"] = [
         Path(p) for p in args.other_pseudo_obs or [layout(cfg).pseudo_obs(m) for m in sorted(others)]
     ]

@@ -50,7 +50,7 @@ class CycleSetup:
     reencode: Callable[[torch.Tensor], torch.Tensor] | None = None  # z (K, n_latent) -> E(D(z))
     decoded_observables: Callable[[torch.Tensor], torch.Tensor] | None = None  # z (K, n_latent) -> (K, m)
     consistency_members: int = 0
-    observable_std: torch.Tensor | None = None  # (m,) units of the consistency moments (training std of y)
+    observable_std: torch.Tensor | None = None  # (n_obs,) units of the statistics (training std of each row)
     adaptive: AdaptiveNoise | None = None  # online model-noise amplitude (assimilation only)
     noise_split: NoiseSplit | None = None  # the noise covariance split into its observed and unobserved parts
     assimilated: torch.Tensor | None = None  # indices of the observation rows the analysis uses; None: all

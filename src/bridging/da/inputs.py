@@ -70,7 +70,7 @@ def read_inputs(
 ) -> StageInputs:
     """The filter's inputs; ``others`` (model → pseudo-observation store) adds the hierarchy's derived rows."""
     lat_ds = open_zarr_checked(latent_store, "latent store", ["z", "y", "obs_variable", "obs_lat_min"])
-    obs_ds = open_zarr_checked(pseudo_obs, "pseudo-observation store", PSEUDO_OBS_VARIABLES)
+    obs_ds = _pseudo_obs_store(pseudo_obs)
     layout = ObservationLayout.from_dataset(obs_ds)
     if not _same_layout(layout, ObservationLayout.from_dataset(lat_ds)):
         raise InputDataError(
@@ -80,14 +80,7 @@ def read_inputs(
     y = np.asarray(lat_ds["y"].transpose("time", "obs").values, dtype=np.float64)
     if not (np.isfinite(z).all() and np.isfinite(y).all()):
         raise InputDataError(latent_store, "z or y contains NaN/Inf")
-    observations = np.asarray(obs_ds["observations"].transpose("time", "obs").values, dtype=np.float64)
-    obs_var = np.asarray(obs_ds["obs_error_variance"].values, dtype=np.float64)
-    if not np.isfinite(observations).all():
-        bad = int(np.flatnonzero(~np.isfinite(observations).all(1))[0])
-        raise InputDataError(pseudo_obs, f"observations contain NaN/Inf (first at time index {bad})")
-    if not (np.isfinite(obs_var).all() and (obs_var > 0).all()):
-        raise InputDataError(pseudo_obs, "obs_error_variance must be finite and positive for every observable")
-    T = observations.shape[0]
+    T = obs_ds.sizes["time"]
     if months is not None:
         if months > T:
             raise ConfigError(f"da.months = {months} exceeds the {T} months of {pseudo_obs}")
@@ -125,16 +118,22 @@ def read_inputs(
     )
 
 
+def _pseudo_obs_store(path):
+    """A pseudo-observation store whose observations are finite and whose R is finite and positive."""
+    ds = open_zarr_checked(path, "pseudo-observation store", PSEUDO_OBS_VARIABLES).load()  # small: read once
+    observations = ds["observations"].transpose("time", "obs").values
+    if not np.isfinite(observations).all():
+        bad = int(np.flatnonzero(~np.isfinite(observations).all(1))[0])
+        raise InputDataError(path, f"observations contain NaN/Inf (first at time index {bad})")
+    obs_var = ds["obs_error_variance"].values
+    if not (np.isfinite(obs_var).all() and (obs_var > 0).all()):
+        raise InputDataError(path, "obs_error_variance must be finite and positive for every observable")
+    return ds
+
+
 def _observation_vector(obs_ds, pseudo_obs, others: Mapping[str, str], layout, op, grid) -> ObservationVector:
     """The primary pseudo-observations and those of the hierarchy's other models (β from the operational fields)."""
-    stores = {}
-    for name, path in others.items():
-        ds = open_zarr_checked(path, "pseudo-observation store", PSEUDO_OBS_VARIABLES)
-        if not np.isfinite(ds["observations"].values).all():
-            raise InputDataError(path, "observations contain NaN/Inf")
-        if not (np.isfinite(ds["obs_error_variance"].values).all() and (ds["obs_error_variance"].values > 0).all()):
-            raise InputDataError(path, "obs_error_variance must be finite and positive for every observable")
-        stores[name] = ds
+    stores = {name: _pseudo_obs_store(path) for name, path in others.items()}
     anomalies = {f: field_anomalies(op, f).values for f in FIELDS} if stores else None
     return observation_vector(
         obs_ds,

@@ -54,7 +54,7 @@ from .inputs import (
 )
 from .localization import taper_from_settings, taper_summary
 from .noise import AdaptiveNoise, NoiseSplit, noise_factor
-from .sources import ObservationVector, assimilated_rows, hierarchy_stores, per_model_ratios
+from .sources import assimilated_rows, hierarchy_stores, per_model_ratios
 from .statistics import (
     block_summary,
     format_values,
@@ -190,8 +190,8 @@ class FilterRun:
     @property
     def consistency_members(self) -> int:
         """Members per experiment decoded for the consistency check: ``da.consistency_members`` is the run's budget,
-        shared by a batched run's experiments (at least one each): the decoder was 73 % of a six-value sweep's time
-        when every experiment decoded five (docs/method.md, Sweeps)."""
+        shared by a batched run's experiments (at least one each), so a sweep decodes no more a month than one run
+        (the decoder's cost does not batch on the CPU: docs/method.md, Sweeps)."""
         budget = min(self.da.consistency_members, self.da.ensemble_size)
         return 0 if budget == 0 else max(1, math.ceil(budget / len(self.experiments)))
 
@@ -225,9 +225,8 @@ def assimilated_observables(run: FilterRun) -> np.ndarray | None:
         return None
     chosen, inputs = run.da.observations, run.inputs
     return assimilated_rows(
-        ObservationVector(
-            inputs.layout, inputs.observations, inputs.obs_error_variance, inputs.obs_model, inputs.derived
-        ),
+        inputs.layout,
+        inputs.obs_model,
         chosen.sources,
         primary=str(inputs.pseudo_obs_attrs.get("model", "")),
         variables=chosen.variables,

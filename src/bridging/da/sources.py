@@ -28,7 +28,7 @@ from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
 from ..observables import ObservationLayout
 from ..settings import DASection
-from ..settings.da import SOURCE_PATTERN
+from ..settings.da import SOURCE_PATTERN, source_models
 from ..stores import open_zarr_checked
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,6 @@ class ObservationVector:
     derived: np.ndarray | None = None  # (k, m): derived row = derived @ y
     calibration: list[dict] = field(default_factory=list)  # β and R² of each derived row
 
-    @property
-    def n_state_observables(self) -> int:
-        return self.layout.size - (0 if self.derived is None else self.derived.shape[0])
-
 
 def hierarchy_stores(da: DASection, pseudo_obs, others: Sequence[str | Path]) -> dict[str, str]:
     """model → pseudo-observation store of each model of ``da.observations.sources`` other than ``pseudo_obs``'s."""
@@ -85,7 +81,7 @@ def hierarchy_stores(da: DASection, pseudo_obs, others: Sequence[str | Path]) ->
         return str(open_zarr_checked(path, "pseudo-observation store").attrs.get("model", ""))
 
     primary = model_of(pseudo_obs)
-    wanted = [Source.parse(s).model for s in da.observations.sources]
+    wanted = source_models(da.observations.sources)
     by_model = {model_of(path): str(path) for path in others}
     missing = [m for m in wanted if m != primary and m not in by_model]
     if missing:
@@ -175,20 +171,25 @@ def observation_vector(
 
 
 def assimilated_rows(
-    vector: ObservationVector, sources: Sequence[str], *, primary: str, variables: Sequence[str], node_stride: int
+    layout: ObservationLayout,
+    model: Sequence[str],
+    sources: Sequence[str],
+    *,
+    primary: str,
+    variables: Sequence[str],
+    node_stride: int,
 ) -> np.ndarray | None:
     """Indices of the rows the analysis uses (None: all): per source its model's rows in its region, of the observed
     ``variables``; of the state's model every ``node_stride``-th observable per variable, west to east."""
-    layout = vector.layout
     picked: list[int] = []
     for source in [Source.parse(s) for s in sources] or [Source(primary)]:
         for variable in variables:
-            rows = [r for r in range(layout.size) if vector.model[r] == source.model and layout.variable[r] == variable]
+            rows = [r for r in range(layout.size) if model[r] == source.model and layout.variable[r] == variable]
             rows = sorted(rows, key=lambda r: layout.lon[r])
             if source.model == primary:
                 rows = rows[::node_stride]
             picked += [r for r in rows if source.covers(layout.lon[r])]
-        if not any(vector.model[r] == source.model for r in picked):
+        if not any(model[r] == source.model for r in picked):
             raise ConfigError(
                 f"da.observations selects no observable of source {source.model}"
                 f"{'_' + source.region if source.region else ''} (variables {list(variables)})"

@@ -43,9 +43,8 @@ XRO_BOXES = (
 INDEX_NAMES = ("Nino34", "h")
 # The fit: seasonal operator (ncycle=12 months, annual + semi-annual harmonics, ac_order=2) of the linear RO core
 # (no quadratic/cubic terms); XRO's defaults otherwise (forward differences, seasonally modulated noise). White
-# noise, not XRO's red default: the fit has to reproduce the record it was fitted on, and on the demo reanalysis
-# (516 months) red noise gave a Niño 3.4 std of 1.44 °C against the record's 0.66, white noise 0.70 (300-year runs,
-# 3 seeds; docs/idealized_models.md, XRO).
+# noise, not XRO's red default: the fit has to reproduce the record it was fitted on, and with red noise it did not
+# (docs/idealized_models.md, XRO, has the measurements).
 XRO_SETTINGS = {"ncycle": 12, "ac_order": 2, "is_forward": True, "maxlags": 2}
 SIMULATION_SETTINGS = {"nstep": 10, "noise_type": "white", "is_xi_stdac": True}
 

@@ -70,6 +70,11 @@ class AdaptiveNoiseSection(Section):
 SOURCE_PATTERN = re.compile(r"(cf23|cfy22|xro)(?:_(wp|cp|ep))?")
 
 
+def source_models(sources) -> list[str]:
+    """The idealized models of ``da.observations.sources`` entries (``cf23_ep`` → ``cf23``), in order."""
+    return [SOURCE_PATTERN.fullmatch(s).group(1) for s in sources]
+
+
 class AssimilatedObservationsSection(Section):
     """Which of the pseudo-observations the filter assimilates, and how noisy: the seed paper's SST-only check and its
     open question 4 (fewer or noisier pseudo-observations). The state keeps every observable (the models are the main
@@ -111,7 +116,7 @@ class AssimilatedObservationsSection(Section):
         bad = [s for s in sources if not SOURCE_PATTERN.fullmatch(s)]
         if bad:
             raise ValueError(f"unknown sources {bad}: a model (cf23, cfy22, xro), optionally with _wp, _cp or _ep")
-        models = [SOURCE_PATTERN.fullmatch(s).group(1) for s in sources]
+        models = source_models(sources)
         if len(set(models)) != len(models):
             raise ValueError(f"a model listed twice in {sources}: give each model once (one region)")
         return sources

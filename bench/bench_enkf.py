@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 import textwrap
@@ -31,7 +30,7 @@ import time
 import numpy as np
 import torch
 
-from bridging.da.analysis import _CHOLESKY_BLOCK, analysis
+from bridging.da.analysis import analysis
 from bridging.da.cycle import CycleSetup, FilterState, run_cycles
 from bridging.da.localization import taper_from_settings
 from bridging.settings import AutoencoderSection, ForecastSection, LocalizationSection
@@ -43,24 +42,12 @@ N_EXPERIMENTS = 16
 FULL_RUN_MONTHS = 6000
 
 
-def blocked_cholesky_flops(m: int, k: int) -> float:
-    """``_cholesky_rows`` on [S; G] (m + k rows, m columns) as implemented: per block column, the update by the
-    columns before it, the block's Cholesky and triangular inverse, and the panel GEMM below it."""
-    n_blocks = math.ceil(m / _CHOLESKY_BLOCK)
-    edges = [round(i * m / n_blocks) for i in range(n_blocks + 1)]
-    rows = m + k
-    return sum(
-        2 * (rows - j0) * (j1 - j0) * j0 + 2 * (j1 - j0) ** 3 / 3 + 2 * (rows - j1) * (j1 - j0) ** 2
-        for j0, j1 in zip(edges[:-1], edges[1:])
-    )
-
-
 def stochastic_flops(N: int, n: int, m: int, localized: bool) -> float:
     """Floating-point operations of one stochastic analysis as implemented (multiply-add = 2)."""
     if localized:
-        # Yᵀ Y, blocked Cholesky of [S̃; D; Y R], D Yᵀ and (D L⁻ᵀ)(Y R L⁻ᵀ)ᵀ, Y Yᵀ, N×N Cholesky of Y Yᵀ + μ 1 1ᵀ/N
-        # and two triangular solves (the default CPU projection), M A
-        return 2 * N * m * m + blocked_cholesky_flops(m, 2 * N) + 6 * N * N * m + N**3 / 3 + 2 * N**3 + 2 * N * N * n
+        # Yᵀ Y, Cholesky of S̃, triangular solve of [D; Y R], D Yᵀ and (D L⁻ᵀ)(Y R L⁻ᵀ)ᵀ, Y Yᵀ, N×N Cholesky of
+        # Y Yᵀ + μ 1 1ᵀ/N and two triangular solves (the default CPU projection), M A
+        return 2 * N * m * m + m**3 / 3 + 2 * N * m * m + 6 * N * N * m + N**3 / 3 + 2 * N**3 + 2 * N * N * n
     if m > N:  # Woodbury ensemble space: Y R⁻¹ Yᵀ, D R⁻¹ Yᵀ, N×N Cholesky and solves, T A
         return 4 * N * N * m + N**3 / 3 + 2 * N**3 + 2 * N * N * n
     return 2 * N * m * m + m**3 / 3 + 2 * m * m * N + 2 * N * N * m + 2 * N * N * n

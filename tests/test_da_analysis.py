@@ -7,7 +7,7 @@ import pytest
 import scipy.linalg as sla
 import torch
 
-from bridging.da.analysis import analysis, draw_obs_perturbations, symmetric_sqrt_pair
+from bridging.da.analysis import _cholesky, analysis, draw_obs_perturbations, symmetric_sqrt_pair
 from bridging.da.localization import gaspari_cohn, obs_taper, taper_from_settings, taper_summary, zonal_distance_deg
 from bridging.settings import LocalizationSection
 
@@ -344,6 +344,34 @@ def test_a_non_positive_definite_innovation_covariance_raises_on_cpu():
     taper.fill_diagonal_(1.0)
     with pytest.raises(torch.linalg.LinAlgError, match="not positive definite"):
         analysis(E, y, 1e-3 * R, obs_perturbations=eps, obs_taper=taper)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cpu_lapack_cholesky_matches_torch_and_flags_failures(dtype):
+    """At the paper's m = 112 the CPU factors with LAPACK in place: same factor as cholesky_ex, failures flagged."""
+    rng = np.random.default_rng(21)
+    Y = torch.tensor(rng.standard_normal((4, 50, 112)), dtype=dtype)
+    S = Y.mT @ Y / 49 + 0.1 * torch.eye(112, dtype=dtype)
+    S[2, 7, 7] = -1.0  # not positive definite
+    S[3, 40, 3] = S[3, 3, 40] = float("nan")  # OpenBLAS's potrf does not report a NaN: the diagonal check does
+    factor, failed = _cholesky(S.clone())
+    assert failed.tolist() == [False, False, True, True]
+    reference = torch.linalg.cholesky(S[:2])
+    assert torch.allclose(factor[:2], reference, rtol=0, atol=(1e-5 if dtype == torch.float32 else 1e-12))
+    assert torch.equal(factor[:2].triu(1), torch.zeros_like(factor[:2]))
+
+
+@pytest.mark.parametrize("localized", [False, True])
+@pytest.mark.parametrize("method", ["stochastic", "etkf"])
+def test_the_analysis_moves_with_a_shift_of_the_state(method, localized):
+    """x_a(E + c, y + Hc) = x_a(E) + c: the update never needs the members' mean beyond rounding (x_a = M' E)."""
+    E, y, R, eps = _problem(seed=22, N=50, n=613, m=112)
+    taper = torch.tensor(_random_taper(112, seed=23)) if localized else None
+    pert = eps if method == "stochastic" else None
+    shift = torch.linspace(-50.0, 50.0, 613, dtype=torch.float64)
+    kwargs = dict(method=method, obs_taper=taper, obs_perturbations=pert, inflation=1.09)
+    moved = analysis(E + shift, y + shift[-112:], R, **kwargs)
+    assert _rel(moved - shift, analysis(E, y, R, **kwargs), E) < 1e-11
 
 
 # ------------------------------------------------------------------------------------------------ localization

@@ -2,12 +2,11 @@
 
 The observation operator is H = [0 I]: the observables are the LAST ``n_obs`` entries of the state, so H is a slice
 and never a matrix. Everything is computed in observation space (n_obs = 112 by default) or in ensemble space
-(N = 50); no n×n state covariance and no explicit inverse of a covariance is formed (only of the 16 × 16
-triangular blocks of the CPU's blocked Cholesky, ``_cholesky_rows``). The SPD systems are factored
-with a Cholesky decomposition (``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular
-solves: unlocalized and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues
+(N = 50); no n×n state covariance and no explicit inverse of a covariance is formed. The SPD systems are factored
+with a Cholesky decomposition (on the CPU LAPACK's ``potrf`` through SciPy, one matrix at a time, in place; elsewhere
+``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular solves: unlocalized and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues
 ≥ N − 1), otherwise the m×m innovation covariance S. Every form ends as ``x_a = μ + M A`` with an N×N mixing matrix M,
-one GEMM over the ensemble; the whole batch goes through at once.
+one GEMM over the ensemble (``_analysis_core``); the whole batch goes through at once.
 
 Conventions (shapes: ``E`` is (..., N, n), leading dims are independent experiments):
 
@@ -40,9 +39,8 @@ with trained models, docs/method.md, Filter):
 2. member weights by least squares, ``w_j = argmin ‖Yᵀ w − δy_j‖`` (minimum norm): ``W = ΔY Yᵀ (Y Yᵀ)⁺``, N×N;
 3. ``x_j ← x_j + Σ_k W_jk A_k``.
 
-The stochastic ``ΔY Yᵀ = D S̃⁻¹ C̃ Yᵀ`` (rows of D: d_jᵀ) is computed as ``D Yᵀ − (D L⁻ᵀ)(Y R L⁻ᵀ)ᵀ`` (C̃ = S̃ − R,
-S̃ = L Lᵀ): both factors come out of one blocked Cholesky of the stacked ``[S̃; D; Y R]``, and no m×m product follows
-it (in float32 as accurate as the direct form, which loses digits when R ≪ C̃).
+The stochastic ``ΔY Yᵀ = D S̃⁻¹ C̃ Yᵀ`` (rows of D: d_jᵀ) is computed as ``D (Y − Y R S̃⁻¹)ᵀ`` (C̃ = S̃ − R): N
+right-hand sides, and no m×m product (in float32 as accurate as the direct form, which loses digits when R ≪ C̃).
 
 For ρ ≡ 1, ``ΔY Yᵀ (Y Yᵀ)⁺ = W₀ Y Yᵀ (Y Yᵀ)⁺ = W₀`` (the projector onto the range of Y leaves the unlocalized
 weights W₀ unchanged), so the localized filter reduces to the unlocalized one to rounding (tested). The
@@ -63,6 +61,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
+import scipy.linalg
 import torch
 
 Method = Literal["stochastic", "etkf"]
@@ -73,9 +73,6 @@ METHODS = ("stochastic", "etkf")
 # quadratically: 30 iterations reach float64 round-off for 1/κ_F down to about 1e-9 (and κ_F ≤ 1 + trace(R^{-1} P_yy)
 # stays below 1e5 for any sensible observation-error variance). Unconverged results are flagged, not returned.
 NEWTON_SCHULZ_ITERATIONS = 30
-# Block width of the CPU's blocked Cholesky (``_cholesky_rows``): 16 to 24 ran fastest at m = 112, 32 and more slower.
-_CHOLESKY_BLOCK = 16
-_BLOCKED_MIN_BATCH = 4
 
 
 def _flatten_batch(t: torch.Tensor, trailing: int, batch_shape: torch.Size, name: str) -> torch.Tensor:
@@ -135,38 +132,32 @@ def symmetric_sqrt_pair(
     return y * root_scale, z / root_scale, failed
 
 
+_CPU_POTRF = {torch.float32: np.float32, torch.float64: np.float64}  # dtypes the CPU factors with LAPACK
+_CPU_POTRF_MIN_SIZE = 64  # smaller matrices: cholesky_ex is as fast (docs/method.md, Filter)
+
+
 def _cholesky(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    factor, info = torch.linalg.cholesky_ex(matrix)
-    return factor, info != 0
+    """Lower Cholesky factors of a batch (B, k, k) of symmetric positive definite matrices, and per-matrix failures;
+    ``matrix`` is a temporary the CPU overwrites.
 
-
-def _cholesky_rows(work: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``G L⁻ᵀ`` for S = L Lᵀ, from ``work = [S; G]`` (B, m + k, m), S SPD (overwritten); returns it and failures.
-
-    A left-looking blocked Cholesky of the stacked matrix: its rows below S are G L⁻ᵀ, so the triangular solve comes
-    with the factorization. The panels are batched GEMMs with the inverse of each diagonal block's factor: on this
-    CPU MKL's potrf and trsm at m ≈ 100 run ~10× below its batched GEMM. Blocks of about ``_CHOLESKY_BLOCK`` on the
-    CPU for batches of ``_BLOCKED_MIN_BATCH`` or more (smaller ones pay more in per-call overhead than they gain);
-    otherwise one block, ``cholesky_ex`` and one triangular solve.
+    On the CPU and from ``_CPU_POTRF_MIN_SIZE`` on, LAPACK's ``potrf`` (SciPy's OpenBLAS) one matrix at a time, in
+    place, because there it is faster than ``cholesky_ex`` (MKL's batched potrf behind copies into column-major
+    layout and back; docs/method.md, Filter). Otherwise ``cholesky_ex``.
     """
-    m = work.shape[-1]
-    blocked = work.device.type == "cpu" and work.shape[0] >= _BLOCKED_MIN_BATCH
-    n_blocks = math.ceil(m / _CHOLESKY_BLOCK) if blocked else 1
-    edges = [round(i * m / n_blocks) for i in range(n_blocks + 1)]
-    eye = torch.eye(math.ceil(m / n_blocks), dtype=work.dtype, device=work.device)
-    infos = []
-    for j0, j1 in zip(edges[:-1], edges[1:]):
-        column = work[:, j0:, j0:j1]  # rows j0: of the block column, less what the columns before contribute
-        if j0:
-            column = torch.baddbmm(column, work[:, j0:, :j0], work[:, j0:j1, :j0].mT, alpha=-1)
-        factor, info = torch.linalg.cholesky_ex(column[:, : j1 - j0])
-        infos.append(info)
-        if n_blocks == 1:
-            work[:, j1:] = torch.linalg.solve_triangular(factor.mT, column[:, j1:], upper=True, left=False)
-            break
-        inverse = torch.linalg.solve_triangular(factor, eye[: j1 - j0, : j1 - j0], upper=False)
-        work[:, j1:, j0:j1] = column[:, j1 - j0 :] @ inverse.mT
-    return work[:, m:], torch.stack(infos).ne(0).any(0)
+    lapack = None
+    if matrix.device.type == "cpu" and matrix.shape[-1] >= _CPU_POTRF_MIN_SIZE and not matrix.requires_grad:
+        lapack = _CPU_POTRF.get(matrix.dtype)
+    if lapack is None:
+        factor, info = torch.linalg.cholesky_ex(matrix)
+        return factor, info != 0
+    matrix = matrix.contiguous()
+    potrf = scipy.linalg.get_lapack_funcs("potrf", dtype=lapack)
+    # block.T is the same memory in column-major order: LAPACK writes L into its lower triangle, which is the upper
+    # triangle of the row-major block (Lᵀ); the other triangle keeps the input and is zeroed below.
+    status = [potrf(block.T, lower=1, overwrite_a=1, clean=0)[1] for block in matrix.numpy()]
+    factor = matrix.triu_().mT
+    info = torch.tensor(status) != 0
+    return factor, info | ~factor.diagonal(dim1=-2, dim2=-1).isfinite().all(-1)  # OpenBLAS's potrf passes NaN
 
 
 def _right_solve_spd(rhs: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -300,18 +291,20 @@ def analysis(
 def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection):
     """The analysis of a flattened batch (B, N, n) and its per-experiment failure flags.
 
-    Every form is ``x_a = μ + M A`` with an N×N mixing matrix M (I + W, or the ETKF's T + 1 w) applied to the
-    inflated anomalies A: one GEMM over the (B, N, n) ensemble, whose passes are a visible share of the cost.
+    Every form is ``x_a = μ + λ M A`` with an N×N mixing matrix M (I + W, or the ETKF's T + 1 w) applied to the
+    anomalies A. Each M maps the members' sum to itself (M 1 = 1: the rows of W and the anomalies sum to zero, T 1 =
+    1), so ``x_a = (λ M + (1 − λ) 1 1ᵀ / N) E``: one GEMM on the ensemble itself, which is never centred as a whole
+    (its passes over the (B, N, n) members are a visible share of the cost). M 1 = 1 is restored to rounding first.
     """
     dtype, device = E.dtype, E.device
     n_members, n_obs = E.shape[-2], y.shape[-1]
     n1 = n_members - 1
-    mean = E.mean(-2, keepdim=True)  # (B, 1, n)
-    A = E - mean  # before inflation: λ is applied to M and to Y
-    Y = A[..., -n_obs:]  # (B, N, m): H A
+    observed = E[..., -n_obs:]  # H E
+    obs_mean = observed.mean(-2, keepdim=True)  # (B, 1, m): H μ
+    Y = observed - obs_mean  # (B, N, m): H A
     if lam is not None:
-        Y = Y * lam  # the gain below is built from the inflated anomalies
-    innovation = y - mean[:, 0, -n_obs:]  # (B, m): y − H μ
+        Y.mul_(lam)  # the gain below is built from the inflated anomalies
+    innovation = y - obs_mean[:, 0]  # (B, m): y − H μ
     eye_n = torch.eye(n_members, dtype=dtype, device=device)
     if rho is not None:
         mixing, failed = _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projection)
@@ -330,9 +323,10 @@ def _analysis_core(E, y, r, *, rho, lam, eps, method, sqrt_method, projection):
             mixing = torch.baddbmm(eye_n, _right_solve_spd(member_innovations, L), Y.mT, alpha=1.0 / n1)
     else:
         mixing, failed = _etkf_mixing(Y, innovation, r, eye_n, sqrt_method)
+    mixing = mixing - (mixing.sum(-1, keepdim=True) - 1.0) / n_members  # M 1 = 1 to rounding
     if lam is not None:
-        mixing = mixing * lam
-    return torch.baddbmm(mean, mixing, A), failed
+        mixing = (mixing * lam).add_((1.0 - lam) / n_members)
+    return torch.bmm(mixing, E), failed
 
 
 def _etkf_mixing(Y, innovation, r, eye_n, sqrt_method):
@@ -353,12 +347,11 @@ def _localized_weights(Y, innovation, r, rho, eps, method, sqrt_method, projecti
     n1 = n_members - 1
     cov = torch.bmm(Y.mT, Y).mul_(rho)  # (B, m, m): C̃ = ρ ∘ C_yy (ρ comes divided by N − 1)
     if method == "stochastic":
-        # ΔY Yᵀ = D S̃⁻¹ C̃ Yᵀ = (D L⁻ᵀ)(Y C̃ L⁻ᵀ)ᵀ with rows of D d_jᵀ = (y + ε_j − H x_j)ᵀ: one blocked factorization.
+        # ΔY Yᵀ = D S̃⁻¹ C̃ Yᵀ = D (Yᵀ − S̃⁻¹ R Yᵀ), rows of D d_jᵀ = (y + ε_j − H x_j)ᵀ (module docstring).
         member_innovations = (innovation.unsqueeze(-2) + eps).sub_(Y)  # (B, N, m)
-        work = torch.cat([cov, member_innovations, Y * r.unsqueeze(-2)], -2)  # [S̃; D; Y R] once R is added
-        work.diagonal(dim1=-2, dim2=-1).add_(r)
-        solved, failed = _cholesky_rows(work)
-        rhs = torch.baddbmm(member_innovations @ Y.mT, solved[:, :n_members], solved[:, n_members:].mT, alpha=-1)
+        cov.diagonal(dim1=-2, dim2=-1).add_(r)  # S̃ = C̃ + R
+        L, failed = _cholesky(cov)
+        rhs = member_innovations @ (Y - _right_solve_spd(Y * r.unsqueeze(-2), L)).mT  # D (Y − Y R S̃⁻¹)ᵀ
     else:
         r_isqrt = r.rsqrt()
         eye_m = torch.eye(Y.shape[-1], dtype=Y.dtype, device=Y.device)

@@ -38,6 +38,7 @@ def test_built_in_sweeps_are_defined_and_planned():
     ]
     assert plans["observed_variables"].labels == ["sst", "sst+thermocline_depth"]
     assert plans["hierarchy"].labels == ["cf23", "cfy22", "xro", "cf23+cfy22", "cf23_ep+cfy22_cp", "cf23+cfy22+xro"]
+    assert [g.name for g in plans["localization"].filter_groups()] == ["enabled-false", "enabled-true"]
     assert len(plans["hierarchy"].filter_groups()) == 6  # H changes: one filter run per value
     assert [g.name for g in plans["ensemble_size"].filter_groups()] == [
         "ensemble_size-20",

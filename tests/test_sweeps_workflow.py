@@ -28,6 +28,7 @@ SWEEPS = {
     "obs_thinning": ["1", "2"],
     "lambda": ["0.5"],  # one value: the suite's time has room for one retrained chain per model
     "hierarchy": ["cf23", "cf23+cfy22"],
+    "localization": ["false", "true"],
 }
 # every job of the main run that a sweep must not plan again: data, stores, idealized runs, models, latent stores,
 # the main filter runs and the other sources' diagnostics

@@ -52,7 +52,7 @@ class SweepSection(SweepAxis):
 
 def default_sweeps() -> dict[str, SweepSection]:
     """The built-in sweeps: the seed paper's first checks (λ, SST only, ensemble size, R), its open question 1 (the
-    model hierarchy) and 4 (noisier or fewer pseudo-observations)."""
+    model hierarchy) and 4 (noisier or fewer pseudo-observations), and the filter with and without localization."""
     return {
         "ensemble_size": SweepSection(
             key="da.ensemble_size",
@@ -92,6 +92,12 @@ def default_sweeps() -> dict[str, SweepSection]:
             key="da.observations.node_stride",
             values=[1, 2, 4],
             description="Fewer pseudo-observations: every node, every 2nd, every 4th (the withheld nodes are the check).",
+        ),
+        "localization": SweepSection(
+            key="da.localization.enabled",
+            values=[False, True],
+            description="The filter without and with localization (Gaspari–Cohn on the observation–observation "
+            "covariance, half-width da.localization.obs_halfwidth_deg, projected onto the ensemble span).",
         ),
     }
 

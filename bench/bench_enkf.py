@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from bridging.da.analysis import analysis
 from bridging.da.cycle import CycleSetup, FilterState, run_cycles
@@ -251,6 +252,7 @@ def main(argv=None) -> int:
     rows = []
     for t in args.threads:
         torch.set_num_threads(t)
+        pools = threadpool_limits(limits=t)  # the CPU's LAPACK factorizations run in SciPy's OpenBLAS pool
         for label, B, dtype, method, localized in (
             ("ours stochastic, localized, f32, batch 16", N_EXPERIMENTS, torch.float32, "stochastic", True),
             ("ours stochastic, localized, f32, batch 1", 1, torch.float32, "stochastic", True),
@@ -268,6 +270,7 @@ def main(argv=None) -> int:
             )
             flops = stochastic_flops(N_MEMBERS, n, N_OBS, localized) if method == "stochastic" else None
             rows.append((label, t, seconds, flops))
+        pools.restore_original_limits()
         for upd in ("PertObs", "Sqrt"):
             flops = dapper_pertobs_flops(N_MEMBERS, n, N_OBS) if upd == "PertObs" else None
             rows.append((f"DAPPER EnKF_analysis '{upd}', f64, no localization", t, dapper[f"{upd}/{t}"], flops))

@@ -82,6 +82,12 @@ class ObservationLayout:
             tuple(float(x) for x in ds["obs_lon_max"].values),
         )
 
+    def same_nodes(self, other: ObservationLayout) -> bool:
+        """The same observables in the same order: variables, and box bounds to rounding."""
+        return self.variable == other.variable and all(
+            np.allclose(getattr(self, f), getattr(other, f)) for f in ("lat_min", "lat_max", "lon_min", "lon_max")
+        )
+
     def coords(self) -> dict[str, xr.DataArray]:
         return {
             # CF flags, not strings: a string coordinate reads back as numpy's StringDType from zarr v3, which

@@ -72,7 +72,7 @@ def read_inputs(
     lat_ds = open_zarr_checked(latent_store, "latent store", ["z", "y", "obs_variable", "obs_lat_min"])
     obs_ds = _pseudo_obs_store(pseudo_obs)
     layout = ObservationLayout.from_dataset(obs_ds)
-    if not _same_layout(layout, ObservationLayout.from_dataset(lat_ds)):
+    if not layout.same_nodes(ObservationLayout.from_dataset(lat_ds)):
         raise InputDataError(
             [pseudo_obs, latent_store], "the observables of the pseudo-observations and of the latent store differ"
         )
@@ -142,12 +142,6 @@ def _observation_vector(obs_ds, pseudo_obs, others: Mapping[str, str], layout, o
         anomalies=anomalies,
         grid=grid,
         paths={"primary": str(pseudo_obs), **{k: str(v) for k, v in others.items()}},
-    )
-
-
-def _same_layout(a: ObservationLayout, b: ObservationLayout) -> bool:
-    return a.variable == b.variable and all(
-        np.allclose(getattr(a, f), getattr(b, f)) for f in ("lat_min", "lat_max", "lon_min", "lon_max")
     )
 
 

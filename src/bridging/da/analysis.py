@@ -4,8 +4,9 @@ The observation operator is H = [0 I]: the observables are the LAST ``n_obs`` en
 and never a matrix. Everything is computed in observation space (n_obs = 112 by default) or in ensemble space
 (N = 50); no n×n state covariance and no explicit inverse of a covariance is formed. The SPD systems are factored
 with a Cholesky decomposition (on the CPU LAPACK's ``potrf`` through SciPy, one matrix at a time, in place; elsewhere
-``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular solves: unlocalized and with n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues
-≥ N − 1), otherwise the m×m innovation covariance S. Every form ends as ``x_a = μ + M A`` with an N×N mixing matrix M,
+``cholesky_ex``: no host synchronisation on the GPU) and solved with triangular solves: unlocalized and with
+n_obs > N it is the N×N matrix (N−1) I + Y R⁻¹ Yᵀ (Woodbury identity, eigenvalues ≥ N − 1), otherwise the m×m
+innovation covariance S. Every form ends as ``x_a = μ + M A`` with an N×N mixing matrix M,
 one GEMM over the ensemble (``_analysis_core``); the whole batch goes through at once.
 
 Conventions (shapes: ``E`` is (..., N, n), leading dims are independent experiments):

@@ -61,13 +61,15 @@ def test_chunks_are_equal_and_a_too_short_record_is_refused():
         predictability({"a": np.ones((30, 3))}, np.ones(3), groups={"all": np.ones(3, bool)}, lags=(12,), n_eofs=10)
 
 
-def _stores(tmp_path, *, nan=False, shift=0.0):
+def _stores(tmp_path, *, nan=False, shift=0.0, constant=False):
     variables = ["sst"] * len(LON) + ["thermocline_depth"] * len(LON)
     layout = ObservationLayout.points(GRID, variables, [0.0] * len(variables), list(LON) * 2)
     rng = np.random.default_rng(4)
     paths = {}
     for name, T in (("operational", 600), ("reanalysis", 240)):
         y = np.concatenate([_var1(T, seed=5 + T)[:, :2]] * 4, axis=1) + 0.3 * rng.standard_normal((T, 8))
+        if constant and name == "operational":
+            y[:, 2] = 1.0
         ds = xr.Dataset(
             {"y": (("time", "obs"), y.astype(np.float32)), "z": (("time", "latent"), rng.standard_normal((T, 3)))},
             coords={"time": monthly_time(1950, 1, T), **layout.coords()},
@@ -104,15 +106,22 @@ def test_the_stage_writes_the_study_per_variable_with_the_idealized_over_trainin
 
 @pytest.mark.parametrize(
     "problem, match",
-    [("nan", "NaN"), ("shift", "observables of the two stores differ"), ("short", "too short for 12 lags")],
+    [
+        ("nan", "NaN"),
+        ("shift", "observables of the two stores differ"),
+        ("constant", "constant"),
+        ("short", "too short for 12 lags"),
+    ],
 )
 def test_bad_stores_are_refused_naming_the_file(tmp_path, problem, match):
-    paths = _stores(tmp_path, nan=problem == "nan", shift=4.0 if problem == "shift" else 0.0)
+    paths = _stores(
+        tmp_path, nan=problem == "nan", shift=4.0 if problem == "shift" else 0.0, constant=problem == "constant"
+    )
     with pytest.raises(InputDataError, match=match) as err:
         noise_budget_stage(  # 240 reanalysis months are too short for the default 12 lags of 10 EOFs
             paths["operational"], paths["reanalysis"], paths["pseudo_obs"], tmp_path / "out", reanalysis_share=0.6
         )
-    assert "pseudo_obs.zarr" in str(err.value)
+    assert ("operational.zarr" if problem == "constant" else "pseudo_obs.zarr") in str(err.value)
     assert not (tmp_path / "out").exists()
 
 

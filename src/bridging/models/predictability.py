@@ -20,6 +20,8 @@ import numpy as np
 
 from ..atomic import write_text_atomic
 from ..errors import InputDataError
+from ..observables import ObservationLayout
+from ..stores import open_zarr_checked
 
 
 def one_step_residual_variance(y: np.ndarray, lags: int, n_eofs: int) -> np.ndarray:
@@ -164,9 +166,6 @@ def noise_budget_stage(
 ) -> Path:
     """Read one model's training observables (its latent stores' y) and the pseudo-observations the filter
     assimilates; write the study (``write_noise_budget``); returns the markdown path."""
-    from ..observables import ObservationLayout
-    from ..stores import open_zarr_checked
-
     stores = {
         "operational": open_zarr_checked(latent_operational, "latent store", ["y", "obs_variable"]),
         "reanalysis": open_zarr_checked(latent_reanalysis, "latent store", ["y", "obs_variable"]),
@@ -178,6 +177,8 @@ def noise_budget_stage(
             raise InputDataError([path, latent_operational], "the observables of the two stores differ")
     paths = {"operational": latent_operational, "reanalysis": latent_reanalysis}
     y = {k: checked_observables(ds["y"].transpose("time", "obs").values, paths[k], "y") for k, ds in stores.items()}
+    if not (y["operational"].std(0) > 0).all():  # the unit of every source
+        raise InputDataError(latent_operational, "an observable is constant in y")
     idealized = str(obs.attrs.get("model", Path(str(pseudo_obs)).name.split(".")[0]))
     pseudo = {
         idealized: checked_observables(obs["observations"].transpose("time", "obs").values, pseudo_obs, "observations")

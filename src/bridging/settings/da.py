@@ -49,7 +49,9 @@ class AdaptiveNoiseSection(Section):
         True,
         description="Adapt the model-noise amplitude to the innovation statistics (assimilation only). On by default: "
         "without it the per-decade innovation ratio of the demo's filters is 0.07–0.93 (median 0.22–0.24), with or "
-        "without the state-dependent noise head (docs/method.md, Filter).",
+        "without the state-dependent noise head, because Q is fitted on records less predictable than the "
+        "pseudo-observations (`bridging noise-budget`); a constant factor cannot follow the decades (docs/method.md, "
+        "Filter).",
     )
     timescale_months: int = Field(
         6,

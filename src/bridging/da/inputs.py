@@ -13,6 +13,7 @@ import torch
 
 from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
+from ..idealized.pseudo_obs import open_pseudo_obs
 from ..models.conv_autoencoder import load_autoencoder
 from ..models.forecasters import ensure_gate_passed, load_forecast_model
 from ..observables import ObservationLayout
@@ -62,15 +63,12 @@ class StageInputs:
         return self.observations.shape[0]
 
 
-PSEUDO_OBS_VARIABLES = ["observations", "obs_error_variance", "obs_variable", "obs_lat_min"]
-
-
 def read_inputs(
     latent_store, pseudo_obs, operational_store, grid_cfg, months: int | None, others: Mapping[str, str] | None = None
 ) -> StageInputs:
     """The filter's inputs; ``others`` (model → pseudo-observation store) adds the hierarchy's derived rows."""
     lat_ds = open_zarr_checked(latent_store, "latent store", ["z", "y", "obs_variable", "obs_lat_min"])
-    obs_ds = _pseudo_obs_store(pseudo_obs)
+    obs_ds = open_pseudo_obs(pseudo_obs)
     layout = ObservationLayout.from_dataset(obs_ds)
     if not layout.same_nodes(ObservationLayout.from_dataset(lat_ds)):
         raise InputDataError(
@@ -118,22 +116,9 @@ def read_inputs(
     )
 
 
-def _pseudo_obs_store(path):
-    """A pseudo-observation store whose observations are finite and whose R is finite and positive."""
-    ds = open_zarr_checked(path, "pseudo-observation store", PSEUDO_OBS_VARIABLES).load()  # small: read once
-    observations = ds["observations"].transpose("time", "obs").values
-    if not np.isfinite(observations).all():
-        bad = int(np.flatnonzero(~np.isfinite(observations).all(1))[0])
-        raise InputDataError(path, f"observations contain NaN/Inf (first at time index {bad})")
-    obs_var = ds["obs_error_variance"].values
-    if not (np.isfinite(obs_var).all() and (obs_var > 0).all()):
-        raise InputDataError(path, "obs_error_variance must be finite and positive for every observable")
-    return ds
-
-
 def _observation_vector(obs_ds, pseudo_obs, others: Mapping[str, str], layout, op, grid) -> ObservationVector:
     """The primary pseudo-observations and those of the hierarchy's other models (β from the operational fields)."""
-    stores = {name: _pseudo_obs_store(path) for name, path in others.items()}
+    stores = {name: open_pseudo_obs(path) for name, path in others.items()}
     anomalies = {f: field_anomalies(op, f).values for f in FIELDS} if stores else None
     return observation_vector(
         obs_ds,

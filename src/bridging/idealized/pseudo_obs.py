@@ -31,7 +31,7 @@ import xarray as xr
 
 from .. import cf
 from ..atomic import write_zarr_atomic
-from ..errors import ConfigError
+from ..errors import ConfigError, InputDataError
 from ..grid import TargetGrid
 from ..observables import OBS_UNITS_COMMENT, OBS_UNITS_SQUARED_COMMENT, ObservationLayout
 from ..settings import IdealizedSection, PseudoObsSection, config_hash
@@ -271,8 +271,20 @@ def make_pseudo_obs(
     return write_zarr_atomic(ds, out, encoding=cf.time_encodings(ds))
 
 
+PSEUDO_OBS_VARIABLES = ("observations", "obs_error_variance", "obs_variable", "obs_lat_min")
+
+
 def open_pseudo_obs(path: str | Path) -> xr.Dataset:
-    """Open a pseudo-observation store; errors name the path."""
+    """A pseudo-observation store, loaded (small: read once), whose observations are finite and whose R is finite and
+    positive; errors name the path."""
     from ..stores import open_zarr_checked
 
-    return open_zarr_checked(path, "pseudo-observation store", ("observations", "obs_error_variance", "obs_variable"))
+    ds = open_zarr_checked(path, "pseudo-observation store", PSEUDO_OBS_VARIABLES).load()
+    observations = ds["observations"].transpose("time", "obs").values
+    if not np.isfinite(observations).all():
+        bad = int(np.flatnonzero(~np.isfinite(observations).all(1))[0])
+        raise InputDataError(path, f"observations contain NaN/Inf (first at time index {bad})")
+    obs_var = ds["obs_error_variance"].values
+    if not (np.isfinite(obs_var).all() and (obs_var > 0).all()):
+        raise InputDataError(path, "obs_error_variance must be finite and positive for every observable")
+    return ds

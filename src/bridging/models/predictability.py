@@ -20,8 +20,10 @@ import numpy as np
 
 from ..atomic import write_text_atomic
 from ..errors import InputDataError
+from ..idealized.pseudo_obs import open_pseudo_obs
 from ..observables import ObservationLayout
-from ..stores import open_zarr_checked
+from .latent import open_latent_store
+from .latent_data import load_latent_record
 
 
 def one_step_residual_variance(y: np.ndarray, lags: int, n_eofs: int) -> np.ndarray:
@@ -146,14 +148,6 @@ def write_noise_budget(study: dict, out_dir: str | Path, title: str) -> Path:
     return write_text_atomic("\n".join(lines) + "\n", out / "noise_budget.md")
 
 
-def checked_observables(y: np.ndarray, path, what: str) -> np.ndarray:
-    """y as float64, refusing a record with NaN/Inf (named by ``path``)."""
-    y = np.asarray(y, dtype=np.float64)
-    if not np.isfinite(y).all():
-        raise InputDataError(path, f"{what} contains NaN/Inf")
-    return y
-
-
 def noise_budget_stage(
     latent_operational,
     latent_reanalysis,
@@ -166,23 +160,18 @@ def noise_budget_stage(
 ) -> Path:
     """Read one model's training observables (its latent stores' y) and the pseudo-observations the filter
     assimilates; write the study (``write_noise_budget``); returns the markdown path."""
-    stores = {
-        "operational": open_zarr_checked(latent_operational, "latent store", ["y", "obs_variable"]),
-        "reanalysis": open_zarr_checked(latent_reanalysis, "latent store", ["y", "obs_variable"]),
-    }
-    obs = open_zarr_checked(pseudo_obs, "pseudo-observation store", ["observations", "obs_variable"])
-    layout = ObservationLayout.from_dataset(stores["operational"])
-    for path, ds in ((latent_reanalysis, stores["reanalysis"]), (pseudo_obs, obs)):
+    paths = {"operational": latent_operational, "reanalysis": latent_reanalysis}
+    records = {k: load_latent_record(path) for k, path in paths.items()}  # y checked finite
+    obs = open_pseudo_obs(pseudo_obs)  # observations checked finite
+    layout = ObservationLayout.from_dataset(open_latent_store(latent_operational))
+    for path, ds in ((latent_reanalysis, open_latent_store(latent_reanalysis)), (pseudo_obs, obs)):
         if not layout.same_nodes(ObservationLayout.from_dataset(ds)):
             raise InputDataError([path, latent_operational], "the observables of the two stores differ")
-    paths = {"operational": latent_operational, "reanalysis": latent_reanalysis}
-    y = {k: checked_observables(ds["y"].transpose("time", "obs").values, paths[k], "y") for k, ds in stores.items()}
+    y = {k: r.x[:, r.n_latent :].astype(np.float64) for k, r in records.items()}
     if not (y["operational"].std(0) > 0).all():  # the unit of every source
         raise InputDataError(latent_operational, "an observable is constant in y")
     idealized = str(obs.attrs.get("model", Path(str(pseudo_obs)).name.split(".")[0]))
-    pseudo = {
-        idealized: checked_observables(obs["observations"].transpose("time", "obs").values, pseudo_obs, "observations")
-    }
+    pseudo = {idealized: obs["observations"].transpose("time", "obs").values.astype(np.float64)}
     names = sorted(set(layout.variable), key=layout.variable.index)
     variables = np.array([names.index(v) for v in layout.variable])
     try:
@@ -193,5 +182,8 @@ def noise_budget_stage(
     except ValueError as err:  # a record too short for the VAR
         raise InputDataError([latent_operational, latent_reanalysis, pseudo_obs], str(err)) from None
     study["inputs"] = {k: str(v) for k, v in {**paths, "pseudo_obs": pseudo_obs}.items()}
-    source = stores["operational"].attrs.get("source_id", Path(str(latent_operational)).parent.name)
-    return write_noise_budget(study, out_dir, f"Noise budget of {source}: one-step predictability of the observables")
+    return write_noise_budget(
+        study,
+        out_dir,
+        f"Noise budget of {records['operational'].source_id}: one-step predictability of the observables",
+    )
